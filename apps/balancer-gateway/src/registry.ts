@@ -1,0 +1,137 @@
+import type { WorkerAnnounce, WorkerLoad, WorkerView } from '@synod/protocol';
+
+/** What the gateway knows of one worker instance. */
+export interface WorkerEntry {
+  readonly id: string;
+  readonly service: string;
+  version: string | undefined;
+  weight: number;
+  endpoints: ReadonlySet<string>;
+  /** When the last announce or heartbeat arrived (ms, gateway clock). */
+  lastSeen: number;
+  reported: WorkerLoad;
+  /** Requests this gateway sent that are not answered yet. */
+  inFlight: number;
+  served: number;
+  errors: number;
+}
+
+export type RegistryChange = { kind: 'joined' | 'left'; worker: WorkerEntry; reason?: 'expired' | 'deregistered' | 'no-responders' };
+
+/**
+ * The gateway's view of live workers, built from registry messages. Pure: the caller passes the
+ * time, so expiry is testable without waiting. A worker that misses heartbeats for longer than
+ * `expiryMs` is removed by the next `sweep`.
+ */
+export class WorkerRegistry {
+  private readonly byService = new Map<string, Map<string, WorkerEntry>>();
+  private readonly byId = new Map<string, WorkerEntry>();
+  /** Endpoints ever announced per service: tells "unknown endpoint" from "no live worker". */
+  private readonly knownEndpoints = new Map<string, Set<string>>();
+  private readonly cache = new Map<string, WorkerEntry[]>();
+
+  constructor(private readonly expiryMs: number) {}
+
+  /** Records an announce or heartbeat; returns the change when the worker is new. */
+  upsert(msg: WorkerAnnounce, now: number): RegistryChange | undefined {
+    const existing = this.byId.get(msg.id);
+    if (existing && existing.service !== msg.service) this.remove(msg.id);
+    let known = this.knownEndpoints.get(msg.service);
+    if (!known) this.knownEndpoints.set(msg.service, (known = new Set()));
+    for (const e of msg.endpoints) known.add(e);
+
+    const current = this.byId.get(msg.id);
+    if (current) {
+      if (current.weight !== msg.weight || !sameSet(current.endpoints, msg.endpoints)) this.cache.delete(msg.service);
+      current.version = msg.version;
+      current.weight = msg.weight;
+      current.endpoints = new Set(msg.endpoints);
+      current.lastSeen = now;
+      current.reported = msg.load;
+      return undefined;
+    }
+    const entry: WorkerEntry = {
+      id: msg.id,
+      service: msg.service,
+      version: msg.version,
+      weight: msg.weight,
+      endpoints: new Set(msg.endpoints),
+      lastSeen: now,
+      reported: msg.load,
+      inFlight: 0,
+      served: 0,
+      errors: 0,
+    };
+    this.byId.set(entry.id, entry);
+    let svc = this.byService.get(entry.service);
+    if (!svc) this.byService.set(entry.service, (svc = new Map()));
+    svc.set(entry.id, entry);
+    this.cache.delete(entry.service);
+    return { kind: 'joined', worker: entry };
+  }
+
+  remove(id: string, reason: RegistryChange['reason'] = 'deregistered'): RegistryChange | undefined {
+    const entry = this.byId.get(id);
+    if (!entry) return undefined;
+    this.byId.delete(id);
+    this.byService.get(entry.service)?.delete(id);
+    this.cache.delete(entry.service);
+    return { kind: 'left', worker: entry, reason };
+  }
+
+  /** Removes every worker not heard from within the expiry; returns what left. */
+  sweep(now: number): RegistryChange[] {
+    const left: RegistryChange[] = [];
+    for (const entry of [...this.byId.values()]) {
+      if (now - entry.lastSeen > this.expiryMs) left.push(this.remove(entry.id, 'expired')!);
+    }
+    return left;
+  }
+
+  /** True once any worker has announced the service (live or not). */
+  isKnownService(service: string): boolean {
+    return this.knownEndpoints.has(service);
+  }
+
+  isKnownEndpoint(service: string, endpoint: string): boolean {
+    return this.knownEndpoints.get(service)?.has(endpoint) ?? false;
+  }
+
+  /** Live workers of a service in a stable order (arrival); the array is cached until membership changes. */
+  workersOf(service: string): readonly WorkerEntry[] {
+    let list = this.cache.get(service);
+    if (!list) {
+      list = [...(this.byService.get(service)?.values() ?? [])];
+      this.cache.set(service, list);
+    }
+    return list;
+  }
+
+  get(id: string): WorkerEntry | undefined {
+    return this.byId.get(id);
+  }
+
+  get size(): number {
+    return this.byId.size;
+  }
+
+  view(now: number): WorkerView[] {
+    return [...this.byId.values()].map((w) => ({
+      id: w.id,
+      service: w.service,
+      ...(w.version === undefined ? {} : { version: w.version }),
+      weight: w.weight,
+      endpoints: [...w.endpoints],
+      lastHeartbeat: new Date(w.lastSeen).toISOString(),
+      lastHeartbeatAgeMs: Math.max(0, now - w.lastSeen),
+      inFlight: w.inFlight,
+      served: w.served,
+      errors: w.errors,
+      reported: { ...w.reported },
+    }));
+  }
+}
+
+function sameSet(a: ReadonlySet<string>, b: readonly string[]): boolean {
+  return a.size === b.length && b.every((x) => a.has(x));
+}

@@ -1,0 +1,144 @@
+import { z } from 'zod';
+import { Namespace } from '@synod/protocol';
+
+/**
+ * Configuration comes only from environment variables, parsed with zod at start. Each helper below
+ * says in its message what it expects, so a bad value produces a line like
+ *   PORT: expected an integer from 0 to 65535, got "abc"
+ * An empty variable counts as unset (compose files often pass `VAR=`).
+ */
+const unsetIfEmpty = (v: unknown): unknown => (typeof v === 'string' && v.trim() === '' ? undefined : v);
+
+function intFrom(min: number, max: number) {
+  const expected = `expected an integer from ${min} to ${max}`;
+  return z
+    .string({ error: expected })
+    .regex(/^\s*-?\d+\s*$/, expected)
+    .transform(Number)
+    .pipe(z.number().int().min(min, expected).max(max, expected));
+}
+
+export const env = {
+  /** Any schema over the raw string, with empty meaning unset. */
+  of<T extends z.ZodType>(schema: T) {
+    return z.preprocess(unsetIfEmpty, schema);
+  },
+  int(opts: { min?: number; max?: number; default: number }) {
+    return z.preprocess(unsetIfEmpty, intFrom(opts.min ?? 0, opts.max ?? Number.MAX_SAFE_INTEGER).default(opts.default));
+  },
+  optionalInt(opts: { min?: number; max?: number }) {
+    return z.preprocess(unsetIfEmpty, intFrom(opts.min ?? 0, opts.max ?? Number.MAX_SAFE_INTEGER).optional());
+  },
+  /** A TCP port; 0 asks the OS for a free one. */
+  port(defaultPort: number) {
+    return env.int({ min: 0, max: 65535, default: defaultPort });
+  },
+  /** Unset means "no listener"; 0 means a free port. */
+  optionalPort() {
+    return env.optionalInt({ min: 0, max: 65535 });
+  },
+  oneOf<const T extends readonly [string, ...string[]]>(values: T, defaultValue: T[number]) {
+    const expected = `expected one of ${values.join(', ')}`;
+    return z.preprocess(unsetIfEmpty, z.enum(values, { error: expected }).default(defaultValue as never));
+  },
+  string(opts: { default?: string; pattern?: RegExp; expected?: string; maxLength?: number } = {}) {
+    const expected = opts.expected ?? `expected a string${opts.pattern ? ` matching ${opts.pattern}` : ''}`;
+    let s = z.string({ error: expected }).max(opts.maxLength ?? 4096, expected);
+    if (opts.pattern) s = s.regex(opts.pattern, expected);
+    return z.preprocess(unsetIfEmpty, opts.default === undefined ? s.optional() : s.default(opts.default));
+  },
+  /** A comma-separated list of nats:// (or tls://, ws://) URLs. */
+  natsUrls(defaultUrl: string) {
+    const expected = 'expected comma-separated NATS URLs like nats://host:4222';
+    return z.preprocess(
+      unsetIfEmpty,
+      z
+        .string({ error: expected })
+        .default(defaultUrl)
+        .transform((s) => s.split(',').map((u) => u.trim()).filter((u) => u.length > 0))
+        .pipe(
+          z
+            .array(
+              z.string().refine((u) => {
+                try {
+                  const url = new URL(u.includes('://') ? u : `nats://${u}`);
+                  return ['nats:', 'tls:', 'ws:', 'wss:'].includes(url.protocol) && url.hostname !== '';
+                } catch {
+                  return false;
+                }
+              }, expected),
+            )
+            .min(1, expected),
+        ),
+    );
+  },
+};
+
+/** Variables every app takes. */
+export const commonEnv = {
+  NATS_URL: env.natsUrls('nats://127.0.0.1:4222'),
+  SYNOD_NAMESPACE: env.of(Namespace.default('synod')),
+  /** Port of /healthz, /readyz, /metrics: unset = no HTTP, 0 = a free port. */
+  HTTP_PORT: env.optionalPort(),
+  LOG_LEVEL: env.oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, 'info'),
+  /** How long a drain on SIGTERM may take before the process gives up and exits 1. */
+  SHUTDOWN_TIMEOUT_MS: env.int({ min: 100, max: 600_000, default: 15_000 }),
+};
+
+export interface ConfigIssue {
+  variable: string;
+  expected: string;
+  received: string | undefined;
+}
+
+export type ConfigResult<T> = { ok: true; config: T } | { ok: false; issues: ConfigIssue[] };
+
+const SECRET = /PASS|SECRET|TOKEN|CREDS|KEY/i;
+
+/** Parses `source` against the shape of env variables; never throws. */
+export function parseConfig<S extends z.ZodRawShape>(
+  shape: S,
+  source: Record<string, string | undefined> = process.env,
+): ConfigResult<z.output<z.ZodObject<S>>> {
+  const picked: Record<string, string | undefined> = {};
+  for (const key of Object.keys(shape)) picked[key] = source[key];
+  const result = z.object(shape).safeParse(picked);
+  if (result.success) return { ok: true, config: result.data };
+  const issues = result.error.issues.map((issue): ConfigIssue => {
+    const variable = String(issue.path[0] ?? '?');
+    const raw = source[variable];
+    const received = raw === undefined ? undefined : SECRET.test(variable) ? '<redacted>' : raw.slice(0, 120);
+    return { variable, expected: issue.message, received };
+  });
+  return { ok: false, issues };
+}
+
+export function formatConfigIssues(issues: ConfigIssue[]): string {
+  const lines = issues.map(
+    (i) => `  ${i.variable}: ${i.expected}, got ${i.received === undefined ? 'nothing' : JSON.stringify(i.received)}`,
+  );
+  return `invalid configuration:\n${lines.join('\n')}`;
+}
+
+/** Exit status for a bad configuration, as every Synod app uses it. */
+export const EXIT_BAD_CONFIG = 2;
+
+/**
+ * Parses the environment or ends the process with status 2, printing what is wrong on stderr and
+ * as one JSON line on stdout (so log collectors see it too).
+ */
+export function loadConfig<S extends z.ZodRawShape>(
+  shape: S,
+  service: string,
+  source: Record<string, string | undefined> = process.env,
+): z.output<z.ZodObject<S>> {
+  const result = parseConfig(shape, source);
+  if (result.ok) return result.config;
+  exitOnBadConfig(service, result.issues);
+}
+
+export function exitOnBadConfig(service: string, issues: ConfigIssue[]): never {
+  process.stderr.write(`${service}: ${formatConfigIssues(issues)}\n`);
+  process.stdout.write(`${JSON.stringify({ level: 60, time: Date.now(), service, msg: 'invalid configuration', issues })}\n`);
+  process.exit(EXIT_BAD_CONFIG);
+}

@@ -1,0 +1,15 @@
+export { commonEnv, env, parseConfig, loadConfig, formatConfigIssues, EXIT_BAD_CONFIG } from './config.js';
+export type { ConfigIssue, ConfigResult } from './config.js';
+export { createRootLogger } from './logger.js';
+export type { Logger, RootLoggerOptions } from './logger.js';
+export { connectNats } from './nats.js';
+export type { Bus, NatsConnection, Msg, MsgHdrs, Subscription } from './nats.js';
+export { createMetricsRegistry, Counter, Gauge, Histogram, Registry } from './metrics.js';
+export { startOpsServer } from './ops-server.js';
+export type { OpsServer, ReadinessCheck } from './ops-server.js';
+export { EndpointServer, requestHeaders } from './endpoint-server.js';
+export type { EndpointSpec, EndpointServerOptions, RequestContext, Outcome } from './endpoint-server.js';
+export { busRequest, mapRequestError } from './bus-request.js';
+export type { BusRequestOptions } from './bus-request.js';
+export { runService } from './lifecycle.js';
+export type { ServiceContext, ServiceDefinition, StartedService, CommonConfig } from './lifecycle.js';

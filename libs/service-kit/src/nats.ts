@@ -1,0 +1,59 @@
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type { Logger } from 'pino';
+
+export type { NatsConnection, Msg, MsgHdrs, Subscription } from '@nats-io/transport-node';
+
+export interface ConnectOptions {
+  servers: string[];
+  /** Client name shown by the server's monitoring (`service/instance`). */
+  name: string;
+  log: Logger;
+}
+
+/**
+ * Connects to NATS, waiting for the first connection as long as it takes (so processes may start
+ * before the server) and reconnecting forever afterwards. Connection events are logged.
+ */
+export interface Bus {
+  nc: NatsConnection;
+  /** True between a connect and the next disconnect (false while reconnecting and once closed). */
+  isConnected(): boolean;
+}
+
+export async function connectNats(opts: ConnectOptions): Promise<Bus> {
+  const log = opts.log.child({ component: 'nats' });
+  const nc = await connect({
+    servers: opts.servers,
+    name: opts.name,
+    waitOnFirstConnect: true,
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: 250,
+    reconnectJitter: 100,
+    pingInterval: 10_000,
+  });
+  let connected = true;
+  log.info({ server: nc.getServer() }, 'connected to NATS');
+  void (async () => {
+    for await (const s of nc.status()) {
+      switch (s.type) {
+        case 'disconnect':
+          connected = false;
+          log.warn({ server: s.server }, 'disconnected from NATS');
+          break;
+        case 'reconnect':
+          connected = true;
+          log.info({ server: s.server }, 'reconnected to NATS');
+          break;
+        case 'error':
+          log.error({ err: s.error }, 'NATS error');
+          break;
+        case 'slowConsumer':
+          log.warn({ sub: s.sub.getSubject() }, 'slow consumer: messages dropped');
+          break;
+        default:
+          break;
+      }
+    }
+  })();
+  return { nc, isConnected: () => connected && !nc.isClosed() && !nc.isDraining() };
+}

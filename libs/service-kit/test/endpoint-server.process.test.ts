@@ -1,0 +1,130 @@
+import { connect, headers, type NatsConnection } from '@nats-io/transport-node';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { startNats, uniqueNamespace, type NatsFixture } from '@synod/testkit';
+import { SynodError } from '@synod/protocol';
+import { EndpointServer, busRequest } from '../src/index.js';
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+const silent = pino({ level: 'silent' });
+
+let nats: NatsFixture;
+let nc: NatsConnection;
+let client: NatsConnection;
+
+beforeAll(async () => {
+  nats = await startNats();
+  nc = await connect({ servers: nats.url });
+  client = await connect({ servers: nats.url });
+});
+
+afterAll(async () => {
+  await client?.close();
+  await nc?.close();
+  await nats?.stop();
+});
+
+async function raw(subject: string, data: Uint8Array | string, h?: Record<string, string>): Promise<unknown> {
+  const hdrs = headers();
+  for (const [k, v] of Object.entries(h ?? {})) hdrs.set(k, v);
+  const msg = await client.request(subject, typeof data === 'string' ? enc.encode(data) : data, { timeout: 5000, headers: hdrs });
+  return JSON.parse(dec.decode(msg.data));
+}
+
+describe('EndpointServer on a real NATS server', () => {
+  const outcomes: string[] = [];
+  let server: EndpointServer;
+  let subject: string;
+  let slowSubject: string;
+
+  beforeAll(() => {
+    const ns = uniqueNamespace();
+    subject = `${ns}.add`;
+    slowSubject = `${ns}.slow`;
+    server = new EndpointServer({ nc, log: silent, onOutcome: (name, outcome, code) => outcomes.push(`${name}:${outcome}:${code ?? ''}`) });
+    server.add('add', {
+      subject,
+      input: z.object({ a: z.number(), b: z.number() }),
+      maxRequestBytes: 1024,
+      handler: ({ a, b }) => {
+        if (a < 0) throw new Error('negative numbers upset this handler');
+        return { sum: a + b };
+      },
+    });
+    server.add('slow', {
+      subject: slowSubject,
+      input: z.object({ ms: z.number() }),
+      handler: async ({ ms }, ctx) => {
+        await new Promise<void>((resolve, reject) => {
+          const t = setTimeout(resolve, ms);
+          ctx.signal.addEventListener('abort', () => {
+            clearTimeout(t);
+            reject(ctx.signal.reason);
+          });
+        });
+        return { waited: ms, remaining: ctx.deadline - Date.now() >= 0 };
+      },
+    });
+  });
+
+  it('answers a valid request with { result }', async () => {
+    expect(await raw(subject, '{"a":1,"b":2}')).toEqual({ result: { sum: 3 } });
+    expect(await busRequest(client, subject, { a: 2, b: 2 }, { timeoutMs: 2000, requestId: 'r1' })).toEqual({ sum: 4 });
+  });
+
+  it.each([
+    ['garbage', 'not json at all {', 'BAD_REQUEST', /not valid JSON/],
+    ['an empty payload', '', 'BAD_REQUEST', /invalid request/],
+    ['wrong types', '{"a":"1","b":null}', 'BAD_REQUEST', /expected number/],
+    ['a JSON array', '[1,2]', 'BAD_REQUEST', /expected object/],
+    ['an oversized body', JSON.stringify({ a: 1, b: 2, pad: 'x'.repeat(2000) }), 'PAYLOAD_TOO_LARGE', /exceeds the limit of 1024 bytes/],
+  ])('answers %s with the envelope and keeps serving', async (_what, body, code, message) => {
+    const reply = (await raw(subject, body)) as { error: { code: string; message: string; retryable: boolean } };
+    expect(reply.error.code).toBe(code);
+    expect(reply.error.message).toMatch(message);
+    expect(reply.error.retryable).toBe(false);
+    expect(await raw(subject, '{"a":1,"b":1}')).toEqual({ result: { sum: 2 } });
+  });
+
+  it('answers a bad timeout header and a thrown handler with the envelope', async () => {
+    expect(await raw(subject, '{"a":1,"b":1}', { 'synod-timeout-ms': 'soon' })).toMatchObject({ error: { code: 'BAD_REQUEST' } });
+    expect(await raw(subject, '{"a":-1,"b":1}')).toEqual({ error: { code: 'INTERNAL', message: 'negative numbers upset this handler', retryable: false } });
+    await expect(busRequest(client, subject, { a: -1, b: 0 }, { timeoutMs: 2000, requestId: 'r2' })).rejects.toMatchObject({ code: 'INTERNAL' });
+  });
+
+  it('aborts the handler at the deadline carried in the header', async () => {
+    const reply = await raw(slowSubject, '{"ms":5000}', { 'synod-timeout-ms': '50' });
+    expect(reply).toMatchObject({ error: { code: 'DEADLINE_EXCEEDED' } });
+    expect(await raw(slowSubject, '{"ms":1}', { 'synod-timeout-ms': '2000' })).toEqual({ result: { waited: 1, remaining: true } });
+  });
+
+  it('maps a subject nobody serves to NO_RESPONDERS and a silent one to TIMEOUT', async () => {
+    const err = await busRequest(client, `${uniqueNamespace()}.nobody`, {}, { timeoutMs: 2000, requestId: 'r3' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(SynodError);
+    expect(err).toMatchObject({ code: 'NO_RESPONDERS', retryable: true });
+    const silentSubject = `${uniqueNamespace()}.silent`;
+    const sub = nc.subscribe(silentSubject, { callback: () => undefined });
+    await nc.flush();
+    await expect(busRequest(client, silentSubject, {}, { timeoutMs: 100, requestId: 'r4' })).rejects.toMatchObject({ code: 'TIMEOUT' });
+    sub.unsubscribe();
+  });
+
+  it('counts every outcome', () => {
+    expect(outcomes).toContain('add:ok:');
+    expect(outcomes).toContain('add:error:PAYLOAD_TOO_LARGE');
+    expect(outcomes).toContain('slow:error:DEADLINE_EXCEEDED');
+  });
+
+  it('finishes in-flight requests on stop, then refuses new ones', async () => {
+    const inflight = Array.from({ length: 5 }, () => raw(slowSubject, '{"ms":300}', { 'synod-timeout-ms': '5000' }));
+    // Wait until all five are being handled.
+    while (server.inFlight < 5) await new Promise((r) => setTimeout(r, 5));
+    const stopped = server.stop(5000);
+    const replies = await Promise.all(inflight);
+    expect(replies).toEqual(Array(5).fill({ result: { waited: 300, remaining: true } }));
+    expect(await stopped).toBe(true);
+    await expect(busRequest(client, slowSubject, { ms: 1 }, { timeoutMs: 1000, requestId: 'r5' })).rejects.toMatchObject({ code: 'NO_RESPONDERS' });
+  });
+});

@@ -1,0 +1,30 @@
+// Bundles an app into one file, apps/<app>/dist/main.js, that `node` runs with no node_modules
+// beside it (so container images copy a single file).
+import { build } from 'esbuild';
+import { rm } from 'node:fs/promises';
+import { resolve } from 'node:path';
+
+const appDir = resolve(process.argv[2] ?? process.cwd());
+await rm(resolve(appDir, 'dist'), { recursive: true, force: true });
+await build({
+  entryPoints: [resolve(appDir, 'src/main.ts')],
+  outfile: resolve(appDir, 'dist/main.js'),
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  format: 'esm',
+  sourcemap: 'linked',
+  legalComments: 'none',
+  logLevel: 'warning',
+  // CommonJS dependencies inside an ES module bundle still expect these.
+  banner: {
+    js: [
+      "import { createRequire as __synodCreateRequire } from 'node:module';",
+      "import { fileURLToPath as __synodFileURLToPath } from 'node:url';",
+      "import { dirname as __synodDirname } from 'node:path';",
+      'const require = __synodCreateRequire(import.meta.url);',
+      'const __filename = __synodFileURLToPath(import.meta.url);',
+      'const __dirname = __synodDirname(__filename);',
+    ].join('\n'),
+  },
+});

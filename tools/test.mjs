@@ -1,0 +1,45 @@
+// `npm test`: the one test command. Builds what the process tests start, then typecheck and lint,
+// then the pure suites (in parallel), then the process suites (one at a time), and ends with one
+// line adding up every suite: "tests: N passed, N failed, N skipped".
+import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+
+const root = new URL('..', import.meta.url).pathname;
+const results = join(root, 'tmp', 'test-results');
+rmSync(results, { recursive: true, force: true });
+const env = { ...process.env, NX_NO_CLOUD: 'true', NX_DAEMON: 'false', NX_TUI: 'false' };
+
+const stages = [
+  ['build', ['nx', 'run-many', '-t', 'build']],
+  ['typecheck and lint', ['nx', 'run-many', '-t', 'typecheck', 'lint']],
+  ['typecheck tools and benchmarks', ['tsc', '-p', 'tsconfig.json']],
+  ['pure suites', ['nx', 'run-many', '-t', 'test']],
+  ['process suites', ['nx', 'run-many', '-t', 'test-process', '--parallel=1']],
+];
+
+const failed = [];
+for (const [name, [cmd, ...args]] of stages) {
+  process.stdout.write(`\n=== ${name} ===\n`);
+  const r = spawnSync(join(root, 'node_modules', '.bin', cmd), args, { cwd: root, env, stdio: 'inherit' });
+  if (r.status !== 0) {
+    failed.push(name);
+    // Suites cannot run against a build that failed.
+    if (name === 'build') break;
+  }
+}
+
+let passed = 0;
+let failedTests = 0;
+let skipped = 0;
+if (existsSync(results)) {
+  for (const file of readdirSync(results)) {
+    const report = JSON.parse(readFileSync(join(results, file), 'utf8'));
+    passed += report.numPassedTests;
+    failedTests += report.numFailedTests;
+    skipped += report.numPendingTests + report.numTodoTests;
+  }
+}
+if (failed.length > 0) process.stdout.write(`\nfailed stages: ${failed.join(', ')}\n`);
+process.stdout.write(`\ntests: ${passed} passed, ${failedTests} failed, ${skipped} skipped\n`);
+process.exit(failed.length > 0 || failedTests > 0 ? 1 : 0);
