@@ -50,6 +50,10 @@ const errorsPlugin = fp<{ log: Logger }>(async (app, { log }) => {
   app.removeAllContentTypeParsers();
   const parseJson = (_req: unknown, body: string | Buffer, done: (err: Error | null, body?: unknown) => void): void => {
     const raw = typeof body === 'string' ? Buffer.from(body) : body;
+    if (raw.length === 0) {
+      done(new SynodError('BAD_REQUEST', 'the JSON body is empty'));
+      return;
+    }
     try {
       JSON.parse(raw.toString('utf8'));
       done(null, { raw } satisfies RawJson);

@@ -113,7 +113,10 @@ export async function runService<S extends z.ZodRawShape>(def: ServiceDefinition
       });
     }
     if (stopping) return;
-    log.info({ id: instanceId, namespace: config.SYNOD_NAMESPACE, httpPort: ops?.port ?? null, ...started.ready }, 'ready');
+    // Written whatever LOG_LEVEL says: orchestration and test fixtures wait for this line.
+    log
+      .child({}, { level: 'info' })
+      .info({ id: instanceId, namespace: config.SYNOD_NAMESPACE, httpPort: ops?.port ?? null, ...started.ready }, 'ready');
   } catch (err) {
     log.fatal({ err }, 'failed to start');
     process.exit(1);

@@ -1,0 +1,83 @@
+import { WorkersResponse, type WorkerView } from '@synod/protocol';
+import { AppProcess, appScript, startNats, uniqueNamespace, type LogLine, type NatsFixture } from '@synod/testkit';
+
+/** A NATS server plus the app processes one test file starts on its own namespace. */
+export class Stack {
+  readonly namespace = uniqueNamespace('gw');
+  private readonly apps: AppProcess[] = [];
+
+  private constructor(readonly nats: NatsFixture) {}
+
+  static async start(): Promise<Stack> {
+    return new Stack(await startNats());
+  }
+
+  async worker(env: Record<string, string> = {}): Promise<{ app: AppProcess; ready: LogLine; id: string }> {
+    const started = await AppProcess.start({
+      script: appScript('sample-worker'),
+      name: `worker ${env.WORKER_ID ?? ''}`,
+      env: { NATS_URL: this.nats.url, SYNOD_NAMESPACE: this.namespace, LOG_LEVEL: 'info', ...env },
+    });
+    this.apps.push(started.app);
+    return { ...started, id: String(started.ready.id) };
+  }
+
+  async gateway(env: Record<string, string> = {}): Promise<{ app: AppProcess; ready: LogLine; url: string }> {
+    const started = await AppProcess.start({
+      script: appScript('balancer-gateway'),
+      name: 'gateway',
+      env: { NATS_URL: this.nats.url, SYNOD_NAMESPACE: this.namespace, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env },
+    });
+    this.apps.push(started.app);
+    return { ...started, url: `http://127.0.0.1:${String(started.ready.port)}` };
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.apps.map((a) => a.stop(5000)));
+    await this.nats.stop();
+  }
+}
+
+export interface Reply {
+  status: number;
+  worker: string | null;
+  body: unknown;
+  headers: Headers;
+}
+
+export async function post(base: string, path: string, body: unknown, headers: Record<string, string> = {}): Promise<Reply> {
+  const res = await fetch(`${base}${path}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
+  const text = await res.text();
+  let parsed: unknown = text;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    // Keep the text: the assertion shows what came back.
+  }
+  return { status: res.status, worker: res.headers.get('x-synod-worker'), body: parsed, headers: res.headers };
+}
+
+export async function workers(base: string): Promise<WorkerView[]> {
+  const res = await fetch(`${base}/v1/workers`);
+  return WorkersResponse.parse(await res.json()).workers;
+}
+
+/** Polls `check` every `intervalMs` until it holds or `timeoutMs` passes; returns when it held (ms). */
+export async function waitUntil(check: () => Promise<boolean> | boolean, timeoutMs: number, intervalMs = 20): Promise<number> {
+  const started = Date.now();
+  for (;;) {
+    if (await check()) return Date.now() - started;
+    if (Date.now() - started > timeoutMs) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
+
+/** Waits until the gateway lists exactly these worker ids. */
+export async function waitForWorkers(base: string, ids: string[], timeoutMs = 10_000): Promise<void> {
+  const want = [...ids].sort().join(',');
+  await waitUntil(async () => (await workers(base)).map((w) => w.id).sort().join(',') === want, timeoutMs);
+}

@@ -1,0 +1,92 @@
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RegistryMessage, subjects, type RegistryMessage as Msg } from '@synod/protocol';
+import { busRequest } from '@synod/service-kit';
+import { AppProcess, appScript, startNats, uniqueNamespace, type NatsFixture } from '@synod/testkit';
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+/** The worker alone on the bus: registry protocol and graceful drain, watched from a raw client. */
+describe('sample-worker on the bus', () => {
+  let nats: NatsFixture;
+  let nc: NatsConnection;
+
+  beforeAll(async () => {
+    nats = await startNats();
+    nc = await connect({ servers: nats.url });
+  });
+
+  afterAll(async () => {
+    await nc?.close();
+    await nats?.stop();
+  });
+
+  async function startWorker(ns: string, env: Record<string, string>) {
+    return AppProcess.start({ script: appScript('sample-worker'), env: { NATS_URL: nats.url, SYNOD_NAMESPACE: ns, ...env } });
+  }
+
+  function recordRegistry(ns: string): Msg[] {
+    const seen: Msg[] = [];
+    nc.subscribe(subjects.registryAll(ns), {
+      callback: (_err, msg) => {
+        seen.push(RegistryMessage.parse(JSON.parse(dec.decode(msg.data))));
+      },
+    });
+    return seen;
+  }
+
+  it('announces at start, heartbeats, answers a discover, and deregisters on SIGTERM', async () => {
+    const ns = uniqueNamespace('sw');
+    const seen = recordRegistry(ns);
+    await nc.flush();
+    const { app, ready } = await startWorker(ns, { WORKER_ID: 'w1', WORKER_WEIGHT: '7', HEARTBEAT_INTERVAL_MS: '100' });
+    expect(ready).toMatchObject({ id: 'w1', serves: 'sample', weight: 7, endpoints: ['echo', 'hash', 'sleep'] });
+    const until = async (pred: () => boolean) => {
+      while (!pred()) await new Promise((r) => setTimeout(r, 10));
+    };
+    await until(() => seen.filter((m) => m.type === 'heartbeat').length >= 3);
+    expect(seen[0]).toMatchObject({ type: 'announce', id: 'w1', service: 'sample', weight: 7, heartbeatIntervalMs: 100 });
+
+    const before = seen.filter((m) => m.type === 'announce').length;
+    nc.publish(subjects.registryDiscover(ns), enc.encode(JSON.stringify({ type: 'discover', v: 1, from: 'test' })));
+    await until(() => seen.filter((m) => m.type === 'announce').length > before);
+
+    app.signal('SIGTERM');
+    expect((await app.exited).code).toBe(0);
+    await nc.flush();
+    const last = seen.at(-1);
+    expect(last).toEqual({ type: 'deregister', v: 1, id: 'w1', service: 'sample' });
+  });
+
+  it('loses no in-flight job on SIGTERM and stops taking new ones', async () => {
+    const ns = uniqueNamespace('sw');
+    const { app, ready } = await startWorker(ns, { WORKER_ID: 'w2', HTTP_PORT: '0' });
+    const inFlight = async (): Promise<number> => {
+      const text = await (await fetch(`http://127.0.0.1:${String(ready.httpPort)}/metrics`)).text();
+      return Number(/^synod_worker_in_flight\{[^}]*\} (\d+)$/m.exec(text)?.[1] ?? -1);
+    };
+    const subject = subjects.workerEndpoint(ns, 'sample', 'w2', 'sleep');
+    const jobs = Array.from({ length: 25 }, (_, i) => busRequest(nc, subject, { ms: 400 + i }, { timeoutMs: 10_000, requestId: `j${i}` }));
+    // All 25 are being handled before the signal: the in-flight gauge shows them.
+    while ((await inFlight()) < 25) await new Promise((r) => setTimeout(r, 10));
+    app.signal('SIGTERM');
+    const results = await Promise.all(jobs);
+    expect(results).toEqual(Array.from({ length: 25 }, (_, i) => ({ sleptMs: 400 + i, worker: 'w2' })));
+    expect((await app.exited).code).toBe(0);
+    expect(app.lines.find((l) => l.msg === 'endpoints drained')).toMatchObject({ inFlightAtStop: 25, finished: true });
+    await expect(busRequest(nc, subject, { ms: 1 }, { timeoutMs: 1000, requestId: 'late' })).rejects.toMatchObject({ code: 'NO_RESPONDERS' });
+  });
+
+  it('ignores a malformed discover and keeps serving', async () => {
+    const ns = uniqueNamespace('sw');
+    const { app } = await startWorker(ns, { WORKER_ID: 'w3' });
+    nc.publish(subjects.registryDiscover(ns), enc.encode('{garbage'));
+    nc.publish(subjects.registryDiscover(ns), enc.encode(JSON.stringify({ type: 'discover', v: 99 })));
+    const warn = await app.waitForLine((l) => l.msg === 'malformed discover message ignored', 5000);
+    expect(warn.level).toBe(40);
+    const echo = await busRequest(nc, subjects.workerEndpoint(ns, 'sample', 'w3', 'echo'), { message: 'still here' }, { timeoutMs: 5000, requestId: 'e' });
+    expect(echo).toEqual({ message: 'still here', worker: 'w3' });
+    await app.stop();
+  });
+});

@@ -1,0 +1,77 @@
+// Shared pieces of the benchmarks: argument parsing, closed-loop load, HDR histograms, reporting.
+import { cpus, totalmem } from 'node:os';
+import * as hdr from 'hdr-histogram-js';
+
+export interface LoadResult {
+  name: string;
+  requests: number;
+  errors: number;
+  seconds: number;
+  histogram: hdr.Histogram;
+}
+
+/**
+ * Runs `concurrency` clients in a closed loop for `seconds`: each sends a request, waits for the
+ * answer, sends the next. Latency is recorded in microseconds. A failed request counts as an error
+ * and is not recorded as a latency.
+ */
+export async function closedLoop(name: string, concurrency: number, seconds: number, send: () => Promise<void>): Promise<LoadResult> {
+  const histogram = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: 3 });
+  let requests = 0;
+  let errors = 0;
+  const started = process.hrtime.bigint();
+  const endAt = started + BigInt(Math.round(seconds * 1e9));
+  const client = async (): Promise<void> => {
+    while (process.hrtime.bigint() < endAt) {
+      const t0 = process.hrtime.bigint();
+      try {
+        await send();
+        histogram.recordValue(Number((process.hrtime.bigint() - t0) / 1000n));
+        requests++;
+      } catch {
+        errors++;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, client));
+  return { name, requests, errors, seconds: Number(process.hrtime.bigint() - started) / 1e9, histogram };
+}
+
+export function ms(us: number): string {
+  return (us / 1000).toFixed(2);
+}
+
+export function printTable(rows: LoadResult[]): void {
+  const header = ['', 'req/s', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms', 'requests', 'errors'];
+  const lines = rows.map((r) => [
+    r.name,
+    (r.requests / r.seconds).toFixed(0),
+    ms(r.histogram.getValueAtPercentile(50)),
+    ms(r.histogram.getValueAtPercentile(90)),
+    ms(r.histogram.getValueAtPercentile(99)),
+    ms(r.histogram.maxValue),
+    String(r.requests),
+    String(r.errors),
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
+  const fmt = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  console.log(fmt(header));
+  for (const l of lines) console.log(fmt(l));
+}
+
+export function machine(): string {
+  const c = cpus();
+  return `${c.length} x ${c[0]?.model ?? 'unknown cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}`;
+}
+
+export function flag(name: string): boolean {
+  return process.argv.includes(`--${name}`);
+}
+
+export function option(name: string, fallback: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  if (i === -1) return fallback;
+  const v = Number(process.argv[i + 1]);
+  if (!Number.isFinite(v) || v <= 0) throw new Error(`--${name} needs a positive number`);
+  return v;
+}

@@ -1,0 +1,80 @@
+// `npm start`: the local stack. A NATS server (nats-server from PATH, else a container), the
+// balancer-gateway on :8080 and three sample workers with weights 5, 1, 1, logs pretty-printed.
+// Ctrl-C stops everything. Set NATS_URL to use a server you already run, PORT to move the gateway.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import PinoPretty from 'pino-pretty';
+import { appScript, startNats } from '@synod/testkit';
+
+interface Spec {
+  name: string;
+  app: string;
+  env: Record<string, string>;
+}
+
+const namespace = process.env.SYNOD_NAMESPACE ?? 'synod';
+const port = process.env.PORT ?? '8080';
+const pretty = PinoPretty({
+  colorize: process.stdout.isTTY,
+  translateTime: 'HH:MM:ss.l',
+  ignore: 'pid,hostname,service,instance',
+  messageFormat: '[{instance}] {msg}',
+  singleLine: true,
+  sync: true,
+});
+
+const nats = await startNats();
+console.log(`NATS (${nats.source}) at ${nats.url}`);
+
+const specs: Spec[] = [
+  { name: 'gateway', app: 'balancer-gateway', env: { PORT: port, HTTP_PORT: process.env.GATEWAY_HTTP_PORT ?? '9090' } },
+  { name: 'worker-a', app: 'sample-worker', env: { WORKER_ID: 'worker-a', WORKER_WEIGHT: '5' } },
+  { name: 'worker-b', app: 'sample-worker', env: { WORKER_ID: 'worker-b', WORKER_WEIGHT: '1' } },
+  { name: 'worker-c', app: 'sample-worker', env: { WORKER_ID: 'worker-c', WORKER_WEIGHT: '1' } },
+];
+
+const children: ChildProcess[] = [];
+let stopping = false;
+
+function launch(spec: Spec): ChildProcess {
+  const child = spawn(process.execPath, ['--enable-source-maps', appScript(spec.app)], {
+    env: { ...process.env, NATS_URL: nats.url, SYNOD_NAMESPACE: namespace, ...spec.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  createInterface({ input: child.stdout! }).on('line', (line) => pretty.write(`${line}\n`));
+  createInterface({ input: child.stderr! }).on('line', (line) => process.stderr.write(`[${spec.name}] ${line}\n`));
+  child.on('exit', (code, signal) => {
+    if (!stopping) {
+      console.error(`${spec.name} exited (${code ?? signal}); stopping the stack`);
+      void stop(1);
+    }
+  });
+  return child;
+}
+
+async function stop(status: number): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  await Promise.all(
+    children.map(
+      (c) =>
+        new Promise<void>((resolve) => {
+          if (c.exitCode !== null || c.signalCode !== null) return resolve();
+          c.once('exit', () => resolve());
+          c.kill('SIGTERM');
+        }),
+    ),
+  );
+  await nats.stop();
+  process.exit(status);
+}
+
+process.on('SIGINT', () => void stop(0));
+process.on('SIGTERM', () => void stop(0));
+
+for (const spec of specs) children.push(launch(spec));
+console.log(
+  `\nSynod is starting: gateway on http://localhost:${port}\n` +
+    `  curl -s -XPOST localhost:${port}/v1/services/sample/echo -H 'content-type: application/json' -d '{"message":"hi"}'\n` +
+    `  curl -s localhost:${port}/v1/workers\n`,
+);
