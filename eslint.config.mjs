@@ -7,7 +7,7 @@ export default tseslint.config(
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
-    files: ['**/*.ts', '**/*.mts'],
+    files: ['**/*.ts'],
     plugins: { '@nx': nx },
     rules: {
       // Apps depend on libs, never the reverse, and apps never import apps.
