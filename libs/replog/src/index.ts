@@ -1,0 +1,190 @@
+/**
+ * The replicated-log interface: what Synod's store needs from any consensus engine (Raft now,
+ * Multi-Paxos later). Engines are pure state machines: no I/O, no timers, no randomness they are
+ * not given. A driver (the consensus app, or the simulator) feeds them time (`tick`), messages
+ * (`step`) and requests (`propose`, `readIndex`, ...) and carries out the `Ready` batches they
+ * produce, in the order the `Ready` type prescribes.
+ */
+
+export type NodeId = string;
+
+/** Who votes and who only replicates. */
+export interface Membership {
+  voters: NodeId[];
+  /** Non-voting members: they receive the log and catch up, and count for nothing. */
+  learners: NodeId[];
+}
+
+/** One change at a time; a learner catches up before `promote` makes it a voter. */
+export type MembershipChange =
+  | { type: 'addLearner'; node: NodeId }
+  | { type: 'promote'; node: NodeId }
+  | { type: 'remove'; node: NodeId };
+
+/** A committed log position handed to the state machine, in index order, each exactly once. */
+export interface CommittedEntry {
+  index: number;
+  /** `noop`: written by a new leader (or to fill a gap); `membership`: a configuration change. */
+  kind: 'command' | 'noop' | 'membership';
+  data: Uint8Array;
+  /** The configuration in force from this entry on (kind `membership` only). */
+  membership?: Membership;
+}
+
+/** A read barrier: once the state machine has applied `index`, a read tagged `ctx` is linearizable. */
+export interface ReadState {
+  ctx: string;
+  index: number;
+}
+
+/** State-machine data at a log index, with the configuration in force there. */
+export interface Snapshot<Extra = unknown> {
+  index: number;
+  membership: Membership;
+  /** Engine-specific metadata (Raft: the term of `index`). */
+  extra: Extra;
+  data: Uint8Array;
+}
+
+export type Role = 'follower' | 'pre-candidate' | 'candidate' | 'leader' | 'learner';
+
+/** Failures an engine reports synchronously. `retryable` says whether the same call may succeed later. */
+export type EngineErrorCode =
+  | 'NOT_LEADER'
+  | 'OVERLOADED'
+  | 'TRANSFERRING'
+  | 'MEMBERSHIP_PENDING'
+  | 'NOT_CAUGHT_UP'
+  | 'INVALID_CHANGE'
+  | 'NOT_READY';
+
+export interface EngineError {
+  ok: false;
+  code: EngineErrorCode;
+  retryable: boolean;
+  message: string;
+  /** Who this node believes leads, when it knows. */
+  leaderHint?: NodeId;
+}
+
+export type ProposeResult = { ok: true; index: number } | EngineError;
+export type CallResult = { ok: true } | EngineError;
+
+/**
+ * One batch of work for the driver. The ordering contract:
+ *
+ * 1. Persist, durably (fdatasync) and in this order: `snapshot` if set, then `records` (appended
+ *    after what was persisted before; a record may supersede earlier ones, which the engine sorts
+ *    out on restore), then `meta` if set. Records before meta keeps meta's commit index covered
+ *    by records on disk.
+ * 2. Only then send `messages`: they may promise what step 1 made durable (a vote, an ack).
+ * 3. Apply `snapshot` (if set) to the state machine, then `committed` in order.
+ * 4. Release `readStates` whose index the state machine has applied.
+ * 5. Call `advance()`. The next `ready()` only holds what happened since.
+ *
+ * A crash anywhere in 1 loses nothing anyone was told about: nothing was sent yet.
+ */
+export interface Ready<Msg, Rec, Meta> {
+  snapshot?: Snapshot;
+  records: Rec[];
+  meta?: Meta;
+  messages: Msg[];
+  committed: CommittedEntry[];
+  readStates: ReadState[];
+  /** Set when the role or the known leader changed (informational, for logs and routing). */
+  softState?: { role: Role; leader: NodeId | undefined; epoch: number };
+}
+
+/** What persisted before a restart: the engine rebuilds itself from exactly this. */
+export interface DurableState<Rec, Meta> {
+  snapshot?: Snapshot;
+  /** Every record persisted after the snapshot's records were released, in write order. */
+  records: Rec[];
+  meta?: Meta;
+}
+
+export interface EngineStatus {
+  id: NodeId;
+  role: Role;
+  leader: NodeId | undefined;
+  /** Raft's term, Paxos's ballot round: grows with every leadership change. */
+  epoch: number;
+  commitIndex: number;
+  /** The last index handed out in `committed` (the driver applies up to here). */
+  appliedIndex: number;
+  lastIndex: number;
+  membership: Membership;
+  /** Leader only: how far each member has replicated. */
+  progress?: Record<NodeId, { match: number; next: number; state: string }>;
+}
+
+export interface ReadOptions {
+  /**
+   * `read-index` (default): confirm leadership with a quorum round, then read at the commit index.
+   * `lease`: skip the round while the leader lease holds (needs bounded clock drift; see the engine).
+   */
+  mode?: 'read-index' | 'lease';
+}
+
+/** Messages carry their addressing so drivers can route them without knowing the engine. */
+export interface Addressed {
+  from: NodeId;
+  to: NodeId;
+}
+
+/** A consensus engine behind the replicated-log interface. */
+export interface ConsensusEngine<Msg extends Addressed, Rec, Meta> {
+  readonly id: NodeId;
+  /** Advances the engine's logical clock by one tick (the driver calls it at a fixed interval). */
+  tick(): void;
+  /** Delivers a message from a peer. Messages may be lost, duplicated or reordered. */
+  step(msg: Msg): void;
+  /** Appends a command; it is committed later (or lost if leadership changes first). */
+  propose(data: Uint8Array): ProposeResult;
+  /** Asks for a linearizable read barrier; it arrives as a `ReadState` tagged `ctx`. */
+  readIndex(ctx: string, opts?: ReadOptions): CallResult;
+  proposeMembership(change: MembershipChange): ProposeResult;
+  /** Hands leadership to `to` (the leader only). */
+  transferLeadership(to: NodeId): CallResult;
+  /** The state machine holds everything up to `index` (≤ applied) as `data`: the log before it may go. */
+  snapshotTaken(index: number, data: Uint8Array): void;
+  status(): EngineStatus;
+  hasReady(): boolean;
+  ready(): Ready<Msg, Rec, Meta>;
+  advance(): void;
+}
+
+export function engineError(code: EngineErrorCode, message: string, leaderHint?: NodeId): EngineError {
+  const retryable = code !== 'INVALID_CHANGE';
+  return leaderHint === undefined ? { ok: false, code, retryable, message } : { ok: false, code, retryable, message, leaderHint };
+}
+
+/** True if `a` and `b` list the same members. */
+export function sameMembership(a: Membership, b: Membership): boolean {
+  const same = (x: NodeId[], y: NodeId[]) => x.length === y.length && [...x].sort().every((v, i) => v === [...y].sort()[i]);
+  return same(a.voters, b.voters) && same(a.learners, b.learners);
+}
+
+/** The membership after `change`, or an error message when the change makes no sense. */
+export function applyMembershipChange(m: Membership, change: MembershipChange): Membership | string {
+  const voters = new Set(m.voters);
+  const learners = new Set(m.learners);
+  switch (change.type) {
+    case 'addLearner':
+      if (voters.has(change.node) || learners.has(change.node)) return `${change.node} is already a member`;
+      learners.add(change.node);
+      break;
+    case 'promote':
+      if (!learners.has(change.node)) return `${change.node} is not a learner`;
+      learners.delete(change.node);
+      voters.add(change.node);
+      break;
+    case 'remove':
+      if (!voters.has(change.node) && !learners.has(change.node)) return `${change.node} is not a member`;
+      if (voters.has(change.node) && voters.size === 1) return 'cannot remove the last voter';
+      voters.delete(change.node);
+      learners.delete(change.node);
+      break;
+  }
+  return { voters: [...voters].sort(), learners: [...learners].sort() };
+}
