@@ -27,6 +27,10 @@ export default tseslint.config(
     },
   },
   {
+    files: ['**/*.mjs'],
+    languageOptions: { globals: { process: 'readonly', console: 'readonly', URL: 'readonly' } },
+  },
+  {
     // Tests, benchmarks and developer tools may print.
     files: ['**/*.test.ts', 'bench/**', 'tools/**'],
     rules: { 'no-console': 'off' },

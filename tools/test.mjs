@@ -14,6 +14,7 @@ const stages = [
   ['build', ['nx', 'run-many', '-t', 'build']],
   ['typecheck and lint', ['nx', 'run-many', '-t', 'typecheck', 'lint']],
   ['typecheck tools and benchmarks', ['tsc', '-p', 'tsconfig.json']],
+  ['lint tools and benchmarks', ['eslint', 'tools', 'bench', 'eslint.config.mjs', 'vitest.shared.mts']],
   ['pure suites', ['nx', 'run-many', '-t', 'test']],
   ['process suites', ['nx', 'run-many', '-t', 'test-process', '--parallel=1']],
 ];

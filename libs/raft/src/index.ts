@@ -22,3 +22,5 @@ export type {
   SnapshotRespMsg,
   TimeoutNowMsg,
 } from './types.js';
+export { raftSimEngine } from './sim-adapter.js';
+export { encodeEntry, decodeEntry, encodeHardState, decodeHardState, encodeSnapshotMeta, decodeSnapshotMeta, CodecError } from './codec.js';

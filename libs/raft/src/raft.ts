@@ -84,6 +84,8 @@ export class RaftNode implements ConsensusEngine<RaftMessage, Entry, HardState> 
   private now = 0;
 
   private leadTransferee: NodeId | undefined;
+  /** New entries not yet offered to followers: appends go out once per Ready, batching proposals. */
+  private appendPending = false;
   private uncommittedBytes = 0;
   /** Read-index and lease bookkeeping: a heartbeat round number and when each round went out. */
   private round = 0;
@@ -294,14 +296,17 @@ export class RaftNode implements ConsensusEngine<RaftMessage, Entry, HardState> 
     return { ok: true };
   }
 
-  snapshotTaken(index: number, data: Uint8Array): void {
+  snapshotTaken(index: number, data: Uint8Array): RaftSnapshot {
     this.guard();
     if (index > this.log.applied) throw new Error(`snapshot at ${index} beyond applied ${this.log.applied}`);
-    if (index <= (this.log.snapshot?.index ?? 0)) return;
+    const current = this.log.snapshot;
+    if (current && index <= current.index) return current;
     const term = this.log.term(index);
     if (term === undefined) throw new Error(`snapshot at ${index}: entry compacted`);
-    this.log.snapshot = { index, membership: this.log.membershipAt(index), extra: { term }, data };
+    const snapshot: RaftSnapshot = { index, membership: this.log.membershipAt(index), extra: { term }, data };
+    this.log.snapshot = snapshot;
     this.log.compactTo(Math.max(this.log.offset, index - this.opts.snapshotTrailingEntries));
+    return snapshot;
   }
 
   status(): EngineStatus {
@@ -325,6 +330,7 @@ export class RaftNode implements ConsensusEngine<RaftMessage, Entry, HardState> 
 
   hasReady(): boolean {
     return (
+      this.appendPending ||
       this.msgs.length > 0 ||
       this.readStates.length > 0 ||
       this.snapshotToPersist !== undefined ||
@@ -337,6 +343,10 @@ export class RaftNode implements ConsensusEngine<RaftMessage, Entry, HardState> 
 
   ready(): RaftReady {
     this.guard();
+    if (this.appendPending) {
+      this.appendPending = false;
+      if (this.role === 'leader') this.broadcastAppend();
+    }
     const hard = this.hardState();
     const soft = this.softState();
     const committed = this.log.nextCommitted().map(toCommitted);
@@ -410,6 +420,7 @@ export class RaftNode implements ConsensusEngine<RaftMessage, Entry, HardState> 
 
   private abandonLeaderState(): void {
     this.leadTransferee = undefined;
+    this.appendPending = false;
     this.pendingReads = [];
     this.readsAwaitingCommit = [];
     this.progress = new Map();
@@ -453,7 +464,7 @@ export class RaftNode implements ConsensusEngine<RaftMessage, Entry, HardState> 
       this.vote === m.from ||
       (this.vote === undefined && this.leader === undefined) ||
       (m.type === 'preVote' && m.term > this.term);
-    const grant = canVote && this.log.isUpToDate(m.lastIndex, m.lastTerm) && this.membership.voters.includes(this.id);
+    const grant = canVote && this.candidateUpToDate(m.lastIndex, m.lastTerm) && this.membership.voters.includes(this.id);
     const respType = m.type === 'vote' ? 'voteResp' : 'preVoteResp';
     if (grant) {
       // A granted pre-vote answers at the candidate's future term, so it is not taken for stale.
@@ -549,9 +560,10 @@ export class RaftNode implements ConsensusEngine<RaftMessage, Entry, HardState> 
     this.log.append([e]);
     if (membership) this.applyMembership(membership);
     this.progress.get(this.id)!.match = e.index;
-    // A single voter commits at once; otherwise followers hear about it now.
+    // A single voter commits at once; followers hear about it with the next Ready, in one message
+    // per follower for all proposals made until then.
     this.maybeCommit();
-    this.broadcastAppend();
+    this.appendPending = true;
     return e.index;
   }
 
@@ -665,6 +677,11 @@ export class RaftNode implements ConsensusEngine<RaftMessage, Entry, HardState> 
     return true;
   }
 
+  /** §5.4.1 election restriction; a test-only subclass breaks it to prove the simulator notices. */
+  protected candidateUpToDate(lastIndex: number, lastTerm: number): boolean {
+    return this.log.isUpToDate(lastIndex, lastTerm);
+  }
+
   /** The commit rule's term check; a test-only subclass breaks it to prove the simulator notices. */
   protected canCommitAt(index: number): boolean {
     return this.log.term(index) === this.term;
@@ -718,7 +735,7 @@ export class RaftNode implements ConsensusEngine<RaftMessage, Entry, HardState> 
    * after hearing from us (inLease), so no other leader can exist until then, provided clocks tick
    * at rates that differ by less than the drift allowance. Only sound with CheckQuorum.
    */
-  private leaseValid(): boolean {
+  protected leaseValid(): boolean {
     if (!this.opts.checkQuorum) return false;
     const sentAt = this.membership.voters.map((id) => {
       if (id === this.id) return this.now;

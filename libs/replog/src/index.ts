@@ -146,8 +146,12 @@ export interface ConsensusEngine<Msg extends Addressed, Rec, Meta> {
   proposeMembership(change: MembershipChange): ProposeResult;
   /** Hands leadership to `to` (the leader only). */
   transferLeadership(to: NodeId): CallResult;
-  /** The state machine holds everything up to `index` (≤ applied) as `data`: the log before it may go. */
-  snapshotTaken(index: number, data: Uint8Array): void;
+  /**
+   * The state machine holds everything up to `index` (≤ applied) as `data`: the log before it may
+   * go. Returns the snapshot with the engine's metadata, which the driver persists; records written
+   * before it stay needed for the entries after `index`.
+   */
+  snapshotTaken(index: number, data: Uint8Array): Snapshot;
   status(): EngineStatus;
   hasReady(): boolean;
   ready(): Ready<Msg, Rec, Meta>;

@@ -12,3 +12,7 @@ export type { NatsFixture, NatsSource, StartNatsOptions } from './nats-server.js
 export { AppProcess } from './process.js';
 export type { AppProcessOptions, ExitResult, LogLine } from './process.js';
 export { appScript, workspaceRoot } from './paths.js';
+export { checkLinearizability, describeOperation, kvModel } from './linearizability/index.js';
+export type { CheckOptions, CheckResult, KvInput, KvOutput, KvState, Model, Operation, StepResult } from './linearizability/index.js';
+export { simulate, applyKv, DEFAULT_FAULTS, NO_FAULTS } from './sim/index.js';
+export type { SimEngine, SimOptions, SimResult, FaultProfile } from './sim/index.js';

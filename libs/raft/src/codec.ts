@@ -1,0 +1,70 @@
+import type { Membership } from '@synod/replog';
+import type { Entry, EntryType, HardState, RaftSnapshotExtra } from './types.js';
+
+/**
+ * Binary encodings of what Raft persists, for a WAL of opaque records:
+ *   entry: [u8 type][f64 index][f64 term][u32 membership JSON length][membership JSON][u32 data length][data]
+ *   hard state: JSON { term, vote, commit }
+ * Indexes and terms are stored as float64, exact for every integer below 2^53.
+ */
+const TYPES: EntryType[] = ['normal', 'noop', 'membership'];
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+export class CodecError extends Error {
+  override readonly name = 'CodecError';
+  readonly code = 'RAFT_RECORD_INVALID';
+  readonly retryable = false;
+}
+
+export function encodeEntry(e: Entry): Uint8Array {
+  const m = e.membership ? enc.encode(JSON.stringify(e.membership)) : new Uint8Array(0);
+  const out = new Uint8Array(1 + 8 + 8 + 4 + m.length + 4 + e.data.length);
+  const v = new DataView(out.buffer);
+  v.setUint8(0, TYPES.indexOf(e.type));
+  v.setFloat64(1, e.index, true);
+  v.setFloat64(9, e.term, true);
+  v.setUint32(17, m.length, true);
+  out.set(m, 21);
+  v.setUint32(21 + m.length, e.data.length, true);
+  out.set(e.data, 25 + m.length);
+  return out;
+}
+
+export function decodeEntry(b: Uint8Array): Entry {
+  if (b.length < 25) throw new CodecError(`entry record of ${b.length} bytes is too short`);
+  const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  const type = TYPES[v.getUint8(0)];
+  if (!type) throw new CodecError(`unknown entry type ${v.getUint8(0)}`);
+  const index = v.getFloat64(1, true);
+  const term = v.getFloat64(9, true);
+  if (!Number.isSafeInteger(index) || index < 1 || !Number.isSafeInteger(term) || term < 0) throw new CodecError(`bad index/term ${index}/${term}`);
+  const mLen = v.getUint32(17, true);
+  if (21 + mLen + 4 > b.length) throw new CodecError('membership length beyond the record');
+  const dLen = v.getUint32(21 + mLen, true);
+  if (25 + mLen + dLen !== b.length) throw new CodecError('data length does not match the record');
+  const e: Entry = { index, term, type, data: b.slice(25 + mLen) };
+  if (mLen > 0) e.membership = JSON.parse(dec.decode(b.subarray(21, 21 + mLen))) as Membership;
+  return e;
+}
+
+export function encodeHardState(h: HardState): Uint8Array {
+  return enc.encode(JSON.stringify({ term: h.term, vote: h.vote ?? null, commit: h.commit }));
+}
+
+export function decodeHardState(b: Uint8Array): HardState {
+  const o = JSON.parse(dec.decode(b)) as { term: unknown; vote: unknown; commit: unknown };
+  if (!Number.isSafeInteger(o.term) || !Number.isSafeInteger(o.commit) || (o.vote !== null && typeof o.vote !== 'string')) {
+    throw new CodecError('invalid hard state record');
+  }
+  return { term: o.term as number, vote: (o.vote as string | null) ?? undefined, commit: o.commit as number };
+}
+
+/** Snapshot metadata kept beside the state-machine bytes. */
+export function encodeSnapshotMeta(m: { index: number; membership: Membership; extra: RaftSnapshotExtra }): Uint8Array {
+  return enc.encode(JSON.stringify(m));
+}
+
+export function decodeSnapshotMeta(b: Uint8Array): { index: number; membership: Membership; extra: RaftSnapshotExtra } {
+  return JSON.parse(dec.decode(b)) as { index: number; membership: Membership; extra: RaftSnapshotExtra };
+}

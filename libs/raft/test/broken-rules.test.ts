@@ -1,0 +1,95 @@
+import { describe, expect, it } from 'vitest';
+import { simulate } from '@synod/testkit';
+import { RaftNode, raftSimEngine } from '../src/index.js';
+import { Cluster } from './harness.js';
+
+const enc = new TextEncoder();
+
+/** Test-only variants, each breaking one rule. The suite must notice every one of them. */
+class NoElectionRestriction extends RaftNode {
+  protected override candidateUpToDate(): boolean {
+    return true;
+  }
+}
+class CommitsOldTermsByCounting extends RaftNode {
+  protected override canCommitAt(): boolean {
+    return true;
+  }
+}
+class EternalLease extends RaftNode {
+  protected override leaseValid(): boolean {
+    return true;
+  }
+}
+
+describe('the simulator can fail', () => {
+  it('catches a node that votes without the §5.4.1 up-to-date check within 10 seeds', () => {
+    const failures: string[] = [];
+    for (let seed = 1; seed <= 10 && failures.length === 0; seed++) {
+      const r = simulate(raftSimEngine({}, (o, d) => new NoElectionRestriction(o, d)), { seed, ops: 500 });
+      if (!r.ok) failures.push(`seed ${seed}: ${r.failure}`);
+    }
+    expect(failures).toHaveLength(1);
+    expect(failures[0]).toMatch(/leader completeness|state machine safety|log matching|not linearizable|conflict at committed index/);
+  });
+
+  it('replays a failing seed exactly', () => {
+    const run = () => simulate(raftSimEngine({}, (o, d) => new NoElectionRestriction(o, d)), { seed: 1, ops: 500 });
+    const a = run();
+    const b = run();
+    expect(a.ok).toBe(false);
+    expect(b.failure).toBe(a.failure);
+    expect(b.trace).toEqual(a.trace);
+    expect(b.stats).toEqual(a.stats);
+  });
+});
+
+describe('the Figure 8 rule, broken, is caught by the paper test', () => {
+  function figure8(make: (o: ConstructorParameters<typeof RaftNode>[0], d?: ConstructorParameters<typeof RaftNode>[1]) => RaftNode): number {
+    const c = new Cluster(['a', 'b', 'c', 'd', 'e'], { preVote: false, checkQuorum: false, maxMsgBytes: 1 }, make);
+    c.elect('a');
+    for (const id of ['c', 'd', 'e']) c.cutLink('a', id);
+    c.get('a').propose(enc.encode('old-term-entry'));
+    c.settle();
+    c.crash('a');
+    c.recover();
+    c.crash('b');
+    c.filter = (m) => !(m.type === 'app' && m.from === 'e');
+    c.elect('e');
+    c.get('e').propose(enc.encode('never-replicated'));
+    c.settle();
+    c.crash('e');
+    c.recover();
+    c.restart('a');
+    c.restart('b');
+    c.cutLink('a', 'd');
+    c.cutLink('d', 'a');
+    c.rewrite = (m) => (m.type === 'app' && m.from === 'a' ? { ...m, entries: m.entries.filter((e) => e.term !== c.get('a').term) } : m);
+    c.elect('a');
+    c.tickAll(3);
+    return c.get('a').log.committed;
+  }
+
+  it('the correct rule leaves the old entry uncommitted; counting replicas commits it', () => {
+    expect(figure8((o, d) => new RaftNode(o, d))).toBeLessThan(2);
+    expect(figure8((o, d) => new CommitsOldTermsByCounting(o, d))).toBeGreaterThanOrEqual(2);
+  });
+});
+
+describe('the lease, broken, is caught', () => {
+  it('a leader cut off from its quorum stops serving lease reads; an eternal lease would not', () => {
+    for (const [make, expected] of [
+      [(o: ConstructorParameters<typeof RaftNode>[0], d?: ConstructorParameters<typeof RaftNode>[1]) => new RaftNode(o, d), 0],
+      [(o: ConstructorParameters<typeof RaftNode>[0], d?: ConstructorParameters<typeof RaftNode>[1]) => new EternalLease(o, d), 1],
+    ] as const) {
+      const c = new Cluster(['a', 'b', 'c'], {}, make);
+      c.elect('a');
+      c.tickAll(2);
+      c.isolate('a');
+      c.tick('a', 9);
+      c.get('a').readIndex('late', { mode: 'lease' });
+      c.settle();
+      expect(c.state('a').reads.filter((r) => r.ctx === 'late')).toHaveLength(expected);
+    }
+  });
+});
