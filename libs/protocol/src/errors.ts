@@ -20,6 +20,15 @@ export const ERROR_CATALOG = {
   DEADLINE_EXCEEDED: { httpStatus: 504, retryable: false, description: 'the request deadline passed before the work could finish' },
   BAD_GATEWAY: { httpStatus: 502, retryable: true, description: 'the worker answered with something that is not a valid reply' },
   INTERNAL: { httpStatus: 500, retryable: false, description: 'an unexpected failure inside the handler' },
+  NOT_LEADER: { httpStatus: 503, retryable: true, description: 'this replica does not lead; details.leader names the one it believes does' },
+  OVERLOADED: { httpStatus: 503, retryable: true, description: 'too much uncommitted or in-flight work: back off and retry' },
+  UNAVAILABLE: { httpStatus: 503, retryable: true, description: 'the cluster cannot serve this right now (no quorum, a leadership change, a lost proposal)' },
+  KEY_NOT_FOUND: { httpStatus: 404, retryable: false, description: 'the key does not exist' },
+  LEASE_NOT_FOUND: { httpStatus: 404, retryable: false, description: 'the lease does not exist (expired or revoked)' },
+  LEASE_EXISTS: { httpStatus: 409, retryable: false, description: 'a lease with this id exists already' },
+  COMPACTED: { httpStatus: 410, retryable: false, description: 'the revision asked for was compacted away; details.compactRevision says how far' },
+  FUTURE_REVISION: { httpStatus: 400, retryable: false, description: 'the revision asked for does not exist yet' },
+  SESSION_STALE: { httpStatus: 409, retryable: false, description: 'a retried request the client had already acknowledged' },
 } as const satisfies Record<string, { httpStatus: number; retryable: boolean; description: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOG;

@@ -5,3 +5,5 @@ export * from './registry.js';
 export * from './envelope.js';
 export * from './gateway.js';
 export * from './sample.js';
+export * from './kv.js';
+export * from './store.js';

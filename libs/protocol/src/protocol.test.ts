@@ -97,3 +97,14 @@ describe('registry messages', () => {
     expect(RegistryMessage.safeParse(msg).success).toBe(false);
   });
 });
+
+describe('consensus subjects', () => {
+  it('puts peer and store traffic under the namespace', () => {
+    expect(subjects.raftPeer('ns', 'n1')).toBe('ns.raft.n1');
+    expect(subjects.kvLeader('ns')).toBe('ns.kv.leader');
+    expect(subjects.kvNode('ns', 'n2')).toBe('ns.kv.node.n2');
+    expect(subjects.kvAny('ns')).toBe('ns.kv.any');
+    expect(subjects.kvAll('ns')).toBe('ns.kv.>');
+    expect(() => subjects.raftPeer('ns', 'a.b')).toThrow(TypeError);
+  });
+});

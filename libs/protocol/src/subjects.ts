@@ -9,6 +9,11 @@ import { z } from 'zod';
  *   <ns>.registry.discover                       a starting gateway asks every worker to announce
  *   <ns>.svc.<service>.<workerId>.<endpoint>     one worker instance's endpoint (request/reply)
  *   <ns>.svc.<service>.<workerId>._ping          one worker instance's liveness probe
+ *   <ns>.raft.<nodeId>                           consensus peer messages to one replica
+ *   <ns>.kv.leader                               the store's API: only the current leader subscribes
+ *   <ns>.kv.node.<nodeId>                        one replica (stale reads, status, admin)
+ *   <ns>.kv.any                                  any replica (queue group): stale reads
+ *   <ns>.kv.watch.<nodeId>                       watch control on one replica
  *
  * Everything a service's workers serve sits under `<ns>.svc.<service>.`, and registry traffic under
  * `<ns>.registry.`, so a NATS permission per service needs one wildcard each.
@@ -24,6 +29,7 @@ const ENDPOINT = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
 export const Namespace = z.string().regex(NAMESPACE, 'expected a namespace: 1-4 dot-separated tokens of letters, digits, _ or -');
 export const ServiceName = z.string().regex(TOKEN, 'expected a service name: 1-64 letters, digits, _ or -');
 export const WorkerId = z.string().regex(TOKEN, 'expected a worker id: 1-64 letters, digits, _ or -');
+export const NodeIdSchema = z.string().regex(TOKEN, 'expected a node id: 1-64 letters, digits, _ or -');
 export const EndpointName = z
   .string()
   .regex(ENDPOINT, 'expected an endpoint name: 1-64 letters, digits, _ or -, not starting with _');
@@ -45,6 +51,15 @@ export const subjects = {
     `${check(Namespace, ns, 'namespace')}.svc.${check(ServiceName, service, 'service')}.>`,
   workerEndpoint: (ns: string, service: string, workerId: string, endpoint: string) =>
     `${check(Namespace, ns, 'namespace')}.svc.${check(ServiceName, service, 'service')}.${check(WorkerId, workerId, 'worker id')}.${check(EndpointName, endpoint, 'endpoint')}`,
+  raftPeer: (ns: string, nodeId: string) => `${check(Namespace, ns, 'namespace')}.raft.${check(NodeIdSchema, nodeId, 'node id')}`,
+  /** Wildcard over every peer message of a namespace (for permissions). */
+  raftAll: (ns: string) => `${check(Namespace, ns, 'namespace')}.raft.>`,
+  kvLeader: (ns: string) => `${check(Namespace, ns, 'namespace')}.kv.leader`,
+  kvNode: (ns: string, nodeId: string) => `${check(Namespace, ns, 'namespace')}.kv.node.${check(NodeIdSchema, nodeId, 'node id')}`,
+  kvAny: (ns: string) => `${check(Namespace, ns, 'namespace')}.kv.any`,
+  kvWatch: (ns: string, nodeId: string) => `${check(Namespace, ns, 'namespace')}.kv.watch.${check(NodeIdSchema, nodeId, 'node id')}`,
+  /** Wildcard over the store's whole client API (for permissions). */
+  kvAll: (ns: string) => `${check(Namespace, ns, 'namespace')}.kv.>`,
   workerPing: (ns: string, service: string, workerId: string) =>
     `${check(Namespace, ns, 'namespace')}.svc.${check(ServiceName, service, 'service')}.${check(WorkerId, workerId, 'worker id')}._ping`,
 };

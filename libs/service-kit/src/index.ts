@@ -1,4 +1,4 @@
-export { commonEnv, env, parseConfig, loadConfig, formatConfigIssues, EXIT_BAD_CONFIG } from './config.js';
+export { commonEnv, env, parseConfig, loadConfig, formatConfigIssues, exitOnBadConfig, EXIT_BAD_CONFIG } from './config.js';
 export type { ConfigIssue, ConfigResult } from './config.js';
 export { createRootLogger } from './logger.js';
 export type { Logger, RootLoggerOptions } from './logger.js';

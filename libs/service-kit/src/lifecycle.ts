@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { z } from 'zod';
-import { commonEnv, exitOnBadConfig, parseConfig } from './config.js';
+import { commonEnv, exitOnBadConfig, parseConfig, type ConfigIssue } from './config.js';
 import { createRootLogger, type Logger } from './logger.js';
 import { createMetricsRegistry } from './metrics.js';
 import { connectNats, type Bus } from './nats.js';
@@ -37,6 +37,8 @@ export interface ServiceDefinition<S extends z.ZodRawShape> {
   env: S;
   /** Picks the instance id from config (workers use WORKER_ID); default: random. */
   instanceId?: (config: z.output<z.ZodObject<S>> & CommonConfig) => string | undefined;
+  /** Checks across variables (one variable's bound depending on another's); issues exit with 2. */
+  validate?: (config: z.output<z.ZodObject<S>> & CommonConfig) => ConfigIssue[];
   start(ctx: ServiceContext<z.output<z.ZodObject<S>>>): Promise<StartedService>;
 }
 
@@ -53,6 +55,8 @@ export async function runService<S extends z.ZodRawShape>(def: ServiceDefinition
     exitOnBadConfig(def.service, [...(common.ok ? [] : common.issues), ...(own.ok ? [] : own.issues)]);
   }
   const config: z.output<z.ZodObject<S>> & CommonConfig = { ...common.config, ...own.config };
+  const crossIssues = def.validate?.(config) ?? [];
+  if (crossIssues.length > 0) exitOnBadConfig(def.service, crossIssues);
   const instanceId = def.instanceId?.(config) ?? `${def.service}-${randomBytes(4).toString('hex')}`;
   const log = createRootLogger({ service: def.service, instance: instanceId, level: config.LOG_LEVEL });
 

@@ -7,8 +7,9 @@ export {
   findNatsBinary,
   dockerAnswers,
   DEFAULT_NATS_IMAGE,
+  startNatsPair,
 } from './nats-server.js';
-export type { NatsFixture, NatsSource, StartNatsOptions } from './nats-server.js';
+export type { NatsFixture, NatsSource, StartNatsOptions, NatsClusterFixture } from './nats-server.js';
 export { AppProcess } from './process.js';
 export type { AppProcessOptions, ExitResult, LogLine } from './process.js';
 export { appScript, workspaceRoot } from './paths.js';
@@ -16,3 +17,4 @@ export { checkLinearizability, describeOperation, kvModel } from './linearizabil
 export type { CheckOptions, CheckResult, KvInput, KvOutput, KvState, Model, Operation, StepResult } from './linearizability/index.js';
 export { simulate, applyKv, DEFAULT_FAULTS, NO_FAULTS } from './sim/index.js';
 export type { SimEngine, SimOptions, SimResult, FaultProfile } from './sim/index.js';
+export { TcpProxy } from './tcp-proxy.js';

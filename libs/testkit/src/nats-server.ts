@@ -1,6 +1,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { freePort } from './ports.js';
+import { TcpProxy } from './tcp-proxy.js';
 
 export interface NatsFixture {
   /** URL to give apps and clients. */
@@ -141,4 +142,53 @@ async function stopChild(child: ChildProcess): Promise<void> {
   const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
   await exited;
   clearTimeout(timer);
+}
+
+export interface NatsClusterFixture {
+  /** Client URLs, one per server. */
+  urls: string[];
+  /** The proxies every route between the two servers goes through. */
+  routeProxies: TcpProxy[];
+  /** Cuts the cluster route: the two servers (and everything on them) are partitioned. */
+  cut(): void;
+  heal(): void;
+  stop(): Promise<void>;
+}
+
+/**
+ * Two nats-servers clustered through TCP proxies the test controls (both directions of the route
+ * go through a proxy, since servers advertise where they can be reached). Needs a nats-server binary.
+ */
+export async function startNatsPair(): Promise<NatsClusterFixture> {
+  const bin = findNatsBinary();
+  if (!bin) throw new Error('startNatsPair needs a nats-server binary on PATH (apt-get install nats-server)');
+  const [clusterA, clusterB] = [await freePort(), await freePort()];
+  const toA = await TcpProxy.start({ port: clusterA });
+  const toB = await TcpProxy.start({ port: clusterB });
+  const common = ['--cluster_name', `synod-${randomBytes(3).toString('hex')}`];
+  const a = await startNatsBinary(bin, [...common, '--cluster', `nats://127.0.0.1:${clusterA}`, '--cluster_advertise', `127.0.0.1:${toA.port}`]);
+  const b = await startNatsBinary(bin, [
+    ...common,
+    '--cluster',
+    `nats://127.0.0.1:${clusterB}`,
+    '--cluster_advertise',
+    `127.0.0.1:${toB.port}`,
+    '--routes',
+    `nats://127.0.0.1:${toA.port}`,
+  ]);
+  return {
+    urls: [a.url, b.url],
+    routeProxies: [toA, toB],
+    cut() {
+      toA.cut();
+      toB.cut();
+    },
+    heal() {
+      toA.heal();
+      toB.heal();
+    },
+    async stop() {
+      await Promise.all([a.stop(), b.stop(), toA.close(), toB.close()]);
+    },
+  };
 }

@@ -1,0 +1,27 @@
+import { z } from 'zod';
+import { NodeIdSchema } from '@synod/protocol';
+import { env } from '@synod/service-kit';
+
+/** Environment of a replica, beyond the variables every app takes. */
+export const consensusEnv = {
+  NODE_ID: env.of(NodeIdSchema),
+  /** Initial voters, comma-separated; used only to bootstrap an empty data dir. */
+  PEERS: env.of(
+    z
+      .string({ error: 'expected comma-separated node ids, e.g. n1,n2,n3' })
+      .transform((s) => s.split(',').map((p) => p.trim()).filter((p) => p.length > 0))
+      .pipe(z.array(NodeIdSchema).min(1, 'expected at least one node id').max(9, 'expected at most 9 voters')),
+  ),
+  DATA_DIR: env.of(z.string({ error: 'expected a directory path for the WAL and snapshots' }).min(1)),
+  ENGINE: env.oneOf(['raft'] as const, 'raft'),
+  /** One Raft tick: the heartbeat interval is HEARTBEAT_TICKS ticks, the election timeout ELECTION_TICKS..2x. */
+  TICK_MS: env.int({ min: 5, max: 10_000, default: 100 }),
+  HEARTBEAT_TICKS: env.int({ min: 1, max: 100, default: 1 }),
+  ELECTION_TICKS: env.int({ min: 2, max: 1000, default: 10 }),
+  /** Take a state-machine snapshot (and release WAL segments) after this many applied entries. */
+  SNAPSHOT_EVERY: env.int({ min: 1, max: 10_000_000, default: 10_000 }),
+  /** Entries kept below a snapshot, so a slightly lagging follower needs no snapshot transfer. */
+  SNAPSHOT_TRAILING_ENTRIES: env.int({ min: 0, max: 10_000_000, default: 1000 }),
+  MAX_UNCOMMITTED_BYTES: env.int({ min: 1024, max: 1024 ** 3, default: 64 * 1024 * 1024 }),
+  WAL_SEGMENT_BYTES: env.int({ min: 4096, max: 1024 ** 3, default: 64 * 1024 * 1024 }),
+};

@@ -1,0 +1,261 @@
+import type { CommittedEntry, EngineError, EngineStatus, MembershipChange, NodeId, ReadOptions } from '@synod/replog';
+import { SynodError } from '@synod/protocol';
+import type { Logger } from '@synod/service-kit';
+import type { RaftMessage, RaftNode } from '@synod/raft';
+import type { RaftWalStorage } from '@synod/raft-wal';
+
+/** What the host needs from the replicated state machine. */
+export interface StateMachine<R> {
+  /** Applies one committed entry (commands, no-ops and membership entries, in index order). */
+  apply(entry: CommittedEntry): R;
+  snapshot(): Uint8Array;
+  restore(data: Uint8Array, index: number): void;
+}
+
+export interface HostOptions<R> {
+  node: RaftNode;
+  storage: RaftWalStorage;
+  sm: StateMachine<R>;
+  send: (messages: RaftMessage[]) => void;
+  log: Logger;
+  /** Milliseconds per Raft tick. */
+  tickMs: number;
+  /** Take a snapshot after this many applied entries. */
+  snapshotEvery: number;
+  /** Monotonic milliseconds. */
+  now?: () => number;
+  /** Told when this node gains or loses leadership (and on every leader change it sees). */
+  onRoleChange?: (role: string, leader: NodeId | undefined, term: number) => void;
+  /** Told after each batch of entries is applied (watchers, lease bookkeeping). */
+  onApplied?: (index: number) => void;
+}
+
+interface PendingProposal<R> {
+  data: Uint8Array;
+  resolve: (r: { index: number; result: R }) => void;
+  reject: (e: SynodError) => void;
+}
+
+/**
+ * Runs a Raft node for a replica: feeds it ticks (by elapsed monotonic time, so a process resumed
+ * after a pause first catches up the ticks it owes), peer messages and client requests, and
+ * carries out each Ready as the contract says: persist (awaited, fsync'ed), send, apply, release
+ * reads, advance. Work arriving while a Ready is being persisted waits for the next one, so many
+ * proposals share one fsync (group commit at the Raft level).
+ */
+export class RaftHost<R> {
+  private readonly now: () => number;
+  private lastTick: number;
+  private inbox: RaftMessage[] = [];
+  private actions: (() => void)[] = [];
+  private running = false;
+  private stopped = false;
+  private timer: NodeJS.Timeout | undefined;
+  private readonly proposals = new Map<number, PendingProposal<R>>();
+  private readonly reads = new Map<string, { index?: number; resolve: () => void; reject: (e: SynodError) => void }>();
+  private readSeq = 0;
+  private appliedSinceSnapshot = 0;
+  private failed: Error | undefined;
+  private readonly log: Logger;
+
+  constructor(private readonly o: HostOptions<R>) {
+    this.now = o.now ?? (() => performance.now());
+    this.lastTick = this.now();
+    this.log = o.log.child({ component: 'raft' });
+  }
+
+  get node(): RaftNode {
+    return this.o.node;
+  }
+
+  start(): void {
+    this.timer = setInterval(() => this.kick(), this.o.tickMs);
+    this.kick();
+  }
+
+  /** Stops ticking and taking work; pending requests are refused. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.timer);
+    while (this.running) await new Promise((r) => setTimeout(r, 5));
+    for (const p of this.proposals.values()) p.reject(new SynodError('SHUTTING_DOWN', 'the replica is stopping'));
+    for (const r of this.reads.values()) r.reject(new SynodError('SHUTTING_DOWN', 'the replica is stopping'));
+    this.proposals.clear();
+    this.reads.clear();
+  }
+
+  /** A peer message arrived. */
+  receive(m: RaftMessage): void {
+    if (this.stopped) return;
+    this.inbox.push(m);
+    this.kick();
+  }
+
+  /** Proposes a command; resolves once it is committed and applied here, with the state machine's answer. */
+  propose(data: Uint8Array): Promise<{ index: number; result: R }> {
+    return new Promise((resolve, reject) => {
+      this.enqueue(() => {
+        const r = this.o.node.propose(data);
+        if (!r.ok) return reject(engineToSynod(r));
+        this.proposals.set(r.index, { data, resolve, reject });
+      }, reject);
+    });
+  }
+
+  /** Resolves when a read at this moment is linearizable (the barrier is applied here). */
+  readBarrier(mode: NonNullable<ReadOptions['mode']>): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.enqueue(() => {
+        const ctx = `r${++this.readSeq}`;
+        const r = this.o.node.readIndex(ctx, { mode });
+        if (!r.ok) return reject(engineToSynod(r));
+        this.reads.set(ctx, { resolve, reject });
+      }, reject);
+    });
+  }
+
+  proposeMembership(change: MembershipChange): Promise<{ index: number }> {
+    return new Promise((resolve, reject) => {
+      this.enqueue(() => {
+        const r = this.o.node.proposeMembership(change);
+        if (!r.ok) return reject(engineToSynod(r));
+        this.proposals.set(r.index, { data: new Uint8Array(0), resolve: ({ index }) => resolve({ index }), reject });
+      }, reject);
+    });
+  }
+
+  transferLeadership(to: NodeId): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.enqueue(() => {
+        const r = this.o.node.transferLeadership(to);
+        if (!r.ok) return reject(engineToSynod(r));
+        resolve();
+      }, reject);
+    });
+  }
+
+  status(): EngineStatus {
+    return this.o.node.status();
+  }
+
+  private enqueue(action: () => void, reject: (e: SynodError) => void): void {
+    if (this.stopped) return reject(new SynodError('SHUTTING_DOWN', 'the replica is stopping'));
+    if (this.failed) return reject(new SynodError('INTERNAL', `the replica failed: ${this.failed.message}`));
+    this.actions.push(action);
+    this.kick();
+  }
+
+  private kick(): void {
+    if (this.running || this.stopped || this.failed) return;
+    this.running = true;
+    void this.loop()
+      .catch((err: unknown) => {
+        // A failed fsync or a broken invariant: the replica must not go on as if nothing happened.
+        this.failed = err instanceof Error ? err : new Error(String(err));
+        this.log.fatal({ err }, 'raft loop failed; refusing further work');
+        for (const p of this.proposals.values()) p.reject(new SynodError('INTERNAL', 'the replica failed'));
+        for (const r of this.reads.values()) r.reject(new SynodError('INTERNAL', 'the replica failed'));
+        this.proposals.clear();
+        this.reads.clear();
+        process.exitCode = 1;
+        process.kill(process.pid, 'SIGTERM');
+      })
+      .finally(() => {
+        this.running = false;
+      });
+  }
+
+  private async loop(): Promise<void> {
+    const node = this.o.node;
+    for (;;) {
+      // Ticks owed by elapsed time come first: after a pause, the lease and CheckQuorum must see
+      // that time passed before any message or request is handled.
+      const owed = Math.floor((this.now() - this.lastTick) / this.o.tickMs);
+      for (let i = 0; i < owed; i++) node.tick();
+      this.lastTick += owed * this.o.tickMs;
+      const inbox = this.inbox;
+      this.inbox = [];
+      for (const m of inbox) node.step(m);
+      const actions = this.actions;
+      this.actions = [];
+      for (const a of actions) a();
+      if (!node.hasReady()) {
+        if (this.inbox.length === 0 && this.actions.length === 0) return;
+        continue;
+      }
+      const rd = node.ready();
+      await this.o.storage.persist(rd);
+      if (rd.messages.length > 0) this.o.send(rd.messages);
+      if (rd.snapshot) {
+        this.o.sm.restore(rd.snapshot.data, rd.snapshot.index);
+        this.appliedSinceSnapshot = 0;
+        this.log.info({ index: rd.snapshot.index, bytes: rd.snapshot.data.length }, 'snapshot installed from the leader');
+      }
+      let lastApplied = -1;
+      for (const e of rd.committed) {
+        const result = this.o.sm.apply(e);
+        lastApplied = e.index;
+        this.appliedSinceSnapshot++;
+        const p = this.proposals.get(e.index);
+        if (!p) continue;
+        this.proposals.delete(e.index);
+        if (e.kind === 'membership' || sameBytes(p.data, e.data)) p.resolve({ index: e.index, result });
+        // Another leader's entry took the index: ours was lost and may be sent again.
+        else p.reject(new SynodError('NO_RESPONDERS', 'the proposal was lost in a leadership change; retry', { retryable: true }));
+      }
+      for (const rs of rd.readStates) {
+        const r = this.reads.get(rs.ctx);
+        if (r) r.index = rs.index;
+      }
+      if (rd.softState) {
+        const { role, leader, epoch } = rd.softState;
+        this.log.info({ role, leader, term: epoch }, role === 'leader' ? 'became leader' : 'role changed');
+        if (role !== 'leader') {
+          for (const [ctx, r] of this.reads) {
+            this.reads.delete(ctx);
+            r.reject(new SynodError('NO_RESPONDERS', 'leadership lost before the read was confirmed', { retryable: true }));
+          }
+        }
+        this.o.onRoleChange?.(role, leader, epoch);
+      }
+      node.advance();
+      const applied = node.log.applied;
+      for (const [ctx, r] of this.reads) {
+        if (r.index !== undefined && r.index <= applied) {
+          this.reads.delete(ctx);
+          r.resolve();
+        }
+      }
+      if (lastApplied >= 0 || rd.snapshot) this.o.onApplied?.(applied);
+      if (this.o.snapshotEvery > 0 && this.appliedSinceSnapshot >= this.o.snapshotEvery) {
+        this.appliedSinceSnapshot = 0;
+        const snap = node.snapshotTaken(applied, this.o.sm.snapshot());
+        await this.o.storage.saveLocalSnapshot(snap);
+        this.log.info({ index: snap.index, bytes: snap.data.length }, 'snapshot taken');
+      }
+    }
+  }
+}
+
+export function engineToSynod(e: EngineError): SynodError {
+  const details = e.leaderHint === undefined ? undefined : { leader: e.leaderHint };
+  switch (e.code) {
+    case 'NOT_LEADER':
+      return new SynodError('NOT_LEADER', e.message, { details });
+    case 'OVERLOADED':
+      return new SynodError('OVERLOADED', e.message, { details });
+    case 'TRANSFERRING':
+    case 'NOT_READY':
+    case 'MEMBERSHIP_PENDING':
+    case 'NOT_CAUGHT_UP':
+      return new SynodError('UNAVAILABLE', `${e.code}: ${e.message}`, { details, retryable: true });
+    case 'INVALID_CHANGE':
+      return new SynodError('BAD_REQUEST', e.message, { details });
+  }
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}

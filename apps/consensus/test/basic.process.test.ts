@@ -1,0 +1,127 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { subjects } from '@synod/protocol';
+import { AppProcess, appScript } from '@synod/testkit';
+import { ReplicaCluster } from './cluster.js';
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+describe('three replicas: election, reads and writes, bad input', () => {
+  let c: ReplicaCluster;
+
+  beforeAll(async () => {
+    c = await ReplicaCluster.start(3);
+  });
+
+  afterAll(async () => {
+    await c?.stop();
+  });
+
+  it('elect one leader that every replica agrees on', async () => {
+    const leader = await c.leader();
+    const st = await c.status(leader);
+    expect(st.role).toBe('leader');
+    expect(st.membership.voters).toEqual(['n1', 'n2', 'n3']);
+    expect(Object.keys(st.progress ?? {}).sort()).toEqual(['n1', 'n2', 'n3']);
+  });
+
+  it('writes and reads: put, get at every consistency, delete, range by prefix, txn', async () => {
+    const a = await c.put('app/a', '1');
+    const b = await c.put('app/b', '2');
+    expect(b.revision).toBe(a.revision + 1);
+    expect(await c.get('app/a')).toBe('1');
+    expect(await c.get('app/a', 'lease')).toBe('1');
+    const range = (await c.call(subjects.kvLeader(c.namespace), { type: 'range', request: { key: 'app/', prefix: true } })) as { kvs: { key: string }[]; count: number };
+    expect(range.kvs.map((k) => k.key)).toEqual(['app/a', 'app/b']);
+    const txn = (await c.write({
+      op: 'txn',
+      compare: [{ key: 'app/a', target: 'value', op: '=', value: '1' }],
+      success: [{ op: 'put', key: 'app/a', value: 'changed' }],
+      failure: [{ op: 'put', key: 'app/a', value: 'unexpected' }],
+    })) as { succeeded: boolean };
+    expect(txn.succeeded).toBe(true);
+    expect(await c.get('app/a')).toBe('changed');
+    const del = (await c.write({ op: 'delete', key: 'app/', prefix: true })) as { deleted: number };
+    expect(del.deleted).toBe(2);
+    expect(await c.get('app/b')).toBeNull();
+  });
+
+  it('stale reads on any replica carry the revision they read at', async () => {
+    const { revision } = await c.put('stale', 'x');
+    // Every replica applies it soon; a stale read says which revision it saw.
+    for (const id of c.ids) {
+      for (let i = 0; i < 100; i++) {
+        const r = (await c.call(subjects.kvNode(c.namespace, id), { type: 'range', consistency: 'stale', request: { key: 'stale' } })) as { revision: number; kvs: unknown[] };
+        if (r.revision >= revision) {
+          expect(r.kvs).toHaveLength(1);
+          break;
+        }
+        await new Promise((res) => setTimeout(res, 10));
+      }
+    }
+  });
+
+  it('a retried write (same client id and seq) applies once and gets the original answer', async () => {
+    const body = { type: 'write', session: { clientId: 'retry-test', seq: 1 }, op: { op: 'put', key: 'once', value: 'v' } };
+    const first = (await c.call(subjects.kvLeader(c.namespace), body)) as { revision: number };
+    const again = (await c.call(subjects.kvLeader(c.namespace), body)) as { revision: number };
+    expect(again).toEqual(first);
+    const kv = (await c.call(subjects.kvLeader(c.namespace), { type: 'range', request: { key: 'once' } })) as { kvs: { version: number; modRevision: number }[] };
+    expect(kv.kvs[0]).toMatchObject({ version: 1, modRevision: first.revision });
+  });
+
+  it('followers answer NOT_LEADER with the leader named', async () => {
+    const leader = await c.leader();
+    const follower = c.ids.find((id) => id !== leader)!;
+    const err = await c.call(subjects.kvNode(c.namespace, follower), { type: 'write', session: { clientId: 'x', seq: 1 }, op: { op: 'put', key: 'k', value: 'v' } }, 300).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'NOT_LEADER', details: { leader } });
+  });
+
+  describe('garbage, wrong types and oversized payloads', () => {
+    const ask = async (subject: string, data: Uint8Array): Promise<unknown> => JSON.parse(dec.decode((await c.nc.request(subject, data, { timeout: 5000 })).data));
+
+    it.each(['kvLeader', 'kvNode', 'kvAny', 'kvWatch'] as const)('%s answers with the envelope and keeps serving', async (which) => {
+      const leader = await c.leader();
+      const subject = which === 'kvLeader' || which === 'kvAny' ? subjects[which](c.namespace) : subjects[which](c.namespace, leader);
+      expect(await ask(subject, enc.encode('{not json'))).toMatchObject({ error: { code: 'BAD_REQUEST' } });
+      expect(await ask(subject, enc.encode(JSON.stringify({ type: 'write', session: { clientId: 'c', seq: 'one' }, op: { op: 'put', key: 1 } })))).toMatchObject({ error: { code: 'BAD_REQUEST' } });
+      expect(await ask(subject, enc.encode(JSON.stringify({ type: 'range', request: { key: 'x', limit: -3 } })))).toMatchObject({ error: { code: 'BAD_REQUEST' } });
+      expect(await ask(subject, new Uint8Array(900 * 1024).fill(0x20))).toMatchObject({ error: { code: 'PAYLOAD_TOO_LARGE' } });
+      await c.put('still', which);
+      expect(await c.get('still')).toBe(which);
+    });
+
+    it('peer garbage on a raft subject is dropped and logged; the cluster keeps serving', async () => {
+      const leader = await c.leader();
+      for (const id of c.ids) {
+        c.nc.publish(subjects.raftPeer(c.namespace, id), enc.encode('garbage'));
+        c.nc.publish(subjects.raftPeer(c.namespace, id), new Uint8Array([10, 0, 0, 0, ...enc.encode('{"type":1}')]));
+        c.nc.publish(subjects.raftPeer(c.namespace, id), new Uint8Array(500_000));
+      }
+      await c.nc.flush();
+      for (const id of c.ids) await c.app(id).waitForLine((l) => l.msg === 'invalid peer message dropped', 5000);
+      expect(await c.leader()).toBe(leader);
+      await c.put('after-garbage', 'ok');
+      expect(await c.get('after-garbage')).toBe('ok');
+    });
+  });
+});
+
+describe('bad configuration exits with status 2 naming the variable', () => {
+  it.each([
+    [{ PEERS: '' }, 'PEERS'],
+    [{ PEERS: 'n1,bad.id' }, 'PEERS'],
+    [{ NODE_ID: 'a b' }, 'NODE_ID'],
+    [{ DATA_DIR: '' }, 'DATA_DIR'],
+    [{ TICK_MS: '0' }, 'TICK_MS'],
+    [{ ENGINE: 'zab' }, 'ENGINE'],
+    [{ HEARTBEAT_TICKS: '10', ELECTION_TICKS: '10' }, 'HEARTBEAT_TICKS'],
+  ])('%o', async (env, variable) => {
+    const r = await AppProcess.runToExit({
+      script: appScript('consensus'),
+      env: { NATS_URL: 'nats://127.0.0.1:1', NODE_ID: 'n1', PEERS: 'n1', DATA_DIR: '/tmp/synod-never-used', ...env },
+    });
+    expect(r.code).toBe(2);
+    expect(r.app.stderr.join('\n')).toContain(`${variable}:`);
+  });
+});

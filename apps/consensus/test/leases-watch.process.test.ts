@@ -1,0 +1,129 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { subjects, WatchMessage, type WatchEvent } from '@synod/protocol';
+import { MAX_ELECTION_MS, ReplicaCluster, TICK_MS } from './cluster.js';
+
+const dec = new TextDecoder();
+let c: ReplicaCluster | undefined;
+afterEach(async () => {
+  await c?.stop();
+  c = undefined;
+});
+
+async function grant(cluster: ReplicaCluster, ttlMs: number): Promise<number> {
+  return ((await cluster.write({ op: 'leaseGrant', ttlMs })) as { id: number }).id;
+}
+
+async function keepAlive(cluster: ReplicaCluster, id: number): Promise<void> {
+  await cluster.call(subjects.kvLeader(cluster.namespace), { type: 'leaseKeepAlive', id }, 3000);
+}
+
+/** A raw watch on one chosen replica: events collected in arrival order. */
+async function watchOn(cluster: ReplicaCluster, node: string, filter: { key: string; prefix?: boolean }) {
+  const inbox = `_INBOX.${cluster.namespace}.${Math.random().toString(36).slice(2)}`;
+  const events: WatchEvent[] = [];
+  const ended: unknown[] = [];
+  const sub = cluster.nc.subscribe(inbox, {
+    callback: (_e, msg) => {
+      const m = WatchMessage.parse(JSON.parse(dec.decode(msg.data)));
+      if (m.type === 'events') events.push(...m.events);
+      else ended.push(m.error);
+    },
+  });
+  await cluster.nc.flush();
+  const watchId = `w-${Math.random().toString(36).slice(2)}`;
+  await cluster.call(subjects.kvNode(cluster.namespace, node), { type: 'watch', watchId, inbox, filter, fromRevision: 0 });
+  const renew = setInterval(() => {
+    void cluster.call(subjects.kvWatch(cluster.namespace, node), { type: 'watchRenew', watchIds: [watchId] }, 1000).catch(() => undefined);
+  }, 1000);
+  return {
+    events,
+    ended,
+    stop() {
+      clearInterval(renew);
+      sub.unsubscribe();
+    },
+  };
+}
+
+describe('leases and watches on real replicas', () => {
+  it('a key on a lease stays while keep-alives continue and is gone everywhere within TTL + one election timeout after', async () => {
+    c = await ReplicaCluster.start(3);
+    await c.leader();
+    const ttlMs = 1000;
+    const id = await grant(c, ttlMs);
+    await c.put('session/a', 'alive', { lease: id });
+    const watch = await watchOn(c, c.ids[0]!, { key: 'session/', prefix: true });
+    for (let i = 0; i < 8; i++) {
+      await new Promise((r) => setTimeout(r, ttlMs / 4));
+      await keepAlive(c, id);
+    }
+    expect(await c.get('session/a')).toBe('alive');
+    const ttl = (await c.call(subjects.kvLeader(c.namespace), { type: 'leaseTimeToLive', id })) as { remainingMs: number; keys: string[] };
+    expect(ttl.keys).toEqual(['session/a']);
+    expect(ttl.remainingMs).toBeGreaterThan(0);
+    expect(ttl.remainingMs).toBeLessThanOrEqual(ttlMs);
+    const stoppedAt = Date.now();
+    // Expiry: the leader's sweep runs every tick; allow one tick and one election timeout.
+    const bound = ttlMs + MAX_ELECTION_MS + TICK_MS;
+    for (const node of c.ids) {
+      for (;;) {
+        if ((await c.get('session/a', 'stale', node)) === null) break;
+        expect(Date.now() - stoppedAt).toBeLessThanOrEqual(bound);
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    }
+    expect(Date.now() - stoppedAt).toBeGreaterThanOrEqual(ttlMs - 300);
+    await expect(keepAlive(c, id)).rejects.toMatchObject({ code: 'LEASE_NOT_FOUND' });
+    for (let i = 0; i < 100 && watch.events.length < 2; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(watch.events.map((e) => [e.type, e.kv.key, e.cause])).toEqual([
+      ['put', 'session/a', undefined],
+      ['delete', 'session/a', 'lease-expired'],
+    ]);
+    watch.stop();
+  });
+
+  it('a new leader extends live leases instead of expiring them on failover', async () => {
+    c = await ReplicaCluster.start(3);
+    const leader = await c.leader();
+    const ttlMs = 1500;
+    const id = await grant(c, ttlMs);
+    await c.put('held', 'yes', { lease: id });
+    await keepAlive(c, id);
+    await c.app(leader).kill();
+    await c.leader();
+    // Keep-alives go on through the new leader.
+    for (let i = 0; i < 6; i++) {
+      await keepAlive(c, id);
+      await new Promise((r) => setTimeout(r, ttlMs / 4));
+    }
+    expect(await c.get('held')).toBe('yes');
+  });
+
+  it('a watch sees every event in order, exactly once, across a leader change', async () => {
+    c = await ReplicaCluster.start(3);
+    const leader = await c.leader();
+    const watcher = c.ids.find((id) => id !== leader)!;
+    const watch = await watchOn(c, watcher, { key: 'w/', prefix: true });
+    const revisions: number[] = [];
+    for (let i = 0; i < 30; i++) revisions.push((await c.put(`w/${i % 3}`, `a${i}`)).revision);
+    await c.app(leader).kill();
+    for (let i = 30; i < 60; i++) revisions.push((await c.put(`w/${i % 3}`, `a${i}`)).revision);
+    for (let i = 0; i < 300 && watch.events.length < 60; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(watch.events.map((e) => e.kv.modRevision)).toEqual(revisions);
+    expect(watch.events.map((e) => e.kv.value)).toEqual(Array.from({ length: 60 }, (_, i) => `a${i}`));
+    expect(watch.ended).toEqual([]);
+    watch.stop();
+  });
+
+  it('a watch from a compacted revision ends with COMPACTED', async () => {
+    c = await ReplicaCluster.start(3);
+    await c.leader();
+    for (let i = 0; i < 5; i++) await c.put('old', `${i}`);
+    const { revision } = await c.put('old', 'last');
+    await c.call(subjects.kvLeader(c.namespace), { type: 'compact', revision: revision - 1 });
+    const err = await c.call(subjects.kvLeader(c.namespace), { type: 'watch', watchId: 'x', inbox: '_INBOX.never', filter: { key: 'old' }, fromRevision: 2 }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'COMPACTED' });
+    const range = await c.call(subjects.kvLeader(c.namespace), { type: 'range', request: { key: 'old', revision: 2 } }).catch((e: unknown) => e);
+    expect(range).toMatchObject({ code: 'COMPACTED' });
+  });
+});

@@ -1,0 +1,3 @@
+export { KvStateMachine, type KvStateMachineOptions, type KvReadResult, type RangeAnswer, type WatchAnswer } from './state-machine.js';
+export * from './commands.js';
+export { KvSnapshotError } from './snapshot.js';

@@ -1,0 +1,112 @@
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { RaftNode, type RaftDurableState } from '@synod/raft';
+import { seededRandom } from '@synod/testkit';
+import { RaftWalStorage } from '../src/index.js';
+
+const dirs: string[] = [];
+afterEach(async () => {
+  await Promise.all(dirs.splice(0).map((d) => rm(d, { recursive: true, force: true })));
+});
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+async function tempDir(): Promise<string> {
+  const d = await mkdtemp(join(tmpdir(), 'synod-raft-wal-'));
+  dirs.push(d);
+  return d;
+}
+
+/** A single-voter node driven through the storage, as a replica drives it. */
+async function drive(node: RaftNode, storage: RaftWalStorage, applied: string[]): Promise<void> {
+  while (node.hasReady()) {
+    const rd = node.ready();
+    await storage.persist(rd);
+    for (const e of rd.committed) if (e.kind === 'command') applied.push(dec.decode(e.data));
+    node.advance();
+  }
+}
+
+function makeNode(durable: RaftDurableState | undefined, seed: number): RaftNode {
+  return new RaftNode({ id: 'a', initialMembership: { voters: ['a'], learners: [] }, random: seededRandom(seed) }, durable);
+}
+
+async function lead(node: RaftNode, storage: RaftWalStorage): Promise<void> {
+  for (let i = 0; i < 40 && node.role !== 'leader'; i++) {
+    node.tick();
+    await drive(node, storage, []);
+  }
+  expect(node.role).toBe('leader');
+}
+
+describe('Raft on the shared WAL', () => {
+  it('restarts with term, vote, commit, log and snapshot intact, replaying only what follows the snapshot', async () => {
+    const dir = await tempDir();
+    let { storage, durable } = await RaftWalStorage.open({ dir, segmentBytes: 2048 });
+    expect(durable).toBeUndefined();
+    const node = makeNode(undefined, 1);
+    await lead(node, storage);
+    const applied: string[] = [];
+    for (let i = 0; i < 50; i++) node.propose(enc.encode(`v${i}`));
+    await drive(node, storage, applied);
+    expect(applied).toHaveLength(50);
+    await storage.saveLocalSnapshot(node.snapshotTaken(30, enc.encode('state@30')));
+    for (let i = 50; i < 60; i++) node.propose(enc.encode(`v${i}`));
+    await drive(node, storage, applied);
+    const before = { term: node.term, vote: node.vote, commit: node.log.committed, last: node.log.lastIndex() };
+    await storage.close();
+
+    ({ storage, durable } = await RaftWalStorage.open({ dir, segmentBytes: 2048 }));
+    const restarted = makeNode(durable, 2);
+    expect({ term: restarted.term, vote: restarted.vote, commit: restarted.log.committed, last: restarted.log.lastIndex() }).toEqual(before);
+    expect(restarted.log.snapshot?.index).toBe(30);
+    expect(dec.decode(restarted.log.snapshot!.data)).toBe('state@30');
+    const rd = restarted.ready();
+    // Index 1 is the leader's no-op, so command vN sits at index N + 2.
+    expect(rd.committed.filter((e) => e.kind === 'command').map((e) => dec.decode(e.data))).toEqual(Array.from({ length: 60 - 29 }, (_, i) => `v${i + 29}`));
+    restarted.advance();
+    await storage.close();
+  });
+
+  it('keeps disk bounded: segments older than the older kept snapshot are released', async () => {
+    const dir = await tempDir();
+    const { storage } = await RaftWalStorage.open({ dir, segmentBytes: 1024 });
+    const node = makeNode(undefined, 3);
+    await lead(node, storage);
+    const applied: string[] = [];
+    for (let round = 0; round < 10; round++) {
+      for (let i = 0; i < 40; i++) node.propose(enc.encode(`r${round}-${i}-${'x'.repeat(40)}`));
+      await drive(node, storage, applied);
+      await storage.saveLocalSnapshot(node.snapshotTaken(node.log.applied, enc.encode(`state@${node.log.applied}`)));
+    }
+    const segments = (await readdir(dir)).filter((f) => f.endsWith('.wal'));
+    // 400 entries of ~90 bytes would be ~40 segments without releasing.
+    expect(segments.length).toBeLessThan(12);
+    await storage.close();
+    const { storage: again, durable } = await RaftWalStorage.open({ dir, segmentBytes: 1024 });
+    const restarted = makeNode(durable, 4);
+    expect(restarted.log.committed).toBe(node.log.committed);
+    await again.close();
+  });
+
+  it('a snapshot installed from the leader supersedes the records before it', async () => {
+    const dir = await tempDir();
+    const { storage } = await RaftWalStorage.open({ dir });
+    // Entries written by a follower, then replaced wholesale by a leader's snapshot.
+    await storage.persist({ records: [1, 2, 3].map((index) => ({ index, term: 1, type: 'normal' as const, data: enc.encode(`old${index}`) })), meta: { term: 1, vote: undefined, commit: 1 } });
+    await storage.persist({
+      snapshot: { index: 10, membership: { voters: ['a', 'b', 'c'], learners: [] }, extra: { term: 2 }, data: enc.encode('snap@10') },
+      records: [{ index: 11, term: 2, type: 'normal', data: enc.encode('new11') }],
+      meta: { term: 2, vote: undefined, commit: 11 },
+    });
+    await storage.close();
+    const { storage: again, durable } = await RaftWalStorage.open({ dir });
+    expect(durable?.snapshot?.index).toBe(10);
+    expect(durable?.records.map((e) => e.index)).toEqual([11]);
+    expect(durable?.meta).toEqual({ term: 2, vote: undefined, commit: 11 });
+    await again.close();
+  });
+});
