@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { SynodError, StatusResult, subjects } from '@synod/protocol';
 import { busRequest } from '@synod/service-kit';
-import { AppProcess, appScript, startNats, uniqueNamespace, type NatsFixture } from '@synod/testkit';
+import { AppProcess, appScript, startNats, TcpProxy, uniqueNamespace, type NatsFixture } from '@synod/testkit';
 
 /** Timing used by the process tests: fast elections, bounds derived from these. */
 export const TICK_MS = 20;
@@ -20,6 +20,8 @@ export class ReplicaCluster {
   readonly namespace = uniqueNamespace('kv');
   readonly apps = new Map<string, AppProcess>();
   readonly dirs = new Map<string, string>();
+  /** With `proxied`, each replica reaches NATS through its own proxy, so its network can be cut. */
+  readonly proxies = new Map<string, TcpProxy>();
   nc!: NatsConnection;
   private seq = 0;
   readonly clientId = `test-${Math.random().toString(36).slice(2, 10)}`;
@@ -29,17 +31,21 @@ export class ReplicaCluster {
     readonly ids: string[],
   ) {}
 
-  static async start(n = 3, extraEnv: Record<string, string> = {}): Promise<ReplicaCluster> {
+  static async start(n = 3, extraEnv: Record<string, string> = {}, opts: { proxied?: boolean } = {}): Promise<ReplicaCluster> {
     const c = new ReplicaCluster(await startNats(), Array.from({ length: n }, (_, i) => `n${i + 1}`));
     c.nc = await connect({ servers: c.nats.url });
     for (const id of c.ids) c.dirs.set(id, await mkdtemp(join(tmpdir(), `synod-${id}-`)));
+    if (opts.proxied) {
+      const port = Number(new URL(c.nats.url).port);
+      for (const id of c.ids) c.proxies.set(id, await TcpProxy.start({ port }));
+    }
     await Promise.all(c.ids.map((id) => c.startReplica(id, extraEnv)));
     return c;
   }
 
   env(id: string, extra: Record<string, string> = {}): Record<string, string> {
     return {
-      NATS_URL: this.nats.url,
+      NATS_URL: this.proxies.has(id) ? `nats://127.0.0.1:${this.proxies.get(id)!.port}` : this.nats.url,
       SYNOD_NAMESPACE: this.namespace,
       NODE_ID: id,
       PEERS: this.ids.join(','),
@@ -87,9 +93,9 @@ export class ReplicaCluster {
     return this.write({ op: 'put', key, value, ...extra }) as Promise<{ revision: number }>;
   }
 
-  async get(key: string, consistency: 'linearizable' | 'lease' | 'stale' = 'linearizable', node?: string): Promise<string | null> {
+  async get(key: string, consistency: 'linearizable' | 'lease' | 'stale' = 'linearizable', node?: string, timeoutMs?: number): Promise<string | null> {
     const subject = node ? subjects.kvNode(this.namespace, node) : consistency === 'stale' ? subjects.kvAny(this.namespace) : subjects.kvLeader(this.namespace);
-    const r = (await this.call(subject, { type: 'range', consistency, request: { key } })) as { kvs: { value: string }[] };
+    const r = (await this.call(subject, { type: 'range', consistency, request: { key } }, timeoutMs)) as { kvs: { value: string }[] };
     return r.kvs[0]?.value ?? null;
   }
 
@@ -116,6 +122,7 @@ export class ReplicaCluster {
     for (const a of this.apps.values()) a.signal('SIGCONT');
     await Promise.all([...this.apps.values()].map((a) => a.stop(5000)));
     await this.nc?.close();
+    await Promise.all([...this.proxies.values()].map((p) => p.close()));
     await this.nats.stop();
     await Promise.all([...this.dirs.values()].map((d) => rm(d, { recursive: true, force: true })));
   }

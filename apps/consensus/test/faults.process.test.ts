@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { subjects } from '@synod/protocol';
-import { checkLinearizability, kvModel, type KvInput, type KvOutput, type Operation } from '@synod/testkit';
+import { checkLinearizability, kvModel } from '@synod/testkit';
+import { runWorkload } from '../chaos/workload.js';
 import { MAX_ELECTION_MS, ReplicaCluster } from './cluster.js';
 
 /** The test client's longest backoff between retries (ReplicaCluster.call). */
@@ -12,64 +13,11 @@ afterEach(async () => {
   c = undefined;
 });
 
-/** Clients running puts, linearizable gets and compare-and-sets on a few keys; every op recorded. */
-function workload(cluster: ReplicaCluster, clients: number, keys: number) {
-  const history: Operation<KvInput, KvOutput>[] = [];
-  const acked: { at: number }[] = [];
-  let running = true;
-  let id = 0;
-  const one = async (client: number): Promise<void> => {
-    const key = `k${Math.floor(Math.random() * keys)}`;
-    const x = Math.random();
-    const opId = ++id;
-    const value = `v${opId}`;
-    let input: KvInput;
-    if (x < 0.45) input = { op: 'put', key, value };
-    else if (x < 0.8) input = { op: 'get', key };
-    else {
-      const recent = history.filter((h) => h.input.key === key && h.input.op === 'put' && h.output !== undefined).slice(-2);
-      const expected = recent.length > 0 && Math.random() < 0.7 ? (recent[recent.length - 1]!.input as { value: string }).value : null;
-      input = { op: 'cas', key, expected, value };
-    }
-    const call = performance.now();
-    try {
-      let output: KvOutput;
-      if (input.op === 'put') {
-        await cluster.write({ op: 'put', key, value }, 5000);
-        output = { ok: true };
-        acked.push({ at: performance.now() });
-      } else if (input.op === 'get') {
-        output = { value: await cluster.get(key) };
-      } else {
-        const compare = input.expected === null ? { key, target: 'version', op: '=', value: 0 } : { key, target: 'value', op: '=', value: input.expected };
-        const r = (await cluster.write({ op: 'txn', compare: [compare], success: [{ op: 'put', key, value }], failure: [] }, 5000)) as { succeeded: boolean };
-        output = { ok: r.succeeded };
-        if (r.succeeded) acked.push({ at: performance.now() });
-      }
-      history.push({ id: opId, clientId: client, input, output, call, return: performance.now() });
-    } catch {
-      // Timed out: a write may still have taken effect; a read constrains nothing.
-      history.push({ id: opId, clientId: client, input, output: undefined, call, return: Infinity });
-    }
-  };
-  const loops = Array.from({ length: clients }, async (_, client) => {
-    while (running) await one(client);
-  });
-  return {
-    history,
-    acked,
-    async stop() {
-      running = false;
-      await Promise.all(loops);
-    },
-  };
-}
-
 describe('faults survived by real replica processes', () => {
   it('leader killed with SIGKILL under load: writes resume in bound, history linearizable', async () => {
     c = await ReplicaCluster.start(3);
     const leader = await c.leader();
-    const load = workload(c, 4, 3);
+    const load = runWorkload(c, 4, 3);
     await new Promise((r) => setTimeout(r, 1000));
     const killedAt = performance.now();
     await c.app(leader).kill();
