@@ -1,10 +1,12 @@
-// `npm start`: the local stack. A NATS server (nats-server from PATH, else a container), the
-// balancer-gateway on :8080 and three sample workers with weights 5, 1, 1, logs pretty-printed.
-// Ctrl-C stops everything. Set NATS_URL to use a server you already run, PORT to move the gateway.
+// `npm start`: the local stack. A NATS server (nats-server from PATH, else a container), three
+// consensus replicas (data in .synod-data/, kept across runs), the balancer-gateway on :8080 and
+// three sample workers with weights 5, 1, 1, logs pretty-printed. Ctrl-C stops everything. Set
+// NATS_URL to use a server you already run, PORT to move the gateway, SYNOD_DATA to move the data.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import PinoPretty from 'pino-pretty';
-import { appScript, startNats } from '@synod/testkit';
+import { appScript, startNats, workspaceRoot } from '@synod/testkit';
 
 interface Spec {
   name: string;
@@ -26,7 +28,10 @@ const pretty = PinoPretty({
 const nats = await startNats();
 console.log(`NATS (${nats.source}) at ${nats.url}`);
 
+const dataRoot = process.env.SYNOD_DATA ?? join(workspaceRoot, '.synod-data');
+const replicas = ['n1', 'n2', 'n3'];
 const specs: Spec[] = [
+  ...replicas.map((id) => ({ name: id, app: 'consensus', env: { NODE_ID: id, PEERS: replicas.join(','), DATA_DIR: join(dataRoot, id) } })),
   { name: 'gateway', app: 'balancer-gateway', env: { PORT: port, HTTP_PORT: process.env.GATEWAY_HTTP_PORT ?? '9090' } },
   { name: 'worker-a', app: 'sample-worker', env: { WORKER_ID: 'worker-a', WORKER_WEIGHT: '5' } },
   { name: 'worker-b', app: 'sample-worker', env: { WORKER_ID: 'worker-b', WORKER_WEIGHT: '1' } },
@@ -40,6 +45,8 @@ function launch(spec: Spec): ChildProcess {
   const child = spawn(process.execPath, ['--enable-source-maps', appScript(spec.app)], {
     env: { ...process.env, NATS_URL: nats.url, SYNOD_NAMESPACE: namespace, ...spec.env },
     stdio: ['ignore', 'pipe', 'pipe'],
+    // Own process group: Ctrl-C reaches only this launcher, which then stops each app once, gracefully.
+    detached: true,
   });
   createInterface({ input: child.stdout! }).on('line', (line) => pretty.write(`${line}\n`));
   createInterface({ input: child.stderr! }).on('line', (line) => process.stderr.write(`[${spec.name}] ${line}\n`));
@@ -70,11 +77,16 @@ async function stop(status: number): Promise<void> {
 }
 
 process.on('SIGINT', () => void stop(0));
+process.on('exit', () => {
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+});
 process.on('SIGTERM', () => void stop(0));
 
 for (const spec of specs) children.push(launch(spec));
 console.log(
   `\nSynod is starting: gateway on http://localhost:${port}\n` +
     `  curl -s -XPOST localhost:${port}/v1/services/sample/echo -H 'content-type: application/json' -d '{"message":"hi"}'\n` +
-    `  curl -s localhost:${port}/v1/workers\n`,
+    `  curl -s localhost:${port}/v1/workers\n` +
+    `  node apps/synodctl/dist/main.js kv put greeting hello && node apps/synodctl/dist/main.js kv get greeting\n` +
+    `  node apps/synodctl/dist/main.js cluster status\n`,
 );

@@ -78,7 +78,8 @@ export async function startNats(opts: StartNatsOptions = {}): Promise<NatsFixtur
 export async function startNatsBinary(path: string, args: string[] = []): Promise<NatsFixture> {
   for (let attempt = 0; ; attempt++) {
     const port = await freePort();
-    const child = spawn(path, ['-a', '127.0.0.1', '-p', String(port), ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+    // Its own process group: a Ctrl-C meant for the stack's launcher must not stop the bus first.
+    const child = spawn(path, ['-a', '127.0.0.1', '-p', String(port), ...args], { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
     try {
       await waitForOutput(child, /Server is ready/, 10_000);
     } catch (err) {
