@@ -112,6 +112,21 @@ export class RaftWalStorage {
   }
 }
 
+/**
+ * Seeds an empty data dir with a snapshot (restoring a backup, as `etcdctl snapshot restore` does):
+ * the replica started on it begins at `index` with `membership`, and its log continues from there.
+ * Refuses a directory that already holds Raft state.
+ */
+export async function writeBootstrapSnapshot(dir: string, s: { index: number; term: number; membership: Membership; data: Uint8Array }): Promise<void> {
+  const { storage, durable } = await RaftWalStorage.open({ dir });
+  try {
+    if (durable) throw new Error(`${dir} already holds Raft state; restore into an empty directory`);
+    await storage.persist({ snapshot: { index: s.index, membership: s.membership, extra: { term: s.term }, data: s.data }, records: [], meta: { term: s.term, vote: undefined, commit: s.index } });
+  } finally {
+    await storage.close();
+  }
+}
+
 function encodeSnapshotFile(s: RaftSnapshot, replayFrom: number): Uint8Array {
   const header = enc.encode(JSON.stringify({ index: s.index, term: s.extra.term, membership: s.membership, replayFrom }));
   const out = new Uint8Array(4 + header.length + s.data.length);

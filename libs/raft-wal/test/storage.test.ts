@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RaftNode, type RaftDurableState } from '@synod/raft';
 import { seededRandom } from '@synod/testkit';
-import { RaftWalStorage } from '../src/index.js';
+import { RaftWalStorage, writeBootstrapSnapshot } from '../src/index.js';
 
 const dirs: string[] = [];
 afterEach(async () => {
@@ -108,5 +108,25 @@ describe('Raft on the shared WAL', () => {
     expect(durable?.records.map((e) => e.index)).toEqual([11]);
     expect(durable?.meta).toEqual({ term: 2, vote: undefined, commit: 11 });
     await again.close();
+  });
+});
+
+describe('restoring a backup into an empty data dir', () => {
+  it('a node started on a bootstrap snapshot begins at its index with its membership', async () => {
+    const dir = await tempDir();
+    await writeBootstrapSnapshot(dir, { index: 500, term: 1, membership: { voters: ['a'], learners: [] }, data: enc.encode('backup') });
+    const { storage, durable } = await RaftWalStorage.open({ dir });
+    const node = makeNode(durable, 5);
+    expect(node.log.lastIndex()).toBe(500);
+    expect(node.log.committed).toBe(500);
+    expect(dec.decode(node.log.snapshot!.data)).toBe('backup');
+    await lead(node, storage);
+    const applied: string[] = [];
+    node.propose(enc.encode('next'));
+    await drive(node, storage, applied);
+    expect(applied).toEqual(['next']);
+    expect(node.log.lastIndex()).toBe(502);
+    await storage.close();
+    await expect(writeBootstrapSnapshot(dir, { index: 1, term: 1, membership: { voters: ['a'], learners: [] }, data: new Uint8Array() })).rejects.toThrow(/already holds/);
   });
 });
