@@ -1,3 +1,9 @@
-export { KvStateMachine, type KvStateMachineOptions, type KvReadResult, type RangeAnswer, type WatchAnswer } from './state-machine.js';
+export {
+  KvStateMachine,
+  type KvStateMachineOptions,
+  type KvReadResult,
+  type RangeAnswer,
+  type WatchAnswer,
+} from './state-machine.js';
 export * from './commands.js';
 export { KvSnapshotError } from './snapshot.js';

@@ -346,7 +346,8 @@ export class KvStateMachine {
           lease?.keys.add(key);
         }
       }
-      m.histories.set(key, h);
+      // slice(): an array of exactly the versions, without push's spare capacity.
+      m.histories.set(key, h.slice());
       m.index.add(key);
     }
     const { events } = body;
@@ -408,7 +409,9 @@ export class KvStateMachine {
     }
     if (s.seq < session.floor) {
       return {
-        outcome: stale(`seq ${s.seq} of client ${JSON.stringify(s.clientId)} was already answered (session floor ${session.floor})`),
+        outcome: stale(
+          `seq ${s.seq} of client ${JSON.stringify(s.clientId)} was already answered (session floor ${session.floor})`,
+        ),
         duplicate: false,
       };
     }
@@ -439,7 +442,8 @@ export class KvStateMachine {
         const rev = this.rev + 1;
         const deleted = this.deleteRange(op, rev);
         if (deleted.length > 0) this.rev = rev;
-        return ok({ op: 'delete', revision: this.rev, deleted: deleted.length, ...(op.prevKv ? { prevKvs: deleted.map(copy) } : {}) });
+        const prevKvs = op.prevKv ? { prevKvs: deleted.map(copy) } : {};
+        return ok({ op: 'delete', revision: this.rev, deleted: deleted.length, ...prevKvs });
       }
       case 'txn':
         return this.txn(op);
@@ -479,7 +483,8 @@ export class KvStateMachine {
       } else if (o.op === 'delete') {
         const deleted = this.deleteRange(o, rev);
         if (deleted.length > 0) wrote = true;
-        const r: TxnOpResult = { op: 'delete', revision: 0, deleted: deleted.length, ...(o.prevKv ? { prevKvs: deleted.map(copy) } : {}) };
+        const prevKvs = o.prevKv ? { prevKvs: deleted.map(copy) } : {};
+        const r: TxnOpResult = { op: 'delete', revision: 0, deleted: deleted.length, ...prevKvs };
         results.push(r);
         atTxnRevision.push(r);
       } else {
@@ -568,12 +573,14 @@ export class KvStateMachine {
       version: cur ? cur.version + 1 : 1,
       lease,
     };
-    if (!h) {
-      h = [];
+    if (h) {
+      h.push(rec);
+    } else {
+      // A literal holds exactly one element; [] then push would reserve 17.
+      h = [rec];
       this.histories.set(op.key, h);
       this.index.add(op.key);
     }
-    h.push(rec);
     this.log.push(rec);
     if (!cur) this.liveKeys++;
     if (cur && cur.lease !== lease && cur.lease !== 0) this.leaseTable.get(cur.lease)?.keys.delete(op.key);
@@ -780,5 +787,9 @@ function compacted(revision: number, compactRevision: number): KvError {
 }
 
 function futureRevision(revision: number, current: number): KvError {
-  return { code: 'FUTURE_REVISION', message: `revision ${revision} is ahead of the current revision ${current}`, revision: current };
+  return {
+    code: 'FUTURE_REVISION',
+    message: `revision ${revision} is ahead of the current revision ${current}`,
+    revision: current,
+  };
 }

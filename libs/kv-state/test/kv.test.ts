@@ -441,6 +441,19 @@ describe('leases', () => {
     expect(w.ok && w.events).toEqual([{ type: 'delete', kv: kv('a1', '', 0, 4, 0), cause: 'lease-expired' }]);
     expect(d.command({ type: 'leaseExpire', ids: [10] })).toMatchObject({ ok: true, result: { deleted: 0, expired: [] }, revision: 4 });
   });
+
+  it('deletes the keys of an expired lease in key order, whatever order they were attached in', () => {
+    const d = Driver.create();
+    const id = d.grant(1000).id;
+    for (const k of ['c', 'a', 'b']) d.put(k, '', { lease: id });
+    d.put('a', 'again', { lease: id });
+    const r = d.command({ type: 'leaseExpire', ids: [id] });
+    expect(r.events.map((e) => [e.kv.key, e.kv.modRevision, e.cause])).toEqual([
+      ['a', 5, 'lease-expired'],
+      ['b', 5, 'lease-expired'],
+      ['c', 5, 'lease-expired'],
+    ]);
+  });
 });
 
 describe('watchFrom', () => {

@@ -227,7 +227,7 @@ describe('KvStateMachine against the naive model', () => {
       fc.property(run, ([steps, at]) => {
         runAgainstModel(steps, at % (steps.length + 1), { maxSessions: 2, maxResultsPerSession: 3 });
       }),
-      { numRuns: 250 },
+      { numRuns: 200 },
     );
   });
 

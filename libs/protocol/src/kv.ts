@@ -71,13 +71,17 @@ export const Key = z
 export type Key = z.infer<typeof Key>;
 
 /** A key or a key prefix: may be empty only as a prefix (the empty prefix matches every key). */
-const KeyOrPrefix = z.string('key must be a string').max(MAX_KEY_LENGTH, `key must be at most ${MAX_KEY_LENGTH} characters`);
+const KeyOrPrefix = z
+  .string('key must be a string')
+  .max(MAX_KEY_LENGTH, `key must be at most ${MAX_KEY_LENGTH} characters`);
 const emptyKeyNeedsPrefix = {
   message: 'key must not be empty unless prefix is true',
   path: ['key'],
 };
 
-export const Value = z.string('value must be a string').max(MAX_VALUE_LENGTH, `value must be at most ${MAX_VALUE_LENGTH} characters`);
+export const Value = z
+  .string('value must be a string')
+  .max(MAX_VALUE_LENGTH, `value must be at most ${MAX_VALUE_LENGTH} characters`);
 export type Value = z.infer<typeof Value>;
 
 export const KeyValue = z.object({
@@ -135,7 +139,11 @@ const RangeFields = {
   /** Every key starting with `key` (the empty prefix: every key). */
   prefix: z.boolean().optional(),
   /** Most keys returned; 0 or absent: no limit. */
-  limit: z.int('limit must be an integer').min(0, 'limit must not be negative').max(MAX_RANGE_LIMIT, `limit must be at most ${MAX_RANGE_LIMIT}`).optional(),
+  limit: z
+    .int('limit must be an integer')
+    .min(0, 'limit must not be negative')
+    .max(MAX_RANGE_LIMIT, `limit must be at most ${MAX_RANGE_LIMIT}`)
+    .optional(),
   /** Read the store as it was at this revision; 0 or absent: the current revision. */
   revision: Revision.optional(),
   /** Default 'key'. Ties are broken by key, ascending. */
@@ -242,7 +250,10 @@ export type TxnRequestOp = z.infer<typeof TxnRequestOp>;
 export const LeaseGrantOp = z.object({
   op: z.literal('leaseGrant'),
   /** Time to live in milliseconds (the leader keeps the deadline; the store only records it). */
-  ttlMs: z.int('ttlMs must be an integer').positive('ttlMs must be positive').max(MAX_LEASE_TTL_MS, `ttlMs must be at most ${MAX_LEASE_TTL_MS}`),
+  ttlMs: z
+    .int('ttlMs must be an integer')
+    .positive('ttlMs must be positive')
+    .max(MAX_LEASE_TTL_MS, `ttlMs must be at most ${MAX_LEASE_TTL_MS}`),
   id: LeaseId.optional(),
 });
 export type LeaseGrantOp = z.infer<typeof LeaseGrantOp>;
