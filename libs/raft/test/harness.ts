@@ -182,3 +182,35 @@ export class Cluster {
     return this.state(id).applied.filter((e) => e.kind === 'command').map((e) => dec.decode(e.data));
   }
 }
+
+/**
+ * Figure 8 of the Raft paper, step by step (one entry per message so some can be held back):
+ * (a) a leads and replicates an entry to b only, then crashes; (b) e leads a later term with c and
+ * d, appends an entry nobody gets, crashes; (c) a leads again and copies its old entry to c, so a
+ * majority holds it while a's own-term entries are held back. Returns the cluster at that point.
+ */
+export function figure8(make?: (o: RaftOptions, d?: RaftDurableState) => RaftNode): Cluster {
+  const enc = new TextEncoder();
+  const c = new Cluster(['a', 'b', 'c', 'd', 'e'], { preVote: false, checkQuorum: false, maxMsgBytes: 1 }, make);
+  c.elect('a');
+  for (const id of ['c', 'd', 'e']) c.cutLink('a', id);
+  c.get('a').propose(enc.encode('old-term-entry'));
+  c.settle();
+  c.crash('a');
+  c.recover();
+  c.crash('b');
+  c.filter = (m) => !(m.type === 'app' && m.from === 'e');
+  c.elect('e');
+  c.get('e').propose(enc.encode('never-replicated'));
+  c.settle();
+  c.crash('e');
+  c.recover();
+  c.restart('a');
+  c.restart('b');
+  c.cutLink('a', 'd');
+  c.cutLink('d', 'a');
+  c.rewrite = (m) => (m.type === 'app' && m.from === 'a' ? { ...m, entries: m.entries.filter((e) => e.term !== c.get('a').term) } : m);
+  c.elect('a');
+  c.tickAll(3);
+  return c;
+}
