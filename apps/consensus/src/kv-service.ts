@@ -283,13 +283,15 @@ export class KvService {
   // ------------------------------------------------------------------ watches
 
   private createWatch(req: Extract<StoreRequest, { type: 'watch' }>): unknown {
+    const existing = this.watches.get(req.watchId);
+    if (existing && existing.inbox !== req.inbox) throw new SynodError('BAD_REQUEST', `watch id ${req.watchId} is in use by another client: pick a unique id`);
     const probe = this.sm.watchFrom(req.fromRevision, req.filter, 1);
     if (!probe.ok) throw kvError(probe.error);
     const from = req.fromRevision === 0 ? this.sm.revision + 1 : req.fromRevision;
     this.watches.set(req.watchId, { inbox: req.inbox, filter: req.filter, next: from, expiresAt: this.now() + 3 * WATCH_RENEW_MS });
     // The backlog goes out right after the reply (the client subscribed to its inbox first).
     setImmediate(() => this.pushWatches());
-    return { watchId: req.watchId, node: this.o.id, renewMs: WATCH_RENEW_MS };
+    return { watchId: req.watchId, node: this.o.id, renewMs: WATCH_RENEW_MS, startRevision: from };
   }
 
   private pushWatches(): void {

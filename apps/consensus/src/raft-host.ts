@@ -201,7 +201,7 @@ export class RaftHost<R> {
         this.proposals.delete(e.index);
         if (e.kind === 'membership' || sameBytes(p.data, e.data)) p.resolve({ index: e.index, result });
         // Another leader's entry took the index: ours was lost and may be sent again.
-        else p.reject(new SynodError('NO_RESPONDERS', 'the proposal was lost in a leadership change; retry', { retryable: true }));
+        else p.reject(new SynodError('UNAVAILABLE', 'the proposal was lost in a leadership change; retry', { retryable: true }));
       }
       for (const rs of rd.readStates) {
         const r = this.reads.get(rs.ctx);
@@ -213,7 +213,7 @@ export class RaftHost<R> {
         if (role !== 'leader') {
           for (const [ctx, r] of this.reads) {
             this.reads.delete(ctx);
-            r.reject(new SynodError('NO_RESPONDERS', 'leadership lost before the read was confirmed', { retryable: true }));
+            r.reject(new SynodError('UNAVAILABLE', 'leadership lost before the read was confirmed', { retryable: true }));
           }
         }
         this.o.onRoleChange?.(role, leader, epoch);

@@ -106,7 +106,8 @@ export const SnapshotChunk = z.object({
 });
 export type SnapshotChunk = z.infer<typeof SnapshotChunk>;
 
-export const WatchCreated = z.object({ watchId: z.string(), node: NodeIdSchema, renewMs: z.int().positive() });
+/** `startRevision`: the first revision the watch delivers (resolves `fromRevision: 0`). */
+export const WatchCreated = z.object({ watchId: z.string(), node: NodeIdSchema, renewMs: z.int().positive(), startRevision: Revision.optional() });
 export type WatchCreated = z.infer<typeof WatchCreated>;
 
 /** Published to a watch's inbox: events in revision order, or why the watch ended. */

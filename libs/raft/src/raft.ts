@@ -322,7 +322,9 @@ export class RaftNode implements ConsensusEngine<RaftMessage, Entry, HardState> 
     };
     if (this.role === 'leader') {
       s.progress = Object.fromEntries(
-        [...this.progress].map(([id, p]) => [id, { match: id === this.id ? this.log.lastIndex() : p.match, next: p.next, state: p.state }]),
+        [...this.progress].map(([id, p]) =>
+          id === this.id ? [id, { match: this.log.lastIndex(), next: this.log.lastIndex() + 1, state: 'leader' }] : [id, { match: p.match, next: p.next, state: p.state }],
+        ),
       );
     }
     return s;

@@ -1,0 +1,86 @@
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { Namespace, SynodError } from '@synod/protocol';
+import { StoreClient } from '@synod/store-client';
+import { UsageError } from './errors.js';
+
+/** What the CLI touches outside itself; tests give their own. */
+export interface CliIo {
+  stdout(text: string): void;
+  stderr(text: string): void;
+  env: Record<string, string | undefined>;
+  /** Registers a Ctrl-C handler; returns a function that removes it. */
+  onInterrupt(handler: () => void): () => void;
+  /** Default: a NATS connection to the first server that answers. */
+  connect?: (servers: string[], timeoutMs: number) => Promise<NatsConnection>;
+  /** Replaces the NATS connection and store client altogether (tests with a fake store). */
+  storeClient?: (opts: GlobalOptions) => StoreClient;
+}
+
+export interface GlobalOptions {
+  nats: string;
+  namespace: string;
+  timeout: number;
+  json: boolean;
+}
+
+/** One command run: the global options, the output, and a store client made on first use. */
+export class CliContext {
+  private nc: NatsConnection | undefined;
+  private store: StoreClient | undefined;
+
+  constructor(
+    readonly io: CliIo,
+    readonly opts: GlobalOptions,
+  ) {
+    if (!Namespace.safeParse(opts.namespace).success) {
+      throw new UsageError(`--namespace ${JSON.stringify(opts.namespace)} is not a namespace: 1-4 dot-separated tokens of letters, digits, _ or -`);
+    }
+  }
+
+  get json(): boolean {
+    return this.opts.json;
+  }
+
+  get timeoutMs(): number {
+    return this.opts.timeout;
+  }
+
+  async client(): Promise<StoreClient> {
+    if (this.store) return this.store;
+    if (this.io.storeClient) return (this.store = this.io.storeClient(this.opts));
+    const servers = this.opts.nats.split(',').map((s) => s.trim()).filter((s) => s !== '');
+    if (servers.length === 0) throw new UsageError('--nats needs at least one server URL');
+    try {
+      this.nc = await (this.io.connect ?? defaultConnect)(servers, this.opts.timeout);
+    } catch (err) {
+      throw new SynodError('UNAVAILABLE', `cannot connect to NATS at ${servers.join(',')}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    }
+    this.store = new StoreClient({ nc: this.nc, namespace: this.opts.namespace, timeoutMs: this.opts.timeout, attemptTimeoutMs: Math.min(2000, this.opts.timeout) });
+    return this.store;
+  }
+
+  /** One result: pretty JSON with --json, else the human text. */
+  print(value: unknown, human: string): void {
+    if (this.json) this.io.stdout(`${JSON.stringify(value, null, 2)}\n`);
+    else if (human !== '') this.io.stdout(human.endsWith('\n') ? human : `${human}\n`);
+  }
+
+  /** One item of a stream (watch, keep-alive): a JSON line with --json, else the human text. */
+  stream(value: unknown, human: string): void {
+    this.io.stdout(this.json ? `${JSON.stringify(value)}\n` : `${human}\n`);
+  }
+
+  /** A remark for people (stderr, never with --json). */
+  note(text: string): void {
+    if (!this.json) this.io.stderr(`${text}\n`);
+  }
+
+  async close(): Promise<void> {
+    await this.store?.close();
+    if (this.nc && !this.nc.isClosed()) await this.nc.close();
+  }
+}
+
+async function defaultConnect(servers: string[], timeoutMs: number): Promise<NatsConnection> {
+  return connect({ servers, name: 'synodctl', timeout: timeoutMs, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
+}

@@ -1,0 +1,156 @@
+import { SynodError } from '@synod/protocol';
+import { StoreClient } from '@synod/store-client';
+import { describe, expect, it } from 'vitest';
+import { runCli } from '../src/cli.js';
+import type { CliIo, GlobalOptions } from '../src/context.js';
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+  sent: { subject: string; body: Record<string, unknown> }[];
+  globals: GlobalOptions | undefined;
+}
+
+/** Runs the CLI against a fake store: `answer` gets each request and returns its result or throws. */
+async function run(argv: string[], answer: (body: Record<string, unknown>) => unknown = () => undefined, env: Record<string, string> = {}): Promise<Run> {
+  let stdout = '';
+  let stderr = '';
+  const sent: Run['sent'] = [];
+  let globals: GlobalOptions | undefined;
+  const io: CliIo = {
+    stdout: (s) => void (stdout += s),
+    stderr: (s) => void (stderr += s),
+    env,
+    onInterrupt: () => () => undefined,
+    storeClient: (opts) => {
+      globals = opts;
+      return new StoreClient({
+        namespace: opts.namespace,
+        timeoutMs: opts.timeout,
+        request: async (subject, body) => {
+          sent.push({ subject, body: body as Record<string, unknown> });
+          return answer(body as Record<string, unknown>);
+        },
+      });
+    },
+  };
+  const code = await runCli(argv, io);
+  return { code, stdout, stderr, sent, globals };
+}
+
+const kv = (key: string, value: string, rev: number) => ({ key, value, createRevision: rev, modRevision: rev, version: 1, lease: 0 });
+
+describe('synodctl command lines', () => {
+  it('takes global options before or after the command, with env defaults', async () => {
+    const answer = () => ({ revision: 2, kvs: [kv('a', '1', 2)], count: 1, more: false });
+    const a = await run(['--namespace', 'team.x', '--timeout', '750', 'kv', 'get', 'a'], answer);
+    expect(a.globals).toEqual({ nats: 'nats://127.0.0.1:4222', namespace: 'team.x', timeout: 750, json: false });
+    expect(a.sent[0]?.subject).toBe('team.x.kv.leader');
+    const b = await run(['kv', 'get', 'a', '--json', '--nats', 'nats://h:1'], answer, { NATS_URL: 'nats://env:4222', SYNOD_NAMESPACE: 'envns' });
+    expect(b.globals).toEqual({ nats: 'nats://h:1', namespace: 'envns', timeout: 5000, json: true });
+    const c = await run(['kv', 'get', 'a'], answer, { NATS_URL: 'nats://env:4222' });
+    expect(c.globals?.nats).toBe('nats://env:4222');
+  });
+
+  it('kv get: human and JSON output; a missing key prints nothing', async () => {
+    const answer = (body: Record<string, unknown>) =>
+      (body.request as { key: string }).key === 'a' ? { revision: 2, kvs: [kv('a', '1', 2)], count: 1, more: false } : { revision: 2, kvs: [], count: 0, more: false };
+    expect(await run(['kv', 'get', 'a'], answer)).toMatchObject({ code: 0, stdout: 'a\n1\n', stderr: '' });
+    const json = await run(['kv', 'get', 'a', '--json'], answer);
+    expect(JSON.parse(json.stdout)).toEqual({ revision: 2, kvs: [kv('a', '1', 2)], count: 1, more: false });
+    expect(await run(['kv', 'get', 'b'], answer)).toMatchObject({ code: 0, stdout: '' });
+  });
+
+  it('kv get passes its read options', async () => {
+    const r = await run(['kv', 'get', 'p/', '--prefix', '--revision', '5', '--consistency', 'stale', '--limit', '2', '--keys-only'], () => ({ revision: 5, kvs: [], count: 0, more: false }));
+    expect(r.sent[0]).toEqual({ subject: 'synod.kv.any', body: { type: 'range', consistency: 'stale', request: { key: 'p/', prefix: true, revision: 5, limit: 2, keysOnly: true } } });
+  });
+
+  it('kv range sorts and notes a cut-off answer on stderr', async () => {
+    const r = await run(['kv', 'range', 'p/', '--sort', 'createRevision', '--order', 'desc', '--limit', '1'], () => ({ revision: 5, kvs: [kv('p/b', '2', 4)], count: 2, more: true }));
+    expect(r.sent[0]?.body.request).toEqual({ key: 'p/', prefix: true, limit: 1, sortBy: 'createRevision', order: 'desc' });
+    expect(r.stdout).toBe('p/b\n2\n');
+    expect(r.stderr).toMatch(/1 of 2 keys shown/);
+  });
+
+  it('kv put, del and txn send writes and print their results', async () => {
+    const answer = (body: Record<string, unknown>) => {
+      const op = (body.op as { op: string }).op;
+      if (op === 'put') return { op, revision: 3 };
+      if (op === 'delete') return { op, revision: 4, deleted: 2 };
+      return { op, revision: 5, succeeded: true, results: [{ op: 'put', revision: 5 }] };
+    };
+    expect(await run(['kv', 'put', 'a', 'hello world', '--lease', '7'], answer)).toMatchObject({ code: 0, stdout: 'OK (revision 3)\n' });
+    expect(await run(['kv', 'del', 'p/', '--prefix'], answer)).toMatchObject({ code: 0, stdout: 'deleted 2 (revision 4)\n' });
+    const txn = await run(['kv', 'txn', '--if', 'a version = 0', '--if', 'b exists = false', '--then', 'put a 1', '--else', 'get a'], answer);
+    expect(txn).toMatchObject({ code: 0, stdout: 'SUCCESS (revision 5)\nOK\n' });
+    const ops = [...(await run(['kv', 'put', '--', '-k', '-v'], answer)).sent, ...txn.sent].map((s) => s.body.op);
+    expect(ops).toEqual([
+      { op: 'put', key: '-k', value: '-v' },
+      {
+        op: 'txn',
+        compare: [
+          { key: 'a', target: 'version', op: '=', value: 0 },
+          { key: 'b', target: 'exists', op: '=', value: false },
+        ],
+        success: [{ op: 'put', key: 'a', value: '1' }],
+        failure: [{ op: 'range', key: 'a' }],
+      },
+    ]);
+  });
+
+  it('lease commands', async () => {
+    const answer = (body: Record<string, unknown>) => {
+      if (body.type === 'write') {
+        const op = (body.op as { op: string }).op;
+        return op === 'leaseGrant' ? { op, id: 12, ttlMs: 5000 } : { op, revision: 9, deleted: 1 };
+      }
+      if (body.type === 'leaseTimeToLive') return { id: 12, ttlMs: 5000, remainingMs: 4000, keys: ['a'] };
+      return { leases: [{ id: 12, ttlMs: 5000, keys: ['a'] }] };
+    };
+    expect((await run(['lease', 'grant', '5000'], answer)).stdout).toBe('lease 12 granted with TTL 5000 ms\n');
+    expect(JSON.parse((await run(['lease', 'grant', '5000', '--json'], answer)).stdout)).toEqual({ id: 12, ttlMs: 5000 });
+    expect((await run(['lease', 'revoke', '12'], answer)).stdout).toBe('lease 12 revoked (1 key deleted, revision 9)\n');
+    expect((await run(['lease', 'ttl', '12'], answer)).stdout).toBe('lease 12: TTL 5000 ms, 4000 ms remaining, keys: a\n');
+    expect(JSON.parse((await run(['lease', 'list', '--json'], answer)).stdout)).toEqual({ leases: [{ id: 12, ttlMs: 5000, keys: ['a'] }] });
+  });
+
+  it('a store error is one line with its code, exit 1', async () => {
+    const r = await run(['kv', 'get', 'a', '--revision', '99'], () => {
+      throw new SynodError('FUTURE_REVISION', 'revision 99 is ahead of the current revision 5');
+    });
+    expect(r).toMatchObject({ code: 1, stdout: '', stderr: 'error: FUTURE_REVISION: revision 99 is ahead of the current revision 5\n' });
+  });
+
+  it.each([
+    [['kv', 'get'], /^error: USAGE: missing required argument 'key'\n$/],
+    [['kv', 'get', 'a', '--revision', 'x'], /^error: USAGE: option '--revision <n>' argument 'x' is invalid/],
+    [['kv', 'get', 'a', '--consistency', 'eventual'], /^error: USAGE: option '--consistency <mode>' argument 'eventual' is invalid/],
+    [['kv', 'get', 'a', '--bogus'], /^error: USAGE: unknown option '--bogus'/],
+    [['kv', 'frobnicate'], /^error: USAGE: unknown command 'frobnicate'/],
+    [['lease', 'grant', '0'], /^error: USAGE: .*expected an integer from 1/],
+    [['--timeout', '-5', 'kv', 'get', 'a'], /^error: USAGE: /],
+    [['--namespace', 'bad ns', 'kv', 'get', 'a'], /^error: USAGE: --namespace "bad ns" is not a namespace/],
+    [['kv', 'txn', '--if', 'a version == 1'], /^error: USAGE: unknown operator "=="/],
+    [['kv', 'put', 'a', 'b', 'c'], /^error: USAGE: too many arguments/],
+  ])('%j is a usage error: exit 2, one line, nothing sent', async (argv, message) => {
+    const r = await run(argv, () => {
+      throw new Error('must not be sent');
+    });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(message);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.sent).toEqual([]);
+  });
+
+  it('a group without its command shows its help and exits 2; --help and --version exit 0', async () => {
+    const group = await run(['kv']);
+    expect(group.code).toBe(2);
+    expect(group.stderr).toMatch(/Usage: synodctl kv/);
+    const help = await run(['--help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/Commands:[\s\S]*kv[\s\S]*lease[\s\S]*cluster[\s\S]*snapshot/);
+    expect(await run(['--version'])).toMatchObject({ code: 0, stdout: '0.1.0\n' });
+  });
+});

@@ -1,0 +1,216 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { SynodError, type WatchEvent } from '@synod/protocol';
+import { busRequest } from '@synod/service-kit';
+import { AppProcess, appScript, startNats, uniqueNamespace, type NatsFixture } from '@synod/testkit';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { StoreClient, type StoreWatch } from '../src/index.js';
+
+const NODES = ['n1', 'n2', 'n3'];
+
+/** The client against three real replicas on a real nats-server. */
+describe('StoreClient against a three-replica store', () => {
+  let nats: NatsFixture;
+  let nc: NatsConnection;
+  let ns: string;
+  let dataRoot: string;
+  const apps = new Map<string, AppProcess>();
+  let client: StoreClient;
+
+  beforeAll(async () => {
+    nats = await startNats();
+    ns = uniqueNamespace('sc');
+    dataRoot = await mkdtemp(join(tmpdir(), 'synod-store-client-'));
+    const started = await Promise.all(
+      NODES.map((id) =>
+        AppProcess.start({
+          name: `consensus-${id}`,
+          script: appScript('consensus'),
+          env: { NATS_URL: nats.url, SYNOD_NAMESPACE: ns, NODE_ID: id, PEERS: NODES.join(','), DATA_DIR: join(dataRoot, id), TICK_MS: '20', LOG_LEVEL: 'warn' },
+        }),
+      ),
+    );
+    started.forEach(({ app }, i) => apps.set(NODES[i]!, app));
+    nc = await connect({ servers: nats.url });
+    client = new StoreClient({ nc, namespace: ns, timeoutMs: 10_000, attemptTimeoutMs: 1000 });
+    // The client itself waits out the first election (NO_RESPONDERS on the leader subject is retried).
+    const s = await client.status();
+    expect(s.leader).not.toBeNull();
+  });
+
+  afterAll(async () => {
+    await client?.close();
+    await nc?.close();
+    await Promise.all([...apps.values()].map((a) => a.kill()));
+    await nats?.stop();
+    if (dataRoot) await rm(dataRoot, { recursive: true, force: true });
+  });
+
+  it('puts, gets, ranges, deletes and runs transactions', async () => {
+    const p1 = await client.put('basic/a', '1');
+    const p2 = await client.put('basic/b', '2', { prevKv: true });
+    expect(p2.revision).toBe(p1.revision + 1);
+    expect(p2.prevKv).toBeUndefined();
+    expect(await client.get('basic/a')).toMatchObject({ key: 'basic/a', value: '1', version: 1, createRevision: p1.revision });
+    expect(await client.get('basic/missing')).toBeUndefined();
+    const stale = await client.get('basic/a', { consistency: 'stale' });
+    expect(stale === undefined || stale.value === '1').toBe(true);
+    const r = await client.range({ key: 'basic/', prefix: true });
+    expect(r.kvs.map((kv) => kv.key)).toEqual(['basic/a', 'basic/b']);
+    const old = await client.getWithRevision('basic/b', { revision: p1.revision });
+    expect(old).toEqual({ kv: undefined, revision: p1.revision });
+
+    const won = await client.txn({
+      compare: [{ key: 'basic/a', target: 'value', op: '=', value: '1' }],
+      success: [{ op: 'put', key: 'basic/a', value: '2' }, { op: 'range', key: 'basic/', prefix: true }],
+      failure: [],
+    });
+    expect(won.succeeded).toBe(true);
+    expect(won.results[1]).toMatchObject({ op: 'range', count: 2 });
+    const lost = await client.txn({ compare: [{ key: 'basic/a', target: 'version', op: '=', value: 1 }], success: [], failure: [{ op: 'range', key: 'basic/a' }] });
+    expect(lost.succeeded).toBe(false);
+    expect(lost.results[0]).toMatchObject({ op: 'range', kvs: [{ value: '2', version: 2 }] });
+
+    const d = await client.delete('basic/', { prefix: true, prevKv: true });
+    expect(d.deleted).toBe(2);
+    expect(d.prevKvs?.map((kv) => kv.key)).toEqual(['basic/a', 'basic/b']);
+    await expect(client.get('basic/a', { revision: 10_000_000 })).rejects.toMatchObject({ code: 'FUTURE_REVISION', retryable: false });
+  });
+
+  it('applies a write once when its first reply is lost and the retry resends the same seq', async () => {
+    let dropped = 0;
+    const lossy = new StoreClient({
+      namespace: ns,
+      request: async (subject, body, o) => {
+        const result = await busRequest(nc, subject, body, o);
+        // The write is applied, but the client never hears of it: it must retry with the same seq.
+        if ((body as { type: string }).type === 'write' && dropped++ === 0) throw new SynodError('TIMEOUT', 'reply lost (simulated)');
+        return result;
+      },
+    });
+    const first = await lossy.put('once/k', 'v');
+    expect(dropped).toBe(2);
+    const kv = await client.get('once/k');
+    expect(kv).toMatchObject({ version: 1, modRevision: first.revision });
+    const second = await lossy.put('once/k', 'w');
+    expect(second.revision).toBeGreaterThan(first.revision);
+    expect(await client.get('once/k')).toMatchObject({ version: 2, value: 'w' });
+  });
+
+  it('grants leases, keeps them alive past their TTL, and reports a lost one', async () => {
+    const lease = await client.leaseGrant(600);
+    await client.put('lease/k', 'v', { lease: lease.id });
+    const ttl = await client.leaseTimeToLive(lease.id);
+    expect(ttl).toMatchObject({ id: lease.id, ttlMs: 600, keys: ['lease/k'] });
+    expect((await client.leases()).map((l) => l.id)).toContain(lease.id);
+
+    const events: WatchEvent[] = [];
+    const w = client.watch({ key: 'lease/k' });
+    await w.ready;
+    const collecting = (async () => {
+      for await (const ev of w) {
+        events.push(ev);
+        if (ev.type === 'delete') break;
+      }
+    })();
+
+    const lostReasons: SynodError[] = [];
+    const ka = client.keepAlive(lease.id, { onLost: (e) => lostReasons.push(e) });
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(await client.get('lease/k')).toBeDefined();
+    expect(ka.signal.aborted).toBe(false);
+    ka.stop();
+    await ka.done;
+    // Without keep-alives the lease expires and takes its key along.
+    await collecting;
+    expect(events.map((e) => [e.type, e.cause])).toEqual([['delete', 'lease-expired']]);
+    expect(await client.get('lease/k')).toBeUndefined();
+    expect(lostReasons).toEqual([]);
+
+    const gone = client.keepAlive(lease.id, { onLost: (e) => lostReasons.push(e) });
+    await gone.done;
+    expect(lostReasons.map((e) => e.code)).toEqual(['LEASE_NOT_FOUND']);
+    expect(gone.signal.aborted).toBe(true);
+    await expect(client.leaseRevoke(lease.id)).rejects.toMatchObject({ code: 'LEASE_NOT_FOUND' });
+  });
+
+  it('watches a prefix from a past revision, then live', async () => {
+    const a = await client.put('watch/a', '1');
+    await client.put('watch/b', '2');
+    const w = client.watch({ key: 'watch/', prefix: true, fromRevision: a.revision, prevKv: true });
+    const got: WatchEvent[] = [];
+    for await (const ev of w) {
+      got.push(ev);
+      if (got.length === 2) await client.put('watch/a', '3');
+      if (got.length === 3) break;
+    }
+    expect(got.map((e) => [e.kv.key, e.kv.value])).toEqual([
+      ['watch/a', '1'],
+      ['watch/b', '2'],
+      ['watch/a', '3'],
+    ]);
+    expect(got[2]?.prevKv?.value).toBe('1');
+  });
+
+  it('a watch from a compacted revision throws COMPACTED', async () => {
+    const r = await client.put('compact/k', '1');
+    await client.put('compact/k', '2');
+    await client.compact(r.revision + 1);
+    // A watch is served by any replica, from what it has applied: wait until every one compacted.
+    for (const id of NODES) {
+      while ((await client.status(id)).compactRevision < r.revision + 1) await new Promise((res) => setTimeout(res, 20));
+    }
+    const w = client.watch({ key: 'compact/k', fromRevision: r.revision });
+    const err = await w.next().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(SynodError);
+    expect(err).toMatchObject({ code: 'COMPACTED' });
+  });
+
+  it('survives the loss of the leader: writes go on through retries, watches deliver every event once, in order', async () => {
+    const leaderId = (await client.status()).leader!;
+    // Watches land on a random replica (queue group): open some until one is served by the leader.
+    const watches: StoreWatch[] = [];
+    for (let i = 0; i < 40 && !watches.some((w) => w.node === leaderId); i++) {
+      const w = client.watch({ key: 'loop/', prefix: true });
+      await w.ready;
+      watches.push(w);
+    }
+    const onLeader = watches.find((w) => w.node === leaderId);
+    expect(onLeader, 'no watch landed on the leader').toBeDefined();
+    const received = watches.map(() => [] as WatchEvent[]);
+    const total = 120;
+    const consumers = watches.map(async (w, i) => {
+      for await (const ev of w) {
+        received[i]!.push(ev);
+        if (received[i]!.length === total) break;
+      }
+    });
+
+    const revisions: number[] = [];
+    let killed = false;
+    for (let i = 0; i < total; i++) {
+      if (i === 40) {
+        await apps.get(leaderId)!.kill();
+        killed = true;
+      }
+      const r = await client.put(`loop/${String(i).padStart(3, '0')}`, String(i));
+      revisions.push(r.revision);
+    }
+    expect(killed).toBe(true);
+    const newLeader = (await client.status()).leader;
+    expect(newLeader).not.toBe(leaderId);
+
+    await Promise.all(consumers);
+    for (const [i, evs] of received.entries()) {
+      expect(evs.map((e) => e.kv.key), `watch ${i}`).toEqual(Array.from({ length: total }, (_, j) => `loop/${String(j).padStart(3, '0')}`));
+      expect(evs.map((e) => e.kv.modRevision), `watch ${i}`).toEqual(revisions);
+    }
+    expect(onLeader!.resumes).toBeGreaterThanOrEqual(1);
+    // each put applied once: version 1 everywhere
+    const r = await client.range({ key: 'loop/', prefix: true });
+    expect(r.count).toBe(total);
+    expect(r.kvs.every((kv) => kv.version === 1)).toBe(true);
+  });
+});
