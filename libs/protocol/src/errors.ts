@@ -29,6 +29,8 @@ export const ERROR_CATALOG = {
   COMPACTED: { httpStatus: 410, retryable: false, description: 'the revision asked for was compacted away; details.compactRevision says how far' },
   FUTURE_REVISION: { httpStatus: 400, retryable: false, description: 'the revision asked for does not exist yet' },
   SESSION_STALE: { httpStatus: 409, retryable: false, description: 'a retried request the client had already acknowledged' },
+  NOT_HOLDER: { httpStatus: 409, retryable: false, description: 'the caller does not hold the lock (never did, released it, or its lease expired)' },
+  CONFLICT: { httpStatus: 409, retryable: false, description: 'the version compared against is not the current one; details.currentVersion says what is' },
 } as const satisfies Record<string, { httpStatus: number; retryable: boolean; description: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOG;
@@ -83,7 +85,8 @@ export class SynodError extends Error {
     if (isErrorCode(body.code)) {
       return new SynodError(body.code, body.message, { retryable: body.retryable, details: body.details });
     }
-    return new SynodError('INTERNAL', body.message, { retryable: body.retryable, details: { remoteCode: body.code } });
+    const details = typeof body.details === 'object' && body.details !== null ? { ...body.details, remoteCode: body.code } : { remoteCode: body.code, remoteDetails: body.details };
+    return new SynodError('INTERNAL', body.message, { retryable: body.retryable, details });
   }
 }
 

@@ -7,3 +7,4 @@ export * from './gateway.js';
 export * from './sample.js';
 export * from './kv.js';
 export * from './store.js';
+export * from './locks.js';

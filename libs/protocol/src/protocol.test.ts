@@ -55,9 +55,9 @@ describe('error catalog', () => {
   });
 
   it('keeps an unknown remote code in details instead of inventing one', () => {
-    const back = SynodError.fromBody({ code: 'FUTURE_CODE', message: 'm', retryable: false });
+    const back = SynodError.fromBody({ code: 'FUTURE_CODE', message: 'm', retryable: false, details: { hint: 1 } });
     expect(back.code).toBe('INTERNAL');
-    expect(back.details).toEqual({ remoteCode: 'FUTURE_CODE' });
+    expect(back.details).toEqual({ hint: 1, remoteCode: 'FUTURE_CODE' });
   });
 
   it('wraps foreign errors as INTERNAL with the cause chained', () => {

@@ -62,4 +62,8 @@ export const subjects = {
   kvAll: (ns: string) => `${check(Namespace, ns, 'namespace')}.kv.>`,
   workerPing: (ns: string, service: string, workerId: string) =>
     `${check(Namespace, ns, 'namespace')}.svc.${check(ServiceName, service, 'service')}.${check(WorkerId, workerId, 'worker id')}._ping`,
+  /** The lock manager's API (a queue group of every lock-manager instance). */
+  lockApi: (ns: string) => `${check(Namespace, ns, 'namespace')}.lock.api`,
+  /** Wildcard over everything of the lock manager (for permissions). */
+  lockAll: (ns: string) => `${check(Namespace, ns, 'namespace')}.lock.>`,
 };

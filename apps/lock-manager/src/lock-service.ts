@@ -1,0 +1,342 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  LockRequest,
+  SynodError,
+  subjects,
+  type AcquireRequest,
+  type AcquireResult,
+  type CasResult,
+  type LockEntry,
+  type LockSessionResult,
+  type LockStateResult,
+  type ObjectReadResult,
+} from '@synod/protocol';
+import { Counter, EndpointServer, type Logger, type NatsConnection, type Registry, type RequestContext } from '@synod/service-kit';
+import type { StoreClient } from '@synod/store-client';
+import { appliedVersion, unwrap, wrap } from './objects.js';
+import { decide, decodePermits, encodeLockValue, lockKey, lockPrefix, parseLockKey, splitHolders } from './ownership.js';
+import { conflict, notHolder } from './wire-error.js';
+
+export interface LockServiceOptions {
+  nc: NatsConnection;
+  store: StoreClient;
+  log: Logger;
+  metrics: Registry;
+  namespace: string;
+  lockPrefix: string;
+  dataPrefix: string;
+  maxRequestBytes: number;
+}
+
+/** Time kept at the end of a request's budget to answer before the requester gives up. */
+const REPLY_MARGIN_MS = 150;
+
+/**
+ * The lock manager: stateless, every lock and every value lives in the store. Serves the whole API
+ * on `<ns>.lock.api` in the queue group `lock-manager`, so any instance answers any request.
+ */
+export class LockService {
+  private readonly endpoints: EndpointServer;
+  private readonly log: Logger;
+  private readonly wakeups: Counter;
+  private readonly grants: Counter;
+
+  constructor(private readonly opts: LockServiceOptions) {
+    this.log = opts.log.child({ component: 'locks' });
+    const requests = new Counter({
+      name: 'synod_lock_requests_total',
+      help: 'Lock manager requests answered, by outcome and code',
+      labelNames: ['outcome', 'code'],
+      registers: [opts.metrics],
+    });
+    this.wakeups = new Counter({
+      name: 'synod_lock_wakeups_total',
+      help: 'Waiters woken by the deletion of a key they watched (each then re-checks ownership once)',
+      registers: [opts.metrics],
+    });
+    this.grants = new Counter({ name: 'synod_lock_grants_total', help: 'Locks granted', labelNames: ['mode'], registers: [opts.metrics] });
+    this.endpoints = new EndpointServer({
+      nc: opts.nc,
+      log: opts.log,
+      onOutcome: (_e, outcome, code) => requests.inc({ outcome, code: code ?? '' }),
+    });
+  }
+
+  start(): void {
+    this.endpoints.add('lock', {
+      subject: subjects.lockApi(this.opts.namespace),
+      queue: 'lock-manager',
+      input: LockRequest,
+      maxRequestBytes: this.opts.maxRequestBytes,
+      defaultTimeoutMs: 10_000,
+      handler: (req, ctx) => this.handle(req, ctx),
+    });
+  }
+
+  async stop(timeoutMs: number): Promise<boolean> {
+    const finished = await this.endpoints.stop(timeoutMs);
+    await this.opts.store.close();
+    return finished;
+  }
+
+  private handle(req: LockRequest, ctx: RequestContext): Promise<unknown> {
+    const { store } = this.opts;
+    const call = { signal: ctx.signal, timeoutMs: Math.max(1, ctx.deadline - Date.now() - REPLY_MARGIN_MS) };
+    switch (req.type) {
+      case 'session':
+        return store.leaseGrant(req.ttlMs, call).then((r): LockSessionResult => ({ lease: r.id, ttlMs: r.ttlMs }));
+      case 'keepAlive':
+        return store.leaseKeepAliveOnce(req.lease, call).then((r): LockSessionResult => ({ lease: r.id, ttlMs: r.ttlMs }));
+      case 'revoke':
+        return store.leaseRevoke(req.lease, call).then(
+          () => ({ revoked: true }),
+          (err: unknown) => {
+            if (err instanceof SynodError && err.code === 'LEASE_NOT_FOUND') return { revoked: false };
+            throw err;
+          },
+        );
+      case 'acquire':
+        return this.acquire(req, ctx);
+      case 'release':
+        return this.release(req.name, req.lease, req.token, call);
+      case 'cancel':
+        return this.cancel(req.name, req.lease, call);
+      case 'state':
+        return this.state(req.name, call);
+      case 'read':
+        return this.read(req.key, call);
+      case 'cas':
+        return this.cas(req.key, req.expectedVersion, req.value, req.opId, call);
+    }
+  }
+
+  private async entries(name: string, opts: { signal?: AbortSignal; timeoutMs?: number }): Promise<{ entries: LockEntry[]; revision: number }> {
+    const namePrefix = lockPrefix(this.opts.lockPrefix, name);
+    const r = await this.opts.store.range({ key: namePrefix, prefix: true, sortBy: 'createRevision', ...opts });
+    const entries: LockEntry[] = [];
+    for (const kv of r.kvs) {
+      const parsed = parseLockKey(namePrefix, kv.key);
+      if (!parsed) continue;
+      const permits = decodePermits(kv.value);
+      entries.push({ key: kv.key, mode: parsed.mode, lease: kv.lease, createRevision: kv.createRevision, ...(permits === undefined ? {} : { permits }) });
+    }
+    return { entries, revision: r.revision };
+  }
+
+  /**
+   * etcd's recipe: create the contender's key on its lease if absent (a retry continues the same
+   * wait), then until the deadline: read the name's keys; the holder answers with its key's
+   * createRevision as fencing token; a waiter watches the one key that gates it and re-checks when
+   * that key is deleted.
+   */
+  private async acquire(req: AcquireRequest, ctx: RequestContext): Promise<AcquireResult> {
+    const { store } = this.opts;
+    const key = lockKey(this.opts.lockPrefix, req.name, req.mode, req.lease);
+    const waitUntil = Math.min(Date.now() + req.timeoutMs, ctx.deadline - REPLY_MARGIN_MS);
+    const opts = { signal: ctx.signal };
+    const t = await store.txn(
+      {
+        compare: [{ key, target: 'createRevision', op: '=', value: 0 }],
+        success: [{ op: 'put', key, value: encodeLockValue(req.mode, req.permits), lease: req.lease }],
+        failure: [{ op: 'range', key }],
+      },
+      opts,
+    );
+    const existing = t.results[0]?.op === 'range' ? t.results[0].kvs[0] : undefined;
+    if (!t.succeeded && existing && existing.lease !== req.lease) {
+      throw new SynodError('BAD_REQUEST', `key ${key} rides on lease ${existing.lease}, not ${req.lease}`);
+    }
+    const myRevision = t.succeeded ? t.revision : existing?.createRevision;
+    if (myRevision === undefined) throw new SynodError('UNAVAILABLE', `the key ${key} vanished while being created; try again`);
+    let delayUntil = 0;
+    // Lock-delay: every change up to `covered` has been checked for an expired key ahead of us.
+    let covered = Math.max(req.fromRevision ?? myRevision, myRevision);
+    let position = -1;
+    for (;;) {
+      const { entries, revision } = await this.entries(req.name, opts);
+      const d = decide(entries, key);
+      if (d.kind === 'missing') {
+        throw new SynodError('LEASE_NOT_FOUND', `the waiter's key ${key} is gone: lease ${req.lease} expired or was revoked`);
+      }
+      position = d.position;
+      if (req.lockDelayMs > 0 && covered < revision) {
+        if (await this.expiredAhead(req.name, entries, myRevision, covered, ctx.signal)) delayUntil = Date.now() + req.lockDelayMs;
+        covered = revision;
+      }
+      if (d.kind === 'holder') {
+        const now = Date.now();
+        // A lock-delay may outlast this poll's wait, but not the request's deadline.
+        const limit = ctx.deadline - REPLY_MARGIN_MS;
+        if (delayUntil > now && now < limit) {
+          await sleep(Math.min(delayUntil, limit) - now, undefined, opts);
+          continue;
+        }
+        if (delayUntil <= now) {
+          const me = entries.find((e) => e.key === key)!;
+          this.grants.inc({ mode: req.mode });
+          return { name: req.name, mode: req.mode, lease: req.lease, token: me.createRevision, key };
+        }
+      }
+      if (Date.now() >= waitUntil) break;
+      if (d.kind === 'wait') {
+        const ev = await this.waitForDelete(d.watchKey, req.name, new Set(d.ahead), key, revision + 1, waitUntil, ctx.signal);
+        if (ev) {
+          this.wakeups.inc();
+        } else if (Date.now() < waitUntil) {
+          await sleep(20, undefined, opts); // the watch failed: do not spin
+        }
+      }
+    }
+    // The wait is over without the lock.
+    if (req.keepWaiting) {
+      throw new SynodError('TIMEOUT', `lock ${req.name} not granted within ${req.timeoutMs} ms; still waiting at position ${position}`, {
+        details: { waiting: true, position, revision: covered },
+      });
+    }
+    await this.deleteKey(key, myRevision);
+    throw new SynodError('TIMEOUT', req.timeoutMs === 0 ? `lock ${req.name} is not free` : `lock ${req.name} not granted within ${req.timeoutMs} ms`, {
+      details: { waiting: false, position },
+      retryable: false,
+    });
+  }
+
+  /**
+   * Whether a key ahead of ours (created before it) was deleted by a lease expiry after revision
+   * `since`: the keys of the name at `since` that are gone now, and their delete events replayed
+   * from `since + 1`. Any doubt (compacted history, a slow replay) counts as no expiry.
+   */
+  private async expiredAhead(name: string, now: LockEntry[], myRevision: number, since: number, signal: AbortSignal): Promise<boolean> {
+    const namePrefix = lockPrefix(this.opts.lockPrefix, name);
+    try {
+      const then = await this.opts.store.range({ key: namePrefix, prefix: true, revision: since, signal });
+      const present = new Set(now.map((e) => e.key));
+      const vanished = new Set(then.kvs.filter((kv) => kv.createRevision < myRevision && !present.has(kv.key)).map((kv) => kv.key));
+      if (vanished.size === 0) return false;
+      const watch = this.opts.store.watch({ key: namePrefix, prefix: true, fromRevision: since + 1, signal: AbortSignal.any([signal, AbortSignal.timeout(1000)]) });
+      try {
+        for await (const ev of watch) {
+          if (ev.type !== 'delete' || !vanished.has(ev.kv.key)) continue;
+          if (ev.cause === 'lease-expired') return true;
+          vanished.delete(ev.kv.key);
+          if (vanished.size === 0) return false;
+        }
+      } finally {
+        void watch.cancel();
+      }
+    } catch (err) {
+      this.log.debug({ err }, 'lock-delay history unavailable');
+    }
+    return false;
+  }
+
+  /**
+   * Waits for the deletion of `watchKey` (or, when undefined, of any key in `ahead`), or of the
+   * contender's own key, from `fromRevision`, until `until`. Undefined when the time ran out or the
+   * watch failed (the caller re-checks either way).
+   */
+  private async waitForDelete(
+    watchKey: string | undefined,
+    name: string,
+    ahead: Set<string>,
+    myKey: string,
+    fromRevision: number,
+    until: number,
+    signal: AbortSignal,
+  ): Promise<{ key: string; expired: boolean } | undefined> {
+    const ms = until - Date.now();
+    if (ms <= 0) return undefined;
+    const stop = AbortSignal.any([signal, AbortSignal.timeout(ms)]);
+    const watch = this.opts.store.watch(
+      watchKey === undefined ? { key: lockPrefix(this.opts.lockPrefix, name), prefix: true, fromRevision, signal: stop } : { key: watchKey, fromRevision, signal: stop },
+    );
+    try {
+      for await (const ev of watch) {
+        if (ev.type !== 'delete') continue;
+        if (ev.kv.key === watchKey || ev.kv.key === myKey || (watchKey === undefined && ahead.has(ev.kv.key))) {
+          return { key: ev.kv.key, expired: ev.cause === 'lease-expired' };
+        }
+      }
+    } catch (err) {
+      this.log.debug({ err }, 'watch ended; re-checking');
+    } finally {
+      void watch.cancel();
+    }
+    return undefined;
+  }
+
+  private async deleteKey(key: string, token: number | undefined, opts: { signal?: AbortSignal; timeoutMs?: number } = {}): Promise<boolean> {
+    const compare = token === undefined ? [] : [{ key, target: 'createRevision' as const, op: '=' as const, value: token }];
+    const t = await this.opts.store.txn({ compare, success: [{ op: 'delete', key }], failure: [] }, opts);
+    const r = t.results[0];
+    return t.succeeded && r?.op === 'delete' && r.deleted > 0;
+  }
+
+  private async release(name: string, lease: number, token: number, opts: { signal?: AbortSignal; timeoutMs?: number }): Promise<{ released: boolean }> {
+    const { entries } = await this.entries(name, opts);
+    const mine = entries.find((e) => e.lease === lease && e.createRevision === token);
+    if (!mine || !(await this.deleteKey(mine.key, token, opts))) {
+      throw notHolder(`lease ${lease} does not hold ${name} with token ${token} (expired, revoked or released already)`, { name, lease, token });
+    }
+    return { released: true };
+  }
+
+  private async cancel(name: string, lease: number, opts: { signal?: AbortSignal; timeoutMs?: number }): Promise<{ deleted: boolean }> {
+    const { entries } = await this.entries(name, opts);
+    let deleted = false;
+    for (const e of entries.filter((x) => x.lease === lease)) deleted = (await this.deleteKey(e.key, e.createRevision, opts)) || deleted;
+    return { deleted };
+  }
+
+  private async state(name: string, opts: { signal?: AbortSignal; timeoutMs?: number }): Promise<LockStateResult> {
+    const { entries, revision } = await this.entries(name, opts);
+    const { holders, waiters } = splitHolders(entries);
+    const withTtl = await Promise.all(
+      holders.map(async (h) => {
+        const remaining = await this.opts.store.leaseTimeToLive(h.lease, opts).then(
+          (r) => r.remainingMs,
+          () => null,
+        );
+        return { ...h, token: h.createRevision, leaseRemainingMs: remaining };
+      }),
+    );
+    return { name, holders: withTtl, waiters, revision };
+  }
+
+  private dataKey(key: string): string {
+    return `${this.opts.dataPrefix}/${key}`;
+  }
+
+  private async read(key: string, opts: { signal?: AbortSignal; timeoutMs?: number }): Promise<ObjectReadResult> {
+    const kv = await this.opts.store.get(this.dataKey(key), opts);
+    return kv ? { key, value: unwrap(kv.value).v, version: kv.version } : { key, value: null, version: 0 };
+  }
+
+  /** Kubernetes' resourceVersion check: write only if the version read is still the current one. */
+  private async cas(key: string, expectedVersion: number, value: string, opId: string | undefined, opts: { signal?: AbortSignal; timeoutMs?: number }): Promise<CasResult> {
+    const storeKey = this.dataKey(key);
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const kv = await this.opts.store.get(storeKey, opts);
+      const current = kv ? unwrap(kv.value) : undefined;
+      const applied = current && appliedVersion(current, opId);
+      if (applied !== undefined) return { key, version: applied };
+      const version = kv?.version ?? 0;
+      if (version !== expectedVersion) throw conflict(`${key} is at version ${version}, not ${expectedVersion}`, version);
+      const newVersion = expectedVersion + 1;
+      const t = await this.opts.store.txn(
+        {
+          compare: [
+            { key: storeKey, target: 'version', op: '=', value: expectedVersion },
+            { key: storeKey, target: 'modRevision', op: '=', value: kv?.modRevision ?? 0 },
+          ],
+          success: [{ op: 'put', key: storeKey, value: wrap(value, current, opId, newVersion) }],
+          failure: [],
+        },
+        opts,
+      );
+      if (t.succeeded) return { key, version: newVersion };
+      // Changed between the read and the txn: the next read says how (or that this cas applied).
+    }
+    const kv = await this.opts.store.get(storeKey, opts);
+    throw conflict(`${key} changed concurrently`, kv?.version ?? 0);
+  }
+}

@@ -1,0 +1,191 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SynodError, subjects } from '@synod/protocol';
+import { LockClient, LockTimeoutError, NotHolderError, type Lock } from '@synod/locks';
+import { AppProcess, appScript } from '@synod/testkit';
+import { LockCluster, SharedResource, sleep } from './cluster.js';
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+describe('lock manager on a real store', () => {
+  let c: LockCluster;
+  const client = (opts: { pollMs?: number } = {}) => new LockClient({ nc: c.nc, namespace: c.namespace, attemptTimeoutMs: 800, pollMs: opts.pollMs ?? 500 });
+
+  beforeAll(async () => {
+    c = await LockCluster.start(2);
+  });
+  afterAll(async () => {
+    await c?.stop();
+  });
+
+  it('(b) fairness: waiters are granted in arrival order, and a release wakes exactly one of them', async () => {
+    const lc = client({ pollMs: 20_000 });
+    const holder = await lc.acquire('fair', { ttlMs: 3000 });
+    const order: number[] = [];
+    const pending: Promise<Lock>[] = [];
+    for (let i = 0; i < 5; i++) {
+      pending.push(
+        lc.acquire('fair', { ttlMs: 3000, timeoutMs: 15_000 }).then((l) => {
+          order.push(i);
+          return l;
+        }),
+      );
+      // Wait until this waiter is in line before the next arrives.
+      while ((await lc.state('fair')).waiters.length < i + 1) await sleep(10);
+    }
+    const st = await lc.state('fair');
+    expect(st.holders.map((h) => h.token)).toEqual([holder.token]);
+    expect(st.holders[0]!.leaseRemainingMs).toBeGreaterThan(0);
+    expect(st.waiters).toHaveLength(5);
+    let previous: Lock = holder;
+    for (let i = 0; i < 5; i++) {
+      const before = await c.metric('synod_lock_wakeups_total');
+      await previous.release();
+      const next = await pending[i]!;
+      await sleep(150);
+      expect(await c.metric('synod_lock_wakeups_total')).toBe(before + 1); // exactly one waiter woke
+      expect(order).toEqual(Array.from({ length: i + 1 }, (_, k) => k));
+      expect(next.token).toBeGreaterThan(previous.token);
+      const s = await lc.state('fair');
+      expect(s.holders.map((h) => h.token)).toEqual([next.token]);
+      expect(s.waiters).toHaveLength(4 - i);
+      previous = next;
+    }
+    await previous.release();
+  });
+
+  it('(c) a holder whose keep-alives stop loses the lock to the next waiter within TTL + 2 s; lock-delay holds it back', async () => {
+    const lc = client();
+    const ttlMs = 1000;
+    const dead = await lc.acquire('crash', { ttlMs });
+    dead.stopKeepAlive();
+    const stoppedAt = Date.now();
+    const next = await lc.acquire('crash', { ttlMs: 3000, timeoutMs: 8000 });
+    const waited = Date.now() - stoppedAt;
+    expect(next.token).toBeGreaterThan(dead.token);
+    expect(waited).toBeLessThanOrEqual(ttlMs + 2000);
+    expect(waited).toBeGreaterThanOrEqual(ttlMs - 400);
+    await next.release();
+    expect(await dead.release()).toBe(false);
+
+    // With a lock-delay, the waiter is granted no earlier than the delay after the expiry.
+    const dead2 = await lc.acquire('crash2', { ttlMs });
+    dead2.stopKeepAlive();
+    const t0 = Date.now();
+    const delayed = await lc.acquire('crash2', { ttlMs: 3000, timeoutMs: 8000, lockDelayMs: 800 });
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(ttlMs - 400 + 800);
+    // A clean release is not delayed.
+    const clean = await lc.acquire('crash3', { ttlMs: 3000 });
+    const t1 = Date.now();
+    const after = lc.acquire('crash3', { ttlMs: 3000, timeoutMs: 5000, lockDelayMs: 2000 });
+    await sleep(100);
+    await clean.release();
+    await (await after).release();
+    expect(Date.now() - t1).toBeLessThan(1500);
+    await delayed.release();
+  });
+
+  it('(d) read-write lock and semaphore: readers together, a writer alone, permits never exceeded', async () => {
+    const rw = new SharedResource();
+    const sem = new SharedResource();
+    let running = true;
+    const loop = async (fn: () => Promise<void>) => {
+      while (running) await fn();
+    };
+    const clients = Array.from({ length: 8 }, () => client());
+    const rwLoops = clients.map((lc, i) =>
+      loop(async () => {
+        const mode = i % 4 === 0 ? 'write' : 'read';
+        await lc.withLock(
+          'rw',
+          async () => {
+            rw.enter(mode);
+            await sleep(mode === 'read' ? 30 : 10);
+            rw.exit(mode);
+          },
+          { mode, ttlMs: 3000, timeoutMs: 10_000 },
+        );
+      }),
+    );
+    const semLoops = clients.map((lc) =>
+      loop(async () => {
+        await lc.withLock(
+          'pool',
+          async () => {
+            sem.enter('semaphore', 3);
+            await sleep(20);
+            sem.exit('semaphore');
+          },
+          { mode: 'semaphore', permits: 3, ttlMs: 3000, timeoutMs: 10_000 },
+        );
+      }),
+    );
+    // Readers share: 4 readers hold at once while a writer waits.
+    const readers = await Promise.all([0, 1, 2, 3].map(() => client().acquire('rw2', { mode: 'read' })));
+    const writer = client().acquire('rw2', { mode: 'write', timeoutMs: 5000 });
+    await sleep(200);
+    const st = await clients[0]!.state('rw2');
+    expect(st.holders).toHaveLength(4);
+    expect(st.waiters.map((w) => w.mode)).toEqual(['write']);
+    const lateReader = client().acquire('rw2', { mode: 'read', timeoutMs: 5000 });
+    await sleep(200);
+    expect((await clients[0]!.state('rw2')).waiters.map((w) => w.mode)).toEqual(['write', 'read']); // no reader jumps the writer
+    await Promise.all(readers.map((r) => r.release()));
+    const w = await writer;
+    expect((await clients[0]!.state('rw2')).holders.map((h) => h.mode)).toEqual(['write']);
+    await w.release();
+    await (await lateReader).release();
+
+    await sleep(3000);
+    running = false;
+    await Promise.all([...rwLoops, ...semLoops]);
+    expect(rw.violations).toEqual([]);
+    expect(sem.violations).toEqual([]);
+    expect(rw.maxReaders).toBeGreaterThan(1);
+    expect(sem.maxHolders).toBe(3);
+  });
+
+  it('(e) optimistic: 20 clients incrementing one counter with withOptimisticRetry lose no update', async () => {
+    const clients = Array.from({ length: 20 }, () => client());
+    const results = await Promise.all(clients.map((lc) => lc.withOptimisticRetry('ctr', (v) => String(Number(v ?? '0') + 1), { maxAttempts: 100 })));
+    expect(await clients[0]!.read('ctr')).toEqual({ value: '20', version: 20 });
+    expect(results.map((r) => r.version).sort((a, b) => a - b)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+    // A stale version is a CONFLICT carrying the current version.
+    const err = await clients[0]!.compareAndSet('ctr', 3, 'x').catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'CONFLICT', currentVersion: 20 });
+  });
+
+  it('(f) garbage, wrong types and oversized requests get structured errors and the service keeps serving', async () => {
+    const subject = subjects.lockApi(c.namespace);
+    const rawReply = async (payload: Uint8Array) => JSON.parse(dec.decode((await c.nc.request(subject, payload, { timeout: 3000 })).data)) as { error?: { code: string; message: string } };
+    expect((await rawReply(enc.encode('not json{'))).error).toMatchObject({ code: 'BAD_REQUEST', message: expect.stringMatching(/not valid JSON/) });
+    expect((await rawReply(enc.encode('{"type":"acquire","name":5,"lease":"x","timeoutMs":-1}'))).error).toMatchObject({
+      code: 'BAD_REQUEST',
+      message: expect.stringMatching(/name must be a string[\s\S]*lease must be an integer[\s\S]*timeoutMs must not be negative/),
+    });
+    expect((await rawReply(enc.encode('[1,2,3]'))).error).toMatchObject({ code: 'BAD_REQUEST' });
+    expect((await rawReply(enc.encode(JSON.stringify({ type: 'cas', key: 'k', expectedVersion: 0, value: 'x'.repeat(100_000) })))).error).toMatchObject({
+      code: 'PAYLOAD_TOO_LARGE',
+    });
+    // Codes beyond the catalog travel as sent.
+    expect((await rawReply(enc.encode(JSON.stringify({ type: 'release', name: 'nobody', lease: 1, token: 1 })))).error).toMatchObject({ code: 'NOT_HOLDER' });
+    await expect(client().acquire('x', { ttlMs: 1000 }).then((l) => l.release())).resolves.toBe(true);
+    const lc = client();
+    const a = await lc.tryAcquire('try', { ttlMs: 2000 });
+    await expect(lc.tryAcquire('try', { ttlMs: 2000 })).rejects.toBeInstanceOf(LockTimeoutError);
+    expect((await lc.state('try')).waiters).toEqual([]); // tryAcquire removed its key
+    await expect(c.raw({ type: 'release', name: 'try', lease: a.lease, token: a.token + 1 })).rejects.toBeInstanceOf(SynodError);
+    expect(await a.release()).toBe(true);
+    await expect(lc.keepAliveOnce(a.lease)).rejects.toMatchObject({ code: 'LEASE_LOST' });
+    expect(NotHolderError).toBeDefined();
+  });
+
+  it('(f) a bad environment exits with status 2 and names the variable', async () => {
+    const envs: Record<string, string>[] = [{ STORE_TIMEOUT_MS: 'soon' }, { LOCK_KEY_PREFIX: 'a/b' }, { LOCK_KEY_PREFIX: 'same', DATA_KEY_PREFIX: 'same' }];
+    for (const env of envs) {
+      const r = await AppProcess.runToExit({ script: appScript('lock-manager'), env: c.managerEnv(env) });
+      expect(r.code).toBe(2);
+      expect(r.app.stderr.join('')).toMatch(new RegExp(Object.keys(env).at(-1)!));
+    }
+  });
+});

@@ -1,0 +1,121 @@
+import { describe, expect, it } from 'vitest';
+import { SynodError } from '@synod/protocol';
+import { ConflictError, WireError, LeaseLostError, LockClient, LockTimeoutError, NotHolderError, TooManyConflictsError, backoffMs, type LockRequestFn } from '../src/index.js';
+
+type Body = Record<string, unknown> & { type: string };
+
+/** A fake lock manager for the optimistic API: one versioned map, with a hook to inject failures. */
+function fakeServer(hook?: (body: Body, n: number) => void) {
+  const data = new Map<string, { value: string; version: number; ops: [string, number][] }>();
+  let n = 0;
+  const request: LockRequestFn = async (_subject, raw) => {
+    const body = raw as Body;
+    hook?.(body, n++);
+    await new Promise((r) => setTimeout(r, Math.random() * 2));
+    if (body.type === 'read') {
+      const v = data.get(body.key as string);
+      return { key: body.key, value: v?.value ?? null, version: v?.version ?? 0 };
+    }
+    if (body.type === 'cas') {
+      const cur = data.get(body.key as string);
+      const done = cur?.ops.find(([id]) => id === body.opId);
+      if (done) return { key: body.key, version: done[1] };
+      if ((cur?.version ?? 0) !== body.expectedVersion) {
+        throw new WireError('CONFLICT', 'conflict', false, { currentVersion: cur?.version ?? 0 });
+      }
+      const version = (cur?.version ?? 0) + 1;
+      data.set(body.key as string, { value: body.value as string, version, ops: [...(cur?.ops ?? []), [body.opId as string, version]] });
+      return { key: body.key, version };
+    }
+    throw new Error(`unexpected ${body.type}`);
+  };
+  return { data, request };
+}
+
+describe('LockClient (fake transport)', () => {
+  it('maps wire codes onto typed errors, keeping details of codes the catalog does not hold yet', async () => {
+    const codes = ['NOT_HOLDER', 'CONFLICT', 'LEASE_NOT_FOUND'];
+    let i = 0;
+    const client = new LockClient({
+      namespace: 't',
+      request: async () => {
+        const code = codes[i++]!;
+        throw new WireError(code, code, false, { currentVersion: 4 });
+      },
+    });
+    await expect(client.state('a')).rejects.toBeInstanceOf(NotHolderError);
+    const c = await client.compareAndSet('k', 1, 'v').catch((e: unknown) => e);
+    expect(c).toBeInstanceOf(ConflictError);
+    expect(c).toMatchObject({ code: 'CONFLICT', currentVersion: 4 });
+    await expect(client.read('k')).rejects.toBeInstanceOf(LeaseLostError);
+  });
+
+  it('re-sends on NO_RESPONDERS, UNAVAILABLE and lost replies, with the same body', async () => {
+    const seen: unknown[] = [];
+    const failures = ['NO_RESPONDERS', 'UNAVAILABLE', 'TIMEOUT'];
+    const client = new LockClient({
+      namespace: 't',
+      retry: { initialMs: 1, maxMs: 2 },
+      request: async (_s, body) => {
+        seen.push(body);
+        const code = failures.shift();
+        if (code) throw new SynodError(code as 'TIMEOUT', code);
+        return { key: 'k', version: 3 };
+      },
+    });
+    expect(await client.compareAndSet('k', 2, 'x')).toEqual({ version: 3 });
+    expect(seen).toHaveLength(4);
+    expect(new Set(seen.map((b) => JSON.stringify(b))).size).toBe(1); // one opId for every attempt
+  });
+
+  it('does not re-send a refusal, and an acquire the server timed out is a LockTimeoutError', async () => {
+    let calls = 0;
+    let acquires = 0;
+    const client = new LockClient({
+      namespace: 't',
+      request: async (_s, raw) => {
+        calls++;
+        const body = raw as Body;
+        if (body.type === 'session') return { lease: 5, ttlMs: 1000 };
+        if (body.type === 'revoke') return { revoked: true };
+        acquires++;
+        throw new WireError('TIMEOUT', 'lock a is not free', false, { waiting: false, position: 1 });
+      },
+    });
+    await expect(client.tryAcquire('a', { ttlMs: 1000 })).rejects.toBeInstanceOf(LockTimeoutError);
+    expect(acquires).toBe(1);
+    expect(calls).toBe(3); // session, one acquire, the revoke
+  });
+
+  it('withOptimisticRetry: 20 concurrent increments lose nothing, even when replies are lost after applying', async () => {
+    let lost = 0;
+    const server = fakeServer();
+    // Lose every 7th cas reply after it applied: the retry carries the same opId.
+    const lossy: LockRequestFn = async (s, b, o) => {
+      const r = await server.request(s, b, o);
+      if ((b as Body).type === 'cas' && ++lost % 7 === 0) throw new SynodError('TIMEOUT', 'reply lost');
+      return r;
+    };
+    const clients = Array.from({ length: 20 }, () => new LockClient({ namespace: 't', request: lossy, retry: { initialMs: 1, maxMs: 2 } }));
+    const results = await Promise.all(clients.map((c) => c.withOptimisticRetry('ctr', (v) => String(Number(v ?? '0') + 1), { maxAttempts: 200, backoff: { initialMs: 1, maxMs: 5 } })));
+    expect(server.data.get('ctr')).toMatchObject({ value: '20', version: 20 });
+    expect(new Set(results.map((r) => r.version)).size).toBe(20);
+  });
+
+  it('withOptimisticRetry gives up with a clear error after maxAttempts', async () => {
+    const server = fakeServer((body) => {
+      // Someone else always writes between our read and our cas.
+      if (body.type === 'cas') server.data.set('k', { value: 'x', version: (server.data.get('k')?.version ?? 0) + 1, ops: [] });
+    });
+    const client = new LockClient({ namespace: 't', request: server.request });
+    const err = await client.withOptimisticRetry('k', () => 'mine', { maxAttempts: 3, backoff: { initialMs: 1, maxMs: 1 } }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(TooManyConflictsError);
+    expect((err as Error).message).toMatch(/still conflicting after 3 attempts/);
+  });
+
+  it('backoff is jittered between half and all of the capped step', () => {
+    expect(backoffMs(1, 10, 100, () => 0)).toBe(5);
+    expect(backoffMs(1, 10, 100, () => 1)).toBe(10);
+    expect(backoffMs(10, 10, 100, () => 1)).toBe(100);
+  });
+});
