@@ -1,5 +1,5 @@
 // `npm start`: the local stack. A NATS server (nats-server from PATH, else a container), three
-// consensus replicas (data in .synod-data/, kept across runs), the balancer-gateway on :8080 and
+// consensus replicas (data in .synod-data/, kept across runs), a lock-manager, the balancer-gateway on :8080 and
 // three sample workers with weights 5, 1, 1, logs pretty-printed. Ctrl-C stops everything. Set
 // NATS_URL to use a server you already run, PORT to move the gateway, SYNOD_DATA to move the data.
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -32,6 +32,7 @@ const dataRoot = process.env.SYNOD_DATA ?? join(workspaceRoot, '.synod-data');
 const replicas = ['n1', 'n2', 'n3'];
 const specs: Spec[] = [
   ...replicas.map((id) => ({ name: id, app: 'consensus', env: { NODE_ID: id, PEERS: replicas.join(','), DATA_DIR: join(dataRoot, id) } })),
+  { name: 'lock-manager', app: 'lock-manager', env: {} },
   { name: 'gateway', app: 'balancer-gateway', env: { PORT: port, HTTP_PORT: process.env.GATEWAY_HTTP_PORT ?? '9090' } },
   { name: 'worker-a', app: 'sample-worker', env: { WORKER_ID: 'worker-a', WORKER_WEIGHT: '5' } },
   { name: 'worker-b', app: 'sample-worker', env: { WORKER_ID: 'worker-b', WORKER_WEIGHT: '1' } },
