@@ -1,7 +1,9 @@
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { Namespace, SynodError } from '@synod/protocol';
 import { StoreClient } from '@synod/store-client';
+import { LockClient, type LockRequestFn } from '@synod/locks';
 import { UsageError } from './errors.js';
+import { natsLockRequest } from './lock-transport.js';
 
 /** What the CLI touches outside itself; tests give their own. */
 export interface CliIo {
@@ -14,6 +16,8 @@ export interface CliIo {
   connect?: (servers: string[], timeoutMs: number) => Promise<NatsConnection>;
   /** Replaces the NATS connection and store client altogether (tests with a fake store). */
   storeClient?: (opts: GlobalOptions) => StoreClient;
+  /** Replaces the lock manager transport (tests with a fake lock manager). */
+  lockRequest?: (opts: GlobalOptions) => LockRequestFn;
 }
 
 export interface GlobalOptions {
@@ -27,6 +31,7 @@ export interface GlobalOptions {
 export class CliContext {
   private nc: NatsConnection | undefined;
   private store: StoreClient | undefined;
+  private locks: { client: LockClient; request: LockRequestFn } | undefined;
 
   constructor(
     readonly io: CliIo,
@@ -48,6 +53,24 @@ export class CliContext {
   async client(): Promise<StoreClient> {
     if (this.store) return this.store;
     if (this.io.storeClient) return (this.store = this.io.storeClient(this.opts));
+    const nc = await this.connection();
+    this.store = new StoreClient({ nc, namespace: this.opts.namespace, timeoutMs: this.opts.timeout, attemptTimeoutMs: Math.min(2000, this.opts.timeout) });
+    return this.store;
+  }
+
+  /**
+   * A lock client (`@synod/locks`) on the same NATS connection as the store client, and its raw
+   * transport (one request on `<ns>.lock.api`, for calls the client does not expose).
+   */
+  async lockClient(): Promise<{ client: LockClient; request: LockRequestFn }> {
+    if (this.locks) return this.locks;
+    const request = this.io.lockRequest ? this.io.lockRequest(this.opts) : natsLockRequest(await this.connection());
+    const client = new LockClient({ namespace: this.opts.namespace, request, timeoutMs: this.opts.timeout, attemptTimeoutMs: Math.min(2000, this.opts.timeout) });
+    return (this.locks = { client, request });
+  }
+
+  private async connection(): Promise<NatsConnection> {
+    if (this.nc) return this.nc;
     const servers = this.opts.nats.split(',').map((s) => s.trim()).filter((s) => s !== '');
     if (servers.length === 0) throw new UsageError('--nats needs at least one server URL');
     try {
@@ -55,8 +78,7 @@ export class CliContext {
     } catch (err) {
       throw new SynodError('UNAVAILABLE', `cannot connect to NATS at ${servers.join(',')}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
     }
-    this.store = new StoreClient({ nc: this.nc, namespace: this.opts.namespace, timeoutMs: this.opts.timeout, attemptTimeoutMs: Math.min(2000, this.opts.timeout) });
-    return this.store;
+    return this.nc;
   }
 
   /** One result: pretty JSON with --json, else the human text. */

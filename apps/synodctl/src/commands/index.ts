@@ -1,8 +1,9 @@
 import { registerCluster } from './cluster.js';
 import { registerKv } from './kv.js';
 import { registerLease } from './lease.js';
+import { registerLock } from './lock.js';
 import { registerSnapshot } from './snapshot.js';
 import type { CommandGroup } from './types.js';
 
 /** Every command group, in help order. A new group (lock, workers, ...) is one module and one line here. */
-export const commandGroups: readonly CommandGroup[] = [registerKv, registerLease, registerCluster, registerSnapshot];
+export const commandGroups: readonly CommandGroup[] = [registerKv, registerLease, registerCluster, registerSnapshot, registerLock];

@@ -1,0 +1,203 @@
+import { Option, type Command } from 'commander';
+import { LockName, MAX_LOCK_WAIT_MS, MAX_PERMITS, MIN_SESSION_TTL_MS, MAX_LEASE_TTL_MS, SynodError, isErrorCode, subjects, type LockMode, type LockStateResult } from '@synod/protocol';
+import { LockError, toLockError } from '@synod/locks';
+import { intArg } from '../args.js';
+import { UsageError } from '../errors.js';
+import { table } from '../format.js';
+import type { CliContext } from '../context.js';
+import type { Helpers } from './types.js';
+
+interface AcquireOpts {
+  ttl: number;
+  mode: LockMode;
+  permits?: number;
+}
+
+/** A lock name as the lock manager takes it, else a usage error. */
+export function lockName(value: unknown): string {
+  const r = LockName.safeParse(value);
+  if (!r.success) throw new UsageError(`lock name ${JSON.stringify(value)}: ${r.error.issues[0]?.message ?? 'invalid'}`);
+  return r.data;
+}
+
+/** --mode and --permits together: permits only (and always) for a semaphore. */
+export function checkMode(mode: LockMode, permits: number | undefined): void {
+  if (mode === 'semaphore' && permits === undefined) throw new UsageError('--mode semaphore needs --permits N');
+  if (mode !== 'semaphore' && permits !== undefined) throw new UsageError('--permits is only for --mode semaphore');
+}
+
+/** The lock client's errors as the CLI prints them: `error: <CODE>: ...` with the wire code. */
+export function asCliError(err: unknown): unknown {
+  const e = toLockError(err);
+  if (e instanceof LockError) {
+    if (e.code === 'LEASE_LOST') return new SynodError('LEASE_NOT_FOUND', e.message, { cause: e });
+    return new SynodError(isErrorCode(e.code) ? e.code : 'INTERNAL', e.message, { cause: e });
+  }
+  return e;
+}
+
+export function formatAcquired(r: { name: string; mode: LockMode; token: number; lease: number; ttlMs: number }): string {
+  return `acquired ${r.name} (${r.mode}): token ${r.token}, lease ${r.lease}, TTL ${r.ttlMs} ms; holding until Ctrl-C`;
+}
+
+/** Holders (token, mode, lease, lease time left) and waiters in the order they will be granted. */
+export function formatLockState(s: LockStateResult): string {
+  const lines = [`lock ${s.name} (revision ${s.revision})`];
+  if (s.holders.length === 0) lines.push('holders: none');
+  else {
+    lines.push('holders:');
+    const rows = [['TOKEN', 'MODE', 'LEASE', 'REMAINING_MS'], ...s.holders.map((h) => [String(h.token), modeText(h.mode, h.permits), String(h.lease), h.leaseRemainingMs === null ? '-' : String(h.leaseRemainingMs)])];
+    lines.push(...table(rows).split('\n').map((l) => `  ${l}`));
+  }
+  if (s.waiters.length === 0) lines.push('waiters: none');
+  else {
+    lines.push('waiters:');
+    const rows = [['#', 'MODE', 'LEASE', 'PLACE'], ...s.waiters.map((w, i) => [String(i + 1), modeText(w.mode, w.permits), String(w.lease), String(w.createRevision)])];
+    lines.push(...table(rows).split('\n').map((l) => `  ${l}`));
+  }
+  return lines.join('\n');
+}
+
+/** One line per change for `lock watch`. */
+export function formatLockChange(s: LockStateResult): string {
+  const holders = s.holders.length === 0 ? 'free' : `held by ${s.holders.map((h) => `lease ${h.lease} (token ${h.token}, ${h.mode})`).join(', ')}`;
+  const waiters = s.waiters.length === 0 ? 'no waiters' : `waiters: ${s.waiters.map((w) => `lease ${w.lease} (${w.mode})`).join(', ')}`;
+  return `${new Date().toISOString()} ${s.name}: ${holders}; ${waiters}`;
+}
+
+/** What `lock watch` compares: who holds (with which token) and who waits, in order. */
+export function lockShape(s: LockStateResult): string {
+  return JSON.stringify({ h: s.holders.map((h) => [h.key, h.token]), w: s.waiters.map((w) => w.key) });
+}
+
+const modeText = (mode: LockMode, permits?: number) => (mode === 'semaphore' && permits !== undefined ? `semaphore/${permits}` : mode);
+
+export function registerLock(program: Command, h: Helpers): void {
+  const lock = program.command('lock').description('take, inspect and release locks of the lock manager');
+
+  lock
+    .command('acquire')
+    .description('take a lock (waiting up to --timeout ms), print its fencing token and lease, and hold it (keeping the lease alive) until Ctrl-C, then release it')
+    .argument('<name>', 'the lock name')
+    .option('--ttl <ms>', 'TTL of the session lease the lock rides on', intArg(MIN_SESSION_TTL_MS, MAX_LEASE_TTL_MS), 10_000)
+    .addOption(new Option('--mode <mode>', 'lock mode').choices(['mutex', 'read', 'write', 'semaphore']).default('mutex'))
+    .option('--permits <n>', 'semaphore only: how many holders at once', intArg(1, MAX_PERMITS))
+    .addHelpText('after', '\nThe global --timeout is how long to wait for the lock (default 5000 ms); an ungranted lock fails with TIMEOUT, exit 1.')
+    .action(
+      h.run(async (ctx, [rawName], o: AcquireOpts) => {
+        const name = lockName(rawName);
+        checkMode(o.mode, o.permits);
+        if (ctx.timeoutMs > MAX_LOCK_WAIT_MS) throw new UsageError(`--timeout must be at most ${MAX_LOCK_WAIT_MS} ms for lock acquire`);
+        await acquireAndHold(ctx, name, o);
+      }),
+    );
+
+  lock
+    .command('release')
+    .description('release a lock held by a lease with its fencing token (what `lock acquire` printed)')
+    .argument('<name>', 'the lock name')
+    .requiredOption('--lease <id>', 'the lease the lock rides on', intArg(1))
+    .requiredOption('--token <t>', 'the fencing token', intArg(1))
+    .action(
+      h.run(async (ctx, [rawName], o: { lease: number; token: number }) => {
+        const name = lockName(rawName);
+        const { request } = await ctx.lockClient();
+        try {
+          const r = (await request(subjects.lockApi(ctx.opts.namespace), { type: 'release', name, lease: o.lease, token: o.token }, { timeoutMs: ctx.timeoutMs, requestId: `synodctl-${process.pid}-${Date.now()}` })) as { released?: boolean };
+          ctx.print({ name, lease: o.lease, token: o.token, released: r.released === true }, `released ${name} (token ${o.token}, lease ${o.lease})`);
+        } catch (err) {
+          throw asCliError(err);
+        }
+      }),
+    );
+
+  lock
+    .command('state')
+    .alias('list')
+    .description('print who holds a lock (token, lease, time left) and who waits, in grant order')
+    .argument('<name>', 'the lock name')
+    .action(
+      h.run(async (ctx, [rawName]) => {
+        const name = lockName(rawName);
+        const { client } = await ctx.lockClient();
+        const s = await client.state(name).catch((err: unknown) => Promise.reject(asCliError(err)));
+        ctx.print(s, formatLockState(s));
+      }),
+    );
+
+  lock
+    .command('watch')
+    .description("print a lock's holders and waiters each time they change, until Ctrl-C (polls `state`)")
+    .argument('<name>', 'the lock name')
+    .option('--interval <ms>', 'how often to ask the lock manager', intArg(20, 60_000), 250)
+    .action(
+      h.run(async (ctx, [rawName], o: { interval: number }) => {
+        const name = lockName(rawName);
+        const { client } = await ctx.lockClient();
+        const stop = new AbortController();
+        const off = ctx.io.onInterrupt(() => stop.abort());
+        let last: string | undefined;
+        let lastError: string | undefined;
+        try {
+          while (!stop.signal.aborted) {
+            try {
+              const s = await client.state(name);
+              lastError = undefined;
+              const shape = lockShape(s);
+              if (shape !== last) ctx.stream(s, formatLockChange(s));
+              last = shape;
+            } catch (err) {
+              const line = (asCliError(err) as Error).message;
+              if (line !== lastError) ctx.io.stderr(`warning: ${line}\n`);
+              lastError = line;
+            }
+            await sleep(o.interval, stop.signal);
+          }
+        } finally {
+          off();
+        }
+      }),
+    );
+}
+
+async function acquireAndHold(ctx: CliContext, name: string, o: AcquireOpts): Promise<void> {
+  const { client } = await ctx.lockClient();
+  const interrupted = new AbortController();
+  const off = ctx.io.onInterrupt(() => interrupted.abort());
+  try {
+    let held;
+    try {
+      held = await client.acquire(name, { ttlMs: o.ttl, timeoutMs: ctx.timeoutMs, mode: o.mode, permits: o.permits, signal: interrupted.signal });
+    } catch (err) {
+      if (interrupted.signal.aborted) throw new SynodError('TIMEOUT', `interrupted before lock ${name} was granted`);
+      throw asCliError(err);
+    }
+    ctx.stream({ name, mode: held.mode, token: held.token, lease: held.lease, ttlMs: o.ttl }, formatAcquired({ name, mode: held.mode, token: held.token, lease: held.lease, ttlMs: o.ttl }));
+    await new Promise<void>((resolve) => {
+      if (interrupted.signal.aborted || held.signal.aborted) return resolve();
+      interrupted.signal.addEventListener('abort', () => resolve(), { once: true });
+      held.signal.addEventListener('abort', () => resolve(), { once: true });
+    });
+    if (held.signal.aborted && !interrupted.signal.aborted) {
+      await held.release();
+      throw asCliError(held.signal.reason);
+    }
+    const wasHeld = await held.release();
+    ctx.note(wasHeld ? `released ${name}` : `${name} was no longer held; its lease is revoked`);
+  } finally {
+    off();
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const t = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+    function done() {
+      clearTimeout(t);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+  });
+}
