@@ -162,6 +162,9 @@ export class RaftHost<R> {
       })
       .finally(() => {
         this.running = false;
+        // Work that arrived between the loop's last look and this point would otherwise wait for
+        // the next tick: a lost wake-up.
+        if (this.inbox.length > 0 || this.actions.length > 0) this.kick();
       });
   }
 

@@ -36,6 +36,8 @@ export class RaftWalStorage {
   private base = 0;
   /** replayFrom of the snapshots kept on disk, newest last. */
   private kept: number[] = [];
+  /** The hard state last written to the metadata register. */
+  private lastMeta: HardState | undefined;
 
   private constructor(readonly wal: Wal) {}
 
@@ -58,7 +60,10 @@ export class RaftWalStorage {
       durable.records.push(e);
       storage.track(e.index, r.seq);
     }
-    if (wal.meta) durable.meta = decodeHardState(wal.meta);
+    if (wal.meta) {
+      durable.meta = decodeHardState(wal.meta);
+      storage.lastMeta = durable.meta;
+    }
     const empty = !durable.snapshot && durable.records.length === 0 && !durable.meta;
     return { storage, durable: empty ? undefined : durable };
   }
@@ -75,7 +80,16 @@ export class RaftWalStorage {
       const { firstSeq } = await this.wal.append(rd.records.map(encodeEntry));
       rd.records.forEach((e, i) => this.track(e.index, firstSeq + i));
     }
-    if (rd.meta) await this.wal.setMeta(encodeHardState(rd.meta as HardState));
+    // Term and vote must be durable before any message promising them goes out; a commit index
+    // alone need not be (after a restart the leader tells it again), so a change of commit only is
+    // written with the next term or vote change instead of costing an fsync per write.
+    if (rd.meta) {
+      const m = rd.meta as HardState;
+      if (!this.lastMeta || m.term !== this.lastMeta.term || m.vote !== this.lastMeta.vote) {
+        await this.wal.setMeta(encodeHardState(m));
+        this.lastMeta = m;
+      }
+    }
   }
 
   /** Persists a snapshot the state machine took (the log after it stays needed). */

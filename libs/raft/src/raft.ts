@@ -86,6 +86,8 @@ export class RaftNode implements ConsensusEngine<RaftMessage, Entry, HardState> 
   private leadTransferee: NodeId | undefined;
   /** New entries not yet offered to followers: appends go out once per Ready, batching proposals. */
   private appendPending = false;
+  /** Reads wait for a heartbeat round that goes out with the next Ready. */
+  private readRoundPending = false;
   private uncommittedBytes = 0;
   /** Read-index and lease bookkeeping: a heartbeat round number and when each round went out. */
   private round = 0;
@@ -333,6 +335,7 @@ export class RaftNode implements ConsensusEngine<RaftMessage, Entry, HardState> 
   hasReady(): boolean {
     return (
       this.appendPending ||
+      this.readRoundPending ||
       this.msgs.length > 0 ||
       this.readStates.length > 0 ||
       this.snapshotToPersist !== undefined ||
@@ -348,6 +351,13 @@ export class RaftNode implements ConsensusEngine<RaftMessage, Entry, HardState> 
     if (this.appendPending) {
       this.appendPending = false;
       if (this.role === 'leader') this.broadcastAppend();
+    }
+    if (this.readRoundPending) {
+      this.readRoundPending = false;
+      if (this.role === 'leader') {
+        this.heartbeatElapsed = 0;
+        this.broadcastHeartbeat();
+      }
     }
     const hard = this.hardState();
     const soft = this.softState();
@@ -423,6 +433,7 @@ export class RaftNode implements ConsensusEngine<RaftMessage, Entry, HardState> 
   private abandonLeaderState(): void {
     this.leadTransferee = undefined;
     this.appendPending = false;
+    this.readRoundPending = false;
     this.pendingReads = [];
     this.readsAwaitingCommit = [];
     this.progress = new Map();
@@ -706,10 +717,10 @@ export class RaftNode implements ConsensusEngine<RaftMessage, Entry, HardState> 
       this.readStates.push({ ctx, index: this.log.committed });
       return;
     }
-    // A fresh heartbeat round: once a quorum acknowledges it, no newer leader existed when it went out.
+    // A fresh heartbeat round: once a quorum acknowledges it, no newer leader existed when it went
+    // out. Every read asked before the next Ready shares that one round.
     this.pendingReads.push({ ctx, index: this.log.committed, round: this.round + 1 });
-    this.heartbeatElapsed = 0;
-    this.broadcastHeartbeat();
+    this.readRoundPending = true;
   }
 
   /** Highest heartbeat round a quorum of voters (this leader included) acknowledged. */
