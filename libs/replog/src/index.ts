@@ -76,7 +76,8 @@ export type CallResult = { ok: true } | EngineError;
  * 1. Persist, durably (fdatasync) and in this order: `snapshot` if set, then `records` (appended
  *    after what was persisted before; a record may supersede earlier ones, which the engine sorts
  *    out on restore), then `meta` if set. Records before meta keeps meta's commit index covered
- *    by records on disk.
+ *    by records on disk. A meta change of the commit index alone may be written lazily (with the
+ *    next change of anything else): a restart with an older commit index only re-learns it.
  * 2. Only then send `messages`: they may promise what step 1 made durable (a vote, an ack).
  * 3. Apply `snapshot` (if set) to the state machine, then `committed` in order.
  * 4. Release `readStates` whose index the state machine has applied.
