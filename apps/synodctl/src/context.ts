@@ -1,9 +1,8 @@
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { Namespace, SynodError } from '@synod/protocol';
 import { StoreClient } from '@synod/store-client';
-import { LockClient, type LockRequestFn } from '@synod/locks';
+import { LockClient, natsLockRequest, type LockRequestFn } from '@synod/locks';
 import { UsageError } from './errors.js';
-import { natsLockRequest } from './lock-transport.js';
 
 /** What the CLI touches outside itself; tests give their own. */
 export interface CliIo {

@@ -118,7 +118,7 @@ export class LockClient {
     this.subject = subjects.lockApi(opts.namespace);
     const nc = opts.nc;
     if (!opts.request && !nc) throw new TypeError('LockClient needs nc or request');
-    this.request = opts.request ?? ((subject, body, o) => natsRequest(nc!, subject, body, o));
+    this.request = opts.request ?? natsLockRequest(nc!);
     this.timeoutMs = opts.timeoutMs ?? 10_000;
     this.attemptTimeoutMs = opts.attemptTimeoutMs ?? 2000;
     this.pollMs = opts.pollMs ?? 1000;
@@ -356,9 +356,14 @@ const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
 /**
- * One request on NATS with the Synod headers. Unlike `busRequest`, an error reply keeps its code
- * and details as sent (WireError), so codes the catalog does not hold yet arrive intact.
+ * Requests to the lock manager on NATS with the Synod headers. Unlike `busRequest`, an error reply
+ * keeps its code and details as sent (WireError), so codes the catalog does not hold yet arrive
+ * intact. Exported so other clients of the lock manager (synodctl) send exactly the same way.
  */
+export function natsLockRequest(nc: NatsConnection): LockRequestFn {
+  return (subject, body, opts) => natsRequest(nc, subject, body, opts);
+}
+
 async function natsRequest(nc: NatsConnection, subject: string, body: unknown, opts: { timeoutMs: number; requestId: string }): Promise<unknown> {
   let data: Uint8Array;
   try {
