@@ -5,32 +5,12 @@
 // for 5 s after three timeouts, which would measure the library, not etcd); the bench retries
 // every failure itself with the same policy as on Synod's side, each attempt on a random member
 // (followers forward writes and ReadIndex to the leader, as with etcd's Go client).
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { noop } from 'cockatiel';
 import { Etcd3 } from 'etcd3';
-import { freePort } from '@synod/testkit';
+import { EtcdCluster } from './etcd-cluster.js';
 import { Counters, errorName, sleep, withRetry, type KvTarget, type RetryPolicy } from './kv-common.js';
 
-export function findEtcd(): { path: string; version: string } | undefined {
-  const r = spawnSync('sh', ['-c', 'command -v etcd'], { encoding: 'utf8' });
-  const path = r.stdout.trim();
-  if (r.status !== 0 || !path) return undefined;
-  const v = spawnSync(path, ['--version'], { encoding: 'utf8' });
-  return { path, version: /etcd Version: (\S+)/.exec(v.stdout)?.[1] ?? 'unknown' };
-}
-
-interface Member {
-  name: string;
-  clientPort: number;
-  peerPort: number;
-  dir: string;
-  child?: ChildProcess;
-  exited?: Promise<void>;
-  stderr: string[];
-}
+export { findEtcd } from './etcd-cluster.js';
 
 interface MemberStatus {
   header: { member_id: string };
@@ -42,86 +22,25 @@ interface MemberStatus {
 export class EtcdTarget implements KvTarget {
   readonly name = 'etcd';
   readonly counters = new Counters();
-  readonly members = ['e1', 'e2', 'e3'];
-  private readonly byName = new Map<string, Member>();
   private clients: Etcd3[] = [];
   private next = 0;
-  private readonly token = `kvbench-${process.pid}-${Date.now().toString(36)}`;
 
-  private constructor(private readonly bin: string) {}
+  private constructor(private readonly cluster: EtcdCluster) {}
+
+  get members(): string[] {
+    return this.cluster.members;
+  }
 
   static async start(bin: string, connections: number): Promise<EtcdTarget> {
-    const t = new EtcdTarget(bin);
+    const t = new EtcdTarget(await EtcdCluster.start({ bin, tag: 'kvbench' }));
     try {
-      for (const name of t.members) {
-        t.byName.set(name, { name, clientPort: await freePort(), peerPort: await freePort(), dir: await mkdtemp(join(tmpdir(), `etcd-kvbench-${name}-`)), stderr: [] });
-      }
-      for (const name of t.members) t.spawn(name);
-      await t.healthy(30_000);
-      const hosts = t.members.map((n) => t.url(n));
+      const hosts = t.cluster.urls;
       t.clients = Array.from({ length: connections }, () => new Etcd3({ hosts, faultHandling: { host: () => noop, global: noop } }));
     } catch (err) {
       await t.stop();
       throw err;
     }
     return t;
-  }
-
-  private url(name: string): string {
-    return `http://127.0.0.1:${this.byName.get(name)!.clientPort}`;
-  }
-
-  private spawn(name: string): void {
-    const m = this.byName.get(name)!;
-    const peer = (n: string) => `http://127.0.0.1:${this.byName.get(n)!.peerPort}`;
-    const args = [
-      `--name=${name}`,
-      `--data-dir=${m.dir}`,
-      `--listen-client-urls=${this.url(name)}`,
-      `--advertise-client-urls=${this.url(name)}`,
-      `--listen-peer-urls=${peer(name)}`,
-      `--initial-advertise-peer-urls=${peer(name)}`,
-      `--initial-cluster=${this.members.map((n) => `${n}=${peer(n)}`).join(',')}`,
-      `--initial-cluster-token=${this.token}`,
-      '--initial-cluster-state=new',
-      '--logger=zap',
-      '--log-level=warn',
-      '--log-outputs=stderr',
-    ];
-    const child = spawn(this.bin, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-    m.child = child;
-    m.exited = new Promise((resolve) => child.once('exit', () => resolve()));
-    // Always read stderr, so a full pipe never blocks etcd; keep the tail for error messages.
-    child.stderr!.on('data', (chunk: Buffer) => {
-      m.stderr.push(chunk.toString());
-      if (m.stderr.length > 50) m.stderr.shift();
-    });
-  }
-
-  private running(name: string): boolean {
-    const c = this.byName.get(name)?.child;
-    return c !== undefined && c.exitCode === null && c.signalCode === null;
-  }
-
-  private async healthy(timeoutMs: number): Promise<void> {
-    const deadline = performance.now() + timeoutMs;
-    for (;;) {
-      const ok = await Promise.all(
-        this.members.map(async (n) => {
-          try {
-            const res = await fetch(`${this.url(n)}/health`, { signal: AbortSignal.timeout(1000) });
-            return ((await res.json()) as { health?: string }).health === 'true';
-          } catch {
-            return false;
-          }
-        }),
-      );
-      if (ok.every(Boolean)) return;
-      if (performance.now() > deadline) {
-        throw new Error(`etcd not healthy within ${timeoutMs} ms:\n${this.members.map((n) => `--- ${n}\n${this.byName.get(n)!.stderr.join('').slice(-2000)}`).join('\n')}`);
-      }
-      await sleep(100);
-    }
   }
 
   private client(): Etcd3 {
@@ -149,13 +68,13 @@ export class EtcdTarget implements KvTarget {
   }
 
   pid(member: string): number {
-    return this.byName.get(member)!.child?.pid ?? -1;
+    return this.cluster.pid(member);
   }
 
   private async status(name: string): Promise<MemberStatus | undefined> {
-    if (!this.running(name)) return undefined;
+    if (!this.cluster.running(name)) return undefined;
     try {
-      const res = await fetch(`${this.url(name)}/v3/maintenance/status`, { method: 'POST', body: '{}', signal: AbortSignal.timeout(1000) });
+      const res = await fetch(`${this.cluster.url(name)}/v3/maintenance/status`, { method: 'POST', body: '{}', signal: AbortSignal.timeout(1000) });
       if (res.status !== 200) return undefined;
       return (await res.json()) as MemberStatus;
     } catch {
@@ -164,7 +83,7 @@ export class EtcdTarget implements KvTarget {
   }
 
   private async statuses(): Promise<{ name: string; s: MemberStatus | undefined }[]> {
-    const live = this.members.filter((n) => this.running(n));
+    const live = this.members.filter((n) => this.cluster.running(n));
     return Promise.all(live.map(async (name) => ({ name, s: await this.status(name) })));
   }
 
@@ -180,17 +99,12 @@ export class EtcdTarget implements KvTarget {
     }
   }
 
-  async kill(member: string): Promise<number> {
-    const m = this.byName.get(member)!;
-    const t0 = performance.now();
-    m.child!.kill('SIGKILL');
-    await m.exited;
-    return t0;
+  kill(member: string): Promise<number> {
+    return this.cluster.kill(member);
   }
 
-  async restart(member: string): Promise<void> {
-    this.spawn(member);
-    await this.healthy(30_000);
+  restart(member: string): Promise<void> {
+    return this.cluster.restart(member);
   }
 
   async caughtUp(timeoutMs: number): Promise<void> {
@@ -212,15 +126,6 @@ export class EtcdTarget implements KvTarget {
 
   async stop(): Promise<void> {
     for (const c of this.clients) c.close();
-    await Promise.all(
-      [...this.byName.values()].map(async (m) => {
-        if (!m.child || !this.running(m.name)) return;
-        m.child.kill('SIGTERM');
-        const timer = setTimeout(() => m.child!.kill('SIGKILL'), 5000);
-        await m.exited;
-        clearTimeout(timer);
-      }),
-    );
-    await Promise.all([...this.byName.values()].map((m) => rm(m.dir, { recursive: true, force: true })));
+    await this.cluster.stop();
   }
 }
