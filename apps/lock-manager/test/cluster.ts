@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { StatusResult, SynodError, subjects } from '@synod/protocol';
 import { busRequest } from '@synod/service-kit';
-import { AppProcess, appScript, startNats, uniqueNamespace, type NatsFixture } from '@synod/testkit';
+import { AppProcess, appScript, replicaEnv, startNats, uniqueNamespace, type NatsFixture } from '@synod/testkit';
 
 /** Same fast timing as the consensus process tests. */
 export const TICK_MS = 20;
@@ -19,7 +19,8 @@ export class LockCluster {
   readonly replicas = new Map<string, AppProcess>();
   readonly managers: AppProcess[] = [];
   readonly managerPorts: number[] = [];
-  readonly dirs = new Map<string, string>();
+  /** Replica data dirs live under it (`<dataRoot>/<id>`). */
+  dataRoot = '';
   readonly ids = ['n1', 'n2', 'n3'];
   nc!: NatsConnection;
 
@@ -28,7 +29,7 @@ export class LockCluster {
   static async start(managers = 2, managerEnv: Record<string, string> = {}): Promise<LockCluster> {
     const c = new LockCluster(await startNats());
     c.nc = await connect({ servers: c.nats.url });
-    for (const id of c.ids) c.dirs.set(id, await mkdtemp(join(tmpdir(), `synod-lk-${id}-`)));
+    c.dataRoot = await mkdtemp(join(tmpdir(), 'synod-lk-'));
     await Promise.all(c.ids.map((id) => c.startReplica(id)));
     for (let i = 0; i < managers; i++) await c.startManager(managerEnv);
     await c.leader();
@@ -39,16 +40,7 @@ export class LockCluster {
     const { app } = await AppProcess.start({
       script: appScript('consensus'),
       name: id,
-      env: {
-        NATS_URL: this.nats.url,
-        SYNOD_NAMESPACE: this.namespace,
-        NODE_ID: id,
-        PEERS: this.ids.join(','),
-        DATA_DIR: this.dirs.get(id)!,
-        TICK_MS: String(TICK_MS),
-        ELECTION_TICKS: String(ELECTION_TICKS),
-        LOG_LEVEL: 'warn',
-      },
+      env: replicaEnv({ natsUrl: this.nats.url, namespace: this.namespace, ids: this.ids, dataRoot: this.dataRoot, env: { TICK_MS: String(TICK_MS), ELECTION_TICKS: String(ELECTION_TICKS) } }, id),
     });
     this.replicas.set(id, app);
   }
@@ -114,7 +106,7 @@ export class LockCluster {
     await Promise.all([...this.replicas.values()].map((a) => a.stop(5000)));
     await this.nc?.close();
     await this.nats.stop();
-    await Promise.all([...this.dirs.values()].map((d) => rm(d, { recursive: true, force: true })));
+    if (this.dataRoot) await rm(this.dataRoot, { recursive: true, force: true });
   }
 }
 

@@ -2,7 +2,7 @@ import { execFile, spawn } from 'node:child_process';
 import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AppProcess, appScript, startNats, uniqueNamespace, type NatsFixture } from '@synod/testkit';
+import { appScript, startNats, startReplicas, uniqueNamespace, type AppProcess, type NatsFixture } from '@synod/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const NODES = ['n1', 'n2', 'n3'];
@@ -36,16 +36,7 @@ describe('synodctl against a three-replica store', () => {
     nats = await startNats();
     ns = uniqueNamespace('ctl');
     dataRoot = await mkdtemp(join(tmpdir(), 'synodctl-'));
-    const started = await Promise.all(
-      NODES.map((id) =>
-        AppProcess.start({
-          name: `consensus-${id}`,
-          script: appScript('consensus'),
-          env: { NATS_URL: nats.url, SYNOD_NAMESPACE: ns, NODE_ID: id, PEERS: NODES.join(','), DATA_DIR: join(dataRoot, id), TICK_MS: '20', LOG_LEVEL: 'warn' },
-        }),
-      ),
-    );
-    apps.push(...started.map((s) => s.app));
+    apps.push(...(await startReplicas({ natsUrl: nats.url, namespace: ns, ids: NODES, dataRoot })));
     // Until a leader is elected, status keeps answering NO_RESPONDERS (after its retries).
     for (let i = 0; ; i++) {
       const r = await ctl('cluster', 'status', '--json', '--timeout', '2000');
@@ -196,14 +187,7 @@ describe('synodctl against a three-replica store', () => {
       expect(again.code).toBe(1);
       expect(await ctl('snapshot', 'restore', join(dir, 'nope'), '--data-dir', join(dir, 'x'), '--peers', 'a')).toMatchObject({ code: 1 });
       const ns2 = uniqueNamespace('restored');
-      for (const id of peers) {
-        const { app } = await AppProcess.start({
-          name: id,
-          script: appScript('consensus'),
-          env: { NATS_URL: nats.url, SYNOD_NAMESPACE: ns2, NODE_ID: id, PEERS: peers.join(','), DATA_DIR: join(dir, id), TICK_MS: '20', LOG_LEVEL: 'warn' },
-        });
-        restored.push(app);
-      }
+      restored.push(...(await startReplicas({ natsUrl: nats.url, namespace: ns2, ids: peers, dataRoot: dir })));
       const get = (key: string) =>
         new Promise<Result>((resolve) => {
           execFile(process.execPath, [cli, '--nats', nats.url, '--namespace', ns2, 'kv', 'get', key, '--json', '--timeout', '10000'], (err, stdout, stderr) => {

@@ -2,7 +2,7 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AppProcess, appScript, startNats, uniqueNamespace, type NatsFixture } from '@synod/testkit';
+import { AppProcess, appScript, startNats, startReplicas, uniqueNamespace, type NatsFixture } from '@synod/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const NODES = ['n1', 'n2', 'n3'];
@@ -60,16 +60,7 @@ describe('synodctl lock against two lock managers', () => {
     nats = await startNats();
     ns = uniqueNamespace('ctllk');
     dataRoot = await mkdtemp(join(tmpdir(), 'synodctl-lock-'));
-    const started = await Promise.all(
-      NODES.map((id) =>
-        AppProcess.start({
-          name: `consensus-${id}`,
-          script: appScript('consensus'),
-          env: { NATS_URL: nats.url, SYNOD_NAMESPACE: ns, NODE_ID: id, PEERS: NODES.join(','), DATA_DIR: join(dataRoot, id), TICK_MS: '20', LOG_LEVEL: 'warn' },
-        }),
-      ),
-    );
-    apps.push(...started.map((s) => s.app));
+    apps.push(...(await startReplicas({ natsUrl: nats.url, namespace: ns, ids: NODES, dataRoot })));
     for (const i of [1, 2]) {
       const { app } = await AppProcess.start({
         name: `lm${i}`,

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { SynodError, type WatchEvent } from '@synod/protocol';
 import { busRequest } from '@synod/service-kit';
-import { AppProcess, appScript, startNats, uniqueNamespace, type NatsFixture } from '@synod/testkit';
+import { startNats, startReplicas, uniqueNamespace, type AppProcess, type NatsFixture } from '@synod/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StoreClient, type StoreWatch } from '../src/index.js';
 
@@ -23,16 +23,7 @@ describe('StoreClient against a three-replica store', () => {
     nats = await startNats();
     ns = uniqueNamespace('sc');
     dataRoot = await mkdtemp(join(tmpdir(), 'synod-store-client-'));
-    const started = await Promise.all(
-      NODES.map((id) =>
-        AppProcess.start({
-          name: `consensus-${id}`,
-          script: appScript('consensus'),
-          env: { NATS_URL: nats.url, SYNOD_NAMESPACE: ns, NODE_ID: id, PEERS: NODES.join(','), DATA_DIR: join(dataRoot, id), TICK_MS: '20', LOG_LEVEL: 'warn' },
-        }),
-      ),
-    );
-    started.forEach(({ app }, i) => apps.set(NODES[i]!, app));
+    (await startReplicas({ natsUrl: nats.url, namespace: ns, ids: NODES, dataRoot })).forEach((app, i) => apps.set(NODES[i]!, app));
     nc = await connect({ servers: nats.url });
     client = new StoreClient({ nc, namespace: ns, timeoutMs: 10_000, attemptTimeoutMs: 1000 });
     // The client itself waits out the first election (NO_RESPONDERS on the leader subject is retried).

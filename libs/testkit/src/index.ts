@@ -18,3 +18,5 @@ export type { CheckOptions, CheckResult, KvInput, KvOutput, KvState, Model, Oper
 export { simulate, applyKv, DEFAULT_FAULTS, NO_FAULTS } from './sim/index.js';
 export type { SimEngine, SimOptions, SimResult, FaultProfile } from './sim/index.js';
 export { TcpProxy } from './tcp-proxy.js';
+export { replicaEnv, startReplicas } from './replicas.js';
+export type { ReplicaOptions } from './replicas.js';
