@@ -1,7 +1,8 @@
 // `npm start`: the local stack. A NATS server (nats-server from PATH, else a container), three
 // consensus replicas (data in .synod-data/, kept across runs), a lock-manager, the balancer-gateway on :8080 and
 // three sample workers with weights 5, 1, 1, logs pretty-printed. Ctrl-C stops everything. Set
-// NATS_URL to use a server you already run, PORT to move the gateway, SYNOD_DATA to move the data.
+// NATS_URL to use a server you already run (else one starts on NATS_PORT, default 4222), PORT to move
+// the gateway, SYNOD_DATA to move the data.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -25,7 +26,8 @@ const pretty = PinoPretty({
   sync: true,
 });
 
-const nats = await startNats();
+// The bus on the usual port, so synodctl and clients reach it with their defaults.
+const nats = await startNats({ port: Number(process.env.NATS_PORT ?? 4222) });
 console.log(`NATS (${nats.source}) at ${nats.url}`);
 
 const dataRoot = process.env.SYNOD_DATA ?? join(workspaceRoot, '.synod-data');

@@ -17,6 +17,8 @@ export const DEFAULT_NATS_IMAGE = 'nats:2.10';
 
 export interface StartNatsOptions {
   env?: Record<string, string | undefined>;
+  /** Client port on 127.0.0.1 (a binary, or the container's mapping); default: a free one. */
+  port?: number;
   /** Extra nats-server arguments (binary and container). */
   args?: string[];
 }
@@ -66,18 +68,18 @@ export async function startNats(opts: StartNatsOptions = {}): Promise<NatsFixtur
     case 'env':
       return { url: source.url, source: 'env', stop: async () => undefined };
     case 'binary':
-      return startNatsBinary(source.path, opts.args ?? []);
+      return startNatsBinary(source.path, opts.args ?? [], opts.port);
     case 'container':
-      return startNatsContainer(source.image, opts.args ?? []);
+      return startNatsContainer(source.image, opts.args ?? [], opts.port);
     case 'none':
       throw new Error(source.reason);
   }
 }
 
 /** Starts `nats-server` on a free loopback port and waits until it accepts clients. */
-export async function startNatsBinary(path: string, args: string[] = []): Promise<NatsFixture> {
+export async function startNatsBinary(path: string, args: string[] = [], fixedPort?: number): Promise<NatsFixture> {
   for (let attempt = 0; ; attempt++) {
-    const port = await freePort();
+    const port = fixedPort ?? (await freePort());
     // Its own process group: a Ctrl-C meant for the stack's launcher must not stop the bus first.
     const child = spawn(path, ['-a', '127.0.0.1', '-p', String(port), ...args], { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
     try {
@@ -85,7 +87,7 @@ export async function startNatsBinary(path: string, args: string[] = []): Promis
     } catch (err) {
       child.kill('SIGKILL');
       // Another process may have taken the port between freePort() and the server's bind.
-      if (attempt < 3) continue;
+      if (attempt < 3 && fixedPort === undefined) continue;
       throw err;
     }
     return {
@@ -96,12 +98,12 @@ export async function startNatsBinary(path: string, args: string[] = []): Promis
   }
 }
 
-async function startNatsContainer(image: string, args: string[]): Promise<NatsFixture> {
+async function startNatsContainer(image: string, args: string[], hostPort?: number): Promise<NatsFixture> {
   const { GenericContainer, Wait } = await import('testcontainers');
   const container = await new GenericContainer(image)
     .withName(`synod-nats-${randomBytes(4).toString('hex')}`)
     .withCommand(['-p', '4222', ...args])
-    .withExposedPorts(4222)
+    .withExposedPorts(hostPort === undefined ? 4222 : { container: 4222, host: hostPort })
     // Images without a shell cannot run the default port check.
     .withWaitStrategy(Wait.forLogMessage(/Server is ready/))
     .start();
