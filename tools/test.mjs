@@ -33,14 +33,24 @@ for (const [name, [cmd, ...args]] of stages) {
 let passed = 0;
 let failedTests = 0;
 let skipped = 0;
+const failures = [];
 if (existsSync(results)) {
   for (const file of readdirSync(results)) {
     const report = JSON.parse(readFileSync(join(results, file), 'utf8'));
     passed += report.numPassedTests;
     failedTests += report.numFailedTests;
     skipped += report.numPendingTests + report.numTodoTests;
+    // Name every failure in the closing lines, where a truncated CI log still shows them.
+    for (const suite of report.testResults ?? []) {
+      for (const t of suite.assertionResults ?? []) {
+        if (t.status !== 'failed') continue;
+        const why = String(t.failureMessages?.[0] ?? '').split('\n')[0].replace(/\x1b\[[0-9;]*m/g, '').slice(0, 300);
+        failures.push(`${file.replace(/\.json$/, '')}: ${t.fullName}\n    ${why}`);
+      }
+    }
   }
 }
+if (failures.length > 0) process.stdout.write(`\nfailed tests:\n${failures.map((f) => `  ${f}`).join('\n')}\n`);
 if (failed.length > 0) process.stdout.write(`\nfailed stages: ${failed.join(', ')}\n`);
 process.stdout.write(`\ntests: ${passed} passed, ${failedTests} failed, ${skipped} skipped\n`);
 process.exit(failed.length > 0 || failedTests > 0 ? 1 : 0);

@@ -11,7 +11,7 @@ describe('worker faults', () => {
   const WORKER_EXPIRY_MS = 1000;
   const REGISTRY_SWEEP_MS = 200;
   /** Slack for a busy 2-core machine to run the sweep timer and answer the poll. */
-  const SCHEDULING_SLACK_MS = 500;
+  const SCHEDULING_SLACK_MS = 1000;
 
   beforeAll(async () => {
     stack = await Stack.start();
@@ -79,8 +79,9 @@ describe('worker faults', () => {
     const gw = await stack.gateway({ LB_STRATEGY: 'round-robin' });
     await waitForWorkers(gw.url, [stay.id, leaver.id]);
 
-    // 20 slow jobs, half of them on the worker about to leave.
-    const jobs = Array.from({ length: 20 }, (_, i) => post(gw.url, '/v1/services/sample/sleep', { ms: 600 + i }));
+    // 20 slow jobs, half of them on the worker about to leave; long enough that all 20 are surely
+    // in flight together even when a loaded machine takes a while to send them.
+    const jobs = Array.from({ length: 20 }, (_, i) => post(gw.url, '/v1/services/sample/sleep', { ms: 2000 + i }));
     // Make sure the leaver really holds its jobs before the signal.
     await waitUntil(async () => ((await workers(gw.url)).find((x) => x.id === 'leaver')?.inFlight ?? 0) >= 10, 5000);
     leaver.app.signal('SIGTERM');

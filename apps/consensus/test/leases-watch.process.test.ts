@@ -51,8 +51,9 @@ describe('leases and watches on real replicas', () => {
     await c.leader();
     const ttlMs = 1000;
     const id = await grant(c, ttlMs);
-    await c.put('session/a', 'alive', { lease: id });
+    // The watch is registered before the put, so it must deliver the put and then the expiry.
     const watch = await watchOn(c, c.ids[0]!, { key: 'session/', prefix: true });
+    await c.put('session/a', 'alive', { lease: id });
     for (let i = 0; i < 8; i++) {
       await new Promise((r) => setTimeout(r, ttlMs / 4));
       await keepAlive(c, id);
