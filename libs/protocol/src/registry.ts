@@ -9,6 +9,8 @@ export const WorkerLoad = z.object({
   served: z.number().int().nonnegative(),
   /** Jobs answered with an error since start. */
   errors: z.number().int().nonnegative(),
+  /** Exponentially weighted moving average of the worker's own service time, in milliseconds. */
+  ewmaMs: z.number().nonnegative().optional(),
 });
 export type WorkerLoad = z.infer<typeof WorkerLoad>;
 
@@ -20,6 +22,10 @@ const WorkerInfoFields = {
   /** Relative share under weighted balancing; 0 takes no traffic. */
   weight: z.number().int().min(0).max(1000),
   endpoints: z.array(EndpointName).min(1).max(256),
+  /** Endpoints declared idempotent: a gateway may retry them after a timeout (a subset of `endpoints`). */
+  idempotent: z.array(EndpointName).max(256).optional(),
+  /** Jobs this worker takes at once; a gateway sends it no more than this many concurrently. */
+  maxConcurrency: z.number().int().positive().max(100_000).optional(),
   /** How often this worker heartbeats, in milliseconds (gateways may use it to judge expiry). */
   heartbeatIntervalMs: z.number().int().positive(),
   load: WorkerLoad,
