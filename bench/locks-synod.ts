@@ -1,7 +1,8 @@
 // Synod's side of `bench/locks.ts`: three consensus replicas (bench/kv-synod.ts's SynodTarget:
 // real processes, data dirs in a temp dir) and two lock-manager instances on one nats-server,
-// locked through @synod/locks's LockClient (acquire = session lease + acquire; release = release
-// + revoke of the lease), over a few NATS connections.
+// locked through @synod/locks's LockClient (locks ride on the client's shared session leases: once
+// a session exists, an acquire is one request — one txn — and a release one compare-and-delete),
+// over a few NATS connections.
 import { readdirSync, readFileSync } from 'node:fs';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { subjects } from '@synod/protocol';
@@ -87,8 +88,8 @@ export class SynodLocks implements LockTarget {
   }
 
   /**
-   * Where an uncontended acquire+release goes: the four lock-API requests LockClient makes, sent
-   * one at a time with no retries, each timed alone (microseconds).
+   * Where an uncontended acquire+release goes: the lock-API requests LockClient makes on a session
+   * that exists already, sent one at a time with no retries, each timed alone (microseconds).
    */
   async steps(iterations: number): Promise<Map<string, hdr.Histogram>> {
     const nc = this.conns[0]!;
@@ -102,17 +103,18 @@ export class SynodLocks implements LockTarget {
       hist.recordValue(Math.max(1, Math.round((performance.now() - t0) * 1000)));
       return r;
     };
+    const { lease } = await step<{ lease: number }>('session (lease grant, once per session)', { type: 'session', ttlMs: TTL_MS });
     for (let i = 0; i < iterations; i++) {
       const name = 'steps';
-      const { lease } = await step<{ lease: number }>('session (lease grant)', { type: 'session', ttlMs: TTL_MS });
-      const { token } = await step<{ token: number }>('acquire (txn + range)', { type: 'acquire', name, lease, timeoutMs: 0, mode: 'mutex', lockDelayMs: 0, keepWaiting: false });
-      await step('release (range + txn delete)', { type: 'release', name, lease, token });
-      await step('revoke (lease revoke)', { type: 'revoke', lease });
+      const { token } = await step<{ token: number }>('acquire (one txn: create + read the line)', { type: 'acquire', name, lease, timeoutMs: 0, mode: 'mutex', lockDelayMs: 0, keepWaiting: false });
+      await step('release (one compare-and-delete txn)', { type: 'release', name, lease, token, mode: 'mutex' });
     }
+    await step('revoke (lease revoke, once per session)', { type: 'revoke', lease });
     return h;
   }
 
   async stop(): Promise<void> {
+    await Promise.all(this.clients.map((c) => c.close()));
     await Promise.all(this.conns.map((c) => c.close()));
     await Promise.all(this.managers.map((a) => a.stop(5000)));
     await this.store?.stop();

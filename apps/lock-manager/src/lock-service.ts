@@ -7,6 +7,7 @@ import {
   type AcquireResult,
   type CasResult,
   type LockEntry,
+  type LockMode,
   type LockSessionResult,
   type LockStateResult,
   type ObjectReadResult,
@@ -98,7 +99,7 @@ export class LockService {
       case 'acquire':
         return this.acquire(req, ctx);
       case 'release':
-        return this.release(req.name, req.lease, req.token, call);
+        return this.release(req.name, req.lease, req.token, req.mode, call);
       case 'cancel':
         return this.cancel(req.name, req.lease, call);
       case 'state':
@@ -113,14 +114,7 @@ export class LockService {
   private async entries(name: string, opts: { signal?: AbortSignal; timeoutMs?: number }): Promise<{ entries: LockEntry[]; revision: number }> {
     const namePrefix = lockPrefix(this.opts.lockPrefix, name);
     const r = await this.opts.store.range({ key: namePrefix, prefix: true, sortBy: 'createRevision', ...opts });
-    const entries: LockEntry[] = [];
-    for (const kv of r.kvs) {
-      const parsed = parseLockKey(namePrefix, kv.key);
-      if (!parsed) continue;
-      const permits = decodePermits(kv.value);
-      entries.push({ key: kv.key, mode: parsed.mode, lease: kv.lease, createRevision: kv.createRevision, ...(permits === undefined ? {} : { permits }) });
-    }
-    return { entries, revision: r.revision };
+    return { entries: toEntries(namePrefix, r.kvs), revision: r.revision };
   }
 
   /**
@@ -134,15 +128,21 @@ export class LockService {
     const key = lockKey(this.opts.lockPrefix, req.name, req.mode, req.lease);
     const waitUntil = Math.min(Date.now() + req.timeoutMs, ctx.deadline - REPLY_MARGIN_MS);
     const opts = { signal: ctx.signal };
+    const namePrefix = lockPrefix(this.opts.lockPrefix, req.name);
+    // One Raft write both creates the key (if absent) and reads the whole line at that revision, so
+    // an uncontended acquire needs no second round trip to the store.
+    const line = { op: 'range' as const, key: namePrefix, prefix: true, sortBy: 'createRevision' as const };
     const t = await store.txn(
       {
         compare: [{ key, target: 'createRevision', op: '=', value: 0 }],
-        success: [{ op: 'put', key, value: encodeLockValue(req.mode, req.permits), lease: req.lease }],
-        failure: [{ op: 'range', key }],
+        success: [{ op: 'put', key, value: encodeLockValue(req.mode, req.permits), lease: req.lease }, line],
+        failure: [line],
       },
       opts,
     );
-    const existing = t.results[0]?.op === 'range' ? t.results[0].kvs[0] : undefined;
+    const lineResult = t.results.find((r) => r.op === 'range');
+    const seen = lineResult?.op === 'range' ? toEntries(namePrefix, lineResult.kvs) : [];
+    const existing = seen.find((e) => e.key === key);
     if (!t.succeeded && existing && existing.lease !== req.lease) {
       throw new SynodError('BAD_REQUEST', `key ${key} rides on lease ${existing.lease}, not ${req.lease}`);
     }
@@ -152,8 +152,10 @@ export class LockService {
     // Lock-delay: every change up to `covered` has been checked for an expired key ahead of us.
     let covered = Math.max(req.fromRevision ?? myRevision, myRevision);
     let position = -1;
+    let first: { entries: LockEntry[]; revision: number } | undefined = { entries: seen, revision: t.revision };
     for (;;) {
-      const { entries, revision } = await this.entries(req.name, opts);
+      const { entries, revision } = first ?? (await this.entries(req.name, opts));
+      first = undefined;
       const d = decide(entries, key);
       if (d.kind === 'missing') {
         throw new SynodError('LEASE_NOT_FOUND', `the waiter's key ${key} is gone: lease ${req.lease} expired or was revoked`);
@@ -271,10 +273,16 @@ export class LockService {
     return t.succeeded && r?.op === 'delete' && r.deleted > 0;
   }
 
-  private async release(name: string, lease: number, token: number, opts: { signal?: AbortSignal; timeoutMs?: number }): Promise<{ released: boolean }> {
-    const { entries } = await this.entries(name, opts);
-    const mine = entries.find((e) => e.lease === lease && e.createRevision === token);
-    if (!mine || !(await this.deleteKey(mine.key, token, opts))) {
+  private async release(
+    name: string,
+    lease: number,
+    token: number,
+    mode: LockMode | undefined,
+    opts: { signal?: AbortSignal; timeoutMs?: number },
+  ): Promise<{ released: boolean }> {
+    // With the mode the key is known: one compare-and-delete on the token. Without it, find the key.
+    const key = mode === undefined ? (await this.entries(name, opts)).entries.find((e) => e.lease === lease && e.createRevision === token)?.key : lockKey(this.opts.lockPrefix, name, mode, lease);
+    if (key === undefined || !(await this.deleteKey(key, token, opts))) {
       throw notHolder(`lease ${lease} does not hold ${name} with token ${token} (expired, revoked or released already)`, { name, lease, token });
     }
     return { released: true };
@@ -339,4 +347,16 @@ export class LockService {
     const kv = await this.opts.store.get(storeKey, opts);
     throw conflict(`${key} changed concurrently`, kv?.version ?? 0);
   }
+}
+
+/** The lock keys of one name as contenders (keys of another shape are ignored). */
+function toEntries(namePrefix: string, kvs: readonly { key: string; value: string; lease: number; createRevision: number }[]): LockEntry[] {
+  const entries: LockEntry[] = [];
+  for (const kv of kvs) {
+    const parsed = parseLockKey(namePrefix, kv.key);
+    if (!parsed) continue;
+    const permits = decodePermits(kv.value);
+    entries.push({ key: kv.key, mode: parsed.mode, lease: kv.lease, createRevision: kv.createRevision, ...(permits === undefined ? {} : { permits }) });
+  }
+  return entries;
 }

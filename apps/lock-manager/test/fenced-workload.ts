@@ -62,6 +62,7 @@ export function runFencedWorkers(o: FencedWorkersOptions): FencedWorkers {
         await sleep(50);
       }
     }
+    await client.close();
   };
   const workers = Array.from({ length: o.clients }, (_, i) => worker(i));
   return {

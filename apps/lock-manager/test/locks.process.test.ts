@@ -1,8 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SynodError, subjects } from '@synod/protocol';
-import { LockClient, LockTimeoutError, NotHolderError, type Lock } from '@synod/locks';
+import { subjects } from '@synod/protocol';
+import { LockClient, LockTimeoutError, type Lock } from '@synod/locks';
 import { AppProcess, appScript } from '@synod/testkit';
-import { LockCluster, SharedResource, sleep } from './cluster.js';
+import { HolderProcess } from '../chaos/holder-process.js';
+import { FencedResource, LockCluster, SharedResource, sleep } from './cluster.js';
+import { serveFencedResource } from './fenced-workload.js';
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -83,6 +85,35 @@ describe('lock manager on a real store', () => {
     await (await after).release();
     expect(Date.now() - t1).toBeLessThan(1500);
     await delayed.release();
+  });
+
+  it('(c) a holder process killed with SIGKILL: the next waiter gets the lock within its TTL + 2 s', async () => {
+    const resource = new FencedResource();
+    const subject = `${c.namespace}.test.resource`;
+    const served = serveFencedResource(c.nc, subject, resource);
+    const ttlMs = 1500;
+    // A child process that takes the lock and holds it (a section far longer than the test).
+    const holder = new HolderProcess({ NATS_URL: c.nats.url, SYNOD_NAMESPACE: c.namespace, RESOURCE_SUBJECT: subject, LOCK_NAME: 'killed', TTL_MS: String(ttlMs), CLIENTS: '1', HOLD_MS: '600000' });
+    try {
+      const i = await holder.waitFor(0, (l) => l.began !== undefined && l.ok === true, 20_000);
+      expect(i, holder.stderr.slice(-10).join('\n')).toBeGreaterThanOrEqual(0);
+      const heldToken = holder.lines[i]!.began!;
+      expect((await client().state('killed')).holders.map((h) => h.token)).toEqual([heldToken]);
+      holder.signal('SIGKILL');
+      const killedAt = Date.now();
+      const next = await client().acquire('killed', { ttlMs: 3000, timeoutMs: ttlMs + 5000 });
+      const waited = Date.now() - killedAt;
+      expect(next.token).toBeGreaterThan(heldToken);
+      expect(waited).toBeLessThanOrEqual(ttlMs + 2000);
+      // Its lease ran out: not a moment before the TTL since its last keep-alive (TTL / 3 ago at most).
+      expect(waited).toBeGreaterThanOrEqual(ttlMs - ttlMs / 3 - 200);
+      expect(resource.begin(next.token)).toBe(true);
+      expect(resource.commit(heldToken)).toBe(false); // the dead holder's token is fenced off
+      await next.release();
+    } finally {
+      await holder.stop();
+      served.stop();
+    }
   });
 
   it('(d) read-write lock and semaphore: readers together, a writer alone, permits never exceeded', async () => {
@@ -174,10 +205,14 @@ describe('lock manager on a real store', () => {
     const a = await lc.tryAcquire('try', { ttlMs: 2000 });
     await expect(lc.tryAcquire('try', { ttlMs: 2000 })).rejects.toBeInstanceOf(LockTimeoutError);
     expect((await lc.state('try')).waiters).toEqual([]); // tryAcquire removed its key
-    await expect(c.raw({ type: 'release', name: 'try', lease: a.lease, token: a.token + 1 })).rejects.toBeInstanceOf(SynodError);
+    await expect(c.raw({ type: 'release', name: 'try', lease: a.lease, token: a.token + 1 })).rejects.toMatchObject({ code: 'NOT_HOLDER' });
+    await expect(c.raw({ type: 'release', name: 'try', lease: a.lease, token: a.token + 1, mode: 'mutex' })).rejects.toMatchObject({ code: 'NOT_HOLDER' });
     expect(await a.release()).toBe(true);
+    // A release ends the lock, not the session; closing the client revokes the session's lease.
+    expect((await lc.keepAliveOnce(a.lease)).lease).toBe(a.lease);
+    await lc.close();
     await expect(lc.keepAliveOnce(a.lease)).rejects.toMatchObject({ code: 'LEASE_LOST' });
-    expect(NotHolderError).toBeDefined();
+    expect(await a.release()).toBe(true); // answered once, the same answer again
   });
 
   it('(f) a bad environment exits with status 2 and names the variable', async () => {

@@ -73,7 +73,8 @@ export class CliContext {
     const servers = this.opts.nats.split(',').map((s) => s.trim()).filter((s) => s !== '');
     if (servers.length === 0) throw new UsageError('--nats needs at least one server URL');
     try {
-      this.nc = await (this.io.connect ?? defaultConnect)(servers, this.opts.timeout);
+      const env = this.io.env;
+      this.nc = await (this.io.connect ?? ((s: string[], t: number) => defaultConnect(s, t, env)))(servers, this.opts.timeout);
     } catch (err) {
       throw new SynodError('UNAVAILABLE', `cannot connect to NATS at ${servers.join(',')}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
     }
@@ -97,11 +98,15 @@ export class CliContext {
   }
 
   async close(): Promise<void> {
+    await this.locks?.client.close();
     await this.store?.close();
     if (this.nc && !this.nc.isClosed()) await this.nc.close();
   }
 }
 
-async function defaultConnect(servers: string[], timeoutMs: number): Promise<NatsConnection> {
-  return connect({ servers, name: 'synodctl', timeout: timeoutMs, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
+/** NATS_USER / NATS_PASSWORD: credentials for servers with per-user permissions. */
+async function defaultConnect(servers: string[], timeoutMs: number, env: Record<string, string | undefined>): Promise<NatsConnection> {
+  const user = env.NATS_USER?.trim();
+  const auth = user ? { user, pass: env.NATS_PASSWORD ?? '' } : {};
+  return connect({ servers, name: 'synodctl', timeout: timeoutMs, maxReconnectAttempts: -1, reconnectTimeWait: 250, ...auth });
 }

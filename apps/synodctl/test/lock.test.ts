@@ -85,7 +85,7 @@ describe('synodctl lock', () => {
     expect(r.sent[1]?.body.timeoutMs).toBeGreaterThan(600);
     expect(r.sent[1]?.body.timeoutMs).toBeLessThanOrEqual(700);
     expect(r.sent.map((s) => s.body.type).slice(-2)).toEqual(['release', 'revoke']);
-    expect(r.sent.find((s) => s.body.type === 'release')?.body).toEqual({ type: 'release', name: 'orders', lease: 11, token: 17 });
+    expect(r.sent.find((s) => s.body.type === 'release')?.body).toEqual({ type: 'release', name: 'orders', lease: 11, token: 17, mode: 'mutex' });
   });
 
   it('acquire --json prints one JSON line; semaphore passes its permits', async () => {

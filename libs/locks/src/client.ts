@@ -18,7 +18,7 @@ import {
 } from '@synod/protocol';
 import { mapRequestError, requestHeaders } from '@synod/service-kit';
 import type { z } from 'zod';
-import { ConflictError, LeaseLostError, LockTimeoutError, TooManyConflictsError, WireError, toLockError, wireCode } from './errors.js';
+import { ConflictError, LeaseLostError, LockTimeoutError, NotHolderError, TooManyConflictsError, WireError, toLockError, wireCode } from './errors.js';
 import { RETRIED_CODES, abortableSleep, backoffMs } from './retry.js';
 
 /** Sends one request and resolves with the reply's `result`, or rejects with a SynodError. */
@@ -40,6 +40,11 @@ export interface LockClientOptions {
   pollMs?: number;
   /** Backoff between retries (default 25 ms doubling to 500 ms, jittered). */
   retry?: { initialMs?: number; maxMs?: number };
+  /**
+   * How long a session lease with no lock on it is kept before it is revoked (default 2000). Locks
+   * taken meanwhile ride on it without a new lease grant.
+   */
+  sessionIdleMs?: number;
   /** Transport override (tests). */
   request?: LockRequestFn;
   random?: () => number;
@@ -67,9 +72,12 @@ export interface Lock {
   readonly lease: number;
   /** Aborted (reason: LeaseLostError) when the lease is lost; the lock must be taken as gone. */
   readonly signal: AbortSignal;
-  /** Releases the lock and ends its session. True if it was still held. Never throws. */
+  /** Releases the lock. True if it was still held. Never throws. */
   release(): Promise<boolean>;
-  /** Stops the keep-alives without releasing: what a crash or a pause looks like (tests, drills). */
+  /**
+   * Stops the keep-alives of this lock's session without releasing: what a crash or a pause of the
+   * process looks like (tests, drills). Every lock on the same session goes with it.
+   */
   stopKeepAlive(): void;
 }
 
@@ -95,11 +103,31 @@ interface CallOptions {
 }
 
 /**
+ * A session lease shared by the locks of one client with one TTL, as etcd's concurrency.Session: one
+ * lease grant and one keep-alive stream for many locks. A session holds at most one key per lock
+ * name (the key is `<name>/<mode>/<lease>`), so two acquires of one name from the same client ride on
+ * different sessions and exclude each other like any two clients.
+ */
+interface Session {
+  ttlMs: number;
+  lease: Promise<number>;
+  /** Set once the grant answered. */
+  leaseId?: number;
+  ka?: KeepAlive;
+  /** Lock names with a key (held, waiting, or being cancelled) on this session. */
+  names: Set<string>;
+  /** No new lock may ride on it (stopped, lost, or a key on it could not be cleaned up). */
+  retired: boolean;
+  idleTimer?: NodeJS.Timeout;
+}
+
+/**
  * The client of the lock manager (`apps/lock-manager`) on `<ns>.lock.api`. Pessimistic locks
- * (mutex, read-write, semaphore) ride on a session lease the client keeps alive through the lock
- * manager; optimistic updates use versioned compare-and-set. Requests that fail for an instance's
- * reason (no responders, unavailable, a lost reply) are re-sent, to whichever instance takes them:
- * every request is idempotent (acquire continues the same wait, cas carries an op id).
+ * (mutex, read-write, semaphore) ride on session leases the client keeps alive through the lock
+ * manager (shared by its locks; see `Session`); optimistic updates use versioned compare-and-set.
+ * Requests that fail for an instance's reason (no responders, unavailable, a lost reply) are
+ * re-sent, to whichever instance takes them: every request is idempotent (acquire continues the
+ * same wait, cas carries an op id). `close()` revokes the sessions.
  */
 export class LockClient {
   readonly namespace: string;
@@ -112,6 +140,8 @@ export class LockClient {
   private readonly random: () => number;
   private counter = 0;
   private readonly prefix = randomBytes(4).toString('hex');
+  private readonly sessionIdleMs: number;
+  private readonly sessions = new Set<Session>();
 
   constructor(opts: LockClientOptions) {
     this.namespace = opts.namespace;
@@ -124,6 +154,7 @@ export class LockClient {
     this.pollMs = opts.pollMs ?? 1000;
     this.retry = { initialMs: opts.retry?.initialMs ?? 25, maxMs: opts.retry?.maxMs ?? 500 };
     this.random = opts.random ?? Math.random;
+    this.sessionIdleMs = opts.sessionIdleMs ?? 2000;
   }
 
   /** One request, re-sent on instance failures until the deadline. Errors come back typed. */
@@ -177,9 +208,17 @@ export class LockClient {
     const ttlMs = opts.ttlMs ?? 10_000;
     const timeoutMs = opts.timeoutMs ?? 10_000;
     const deadline = Date.now() + timeoutMs;
-    const { lease } = await this.session(ttlMs, { signal: opts.signal });
-    const ka = this.startKeepAlive(lease, ttlMs);
+    const session = this.sessionFor(name, ttlMs);
+    let lease: number;
+    try {
+      lease = await session.lease;
+    } catch (err) {
+      this.letGo(session, name);
+      throw err;
+    }
+    const ka = session.ka!;
     const stopAll = AbortSignal.any(opts.signal ? [ka.signal, opts.signal] : [ka.signal]);
+    const mode = opts.mode ?? 'mutex';
     try {
       let fromRevision: number | undefined;
       for (;;) {
@@ -193,7 +232,7 @@ export class LockClient {
               name,
               lease,
               timeoutMs: waitMs,
-              mode: opts.mode ?? 'mutex',
+              mode,
               ...(opts.permits === undefined ? {} : { permits: opts.permits }),
               lockDelayMs: opts.lockDelayMs ?? 0,
               keepWaiting: !final,
@@ -206,7 +245,7 @@ export class LockClient {
               deadline: Math.max(deadline, Date.now() + waitMs) + (opts.lockDelayMs ?? 0) + this.attemptTimeoutMs * 2,
             },
           );
-          return this.lockHandle(name, r.mode, r.token, lease, ka);
+          return this.lockHandle(name, r.mode, r.token, session);
         } catch (err) {
           const d = err instanceof LockTimeoutError ? (err.details as { waiting?: unknown; revision?: unknown } | undefined) : undefined;
           if (d?.waiting === true && Date.now() < deadline) {
@@ -217,9 +256,19 @@ export class LockClient {
         }
       }
     } catch (err) {
-      ka.stop();
-      void this.revoke(lease).catch(() => undefined);
-      if (ka.signal.aborted) throw ka.signal.reason;
+      // The key may still stand in line (an abort, a lost reply): take it out, or the session must go.
+      if (ka.signal.aborted) {
+        this.letGo(session, name);
+        throw ka.signal.reason;
+      }
+      // A wait the lock manager ended itself without keepWaiting took the key out already.
+      const gone = err instanceof LockTimeoutError && (err.details as { waiting?: unknown } | undefined)?.waiting === false;
+      if (gone) this.letGo(session, name);
+      else
+        void this.cancel(name, lease).then(
+        () => this.letGo(session, name),
+        () => this.retire(session, true),
+      );
       if (err instanceof LockTimeoutError) throw err;
       if (err instanceof SynodError && err.code === 'TIMEOUT') throw new LockTimeoutError(`lock ${name} not granted within ${timeoutMs} ms`, undefined, err);
       throw err;
@@ -285,34 +334,107 @@ export class LockClient {
     throw new TooManyConflictsError(key, maxAttempts, last!);
   }
 
-  private lockHandle(name: string, mode: LockMode, token: number, lease: number, ka: KeepAlive): Lock {
+  private lockHandle(name: string, mode: LockMode, token: number, session: Session): Lock {
     let released: Promise<boolean> | undefined;
+    const ka = session.ka!;
+    const lease = session.leaseId!;
     return {
       name,
       mode,
       token,
       lease,
       signal: ka.signal,
-      stopKeepAlive: () => ka.stop(),
+      stopKeepAlive: () => this.retire(session, false),
       release: () => {
         released ??= (async () => {
-          const lost = ka.signal.aborted;
-          ka.stop();
-          let held = false;
-          if (!lost) {
-            try {
-              held = (await this.call({ type: 'release', name, lease, token }, ReleaseResult)).released;
-            } catch {
-              // Not held any more (NOT_HOLDER, the lease expired) or no lock manager answered: the
-              // lease is revoked below either way, and that frees the lock.
-            }
+          if (ka.signal.aborted) {
+            this.letGo(session, name);
+            return false;
           }
-          await this.revoke(lease).catch(() => undefined);
-          return held;
+          try {
+            const held = (await this.call({ type: 'release', name, lease, token, mode }, ReleaseResult)).released;
+            this.letGo(session, name);
+            return held;
+          } catch (err) {
+            if (err instanceof NotHolderError) {
+              this.letGo(session, name);
+              return false;
+            }
+            // No lock manager took the release: the key may still hold the lock, so its session
+            // must not live on. Revoking it (or, failing that, its expiry) frees the lock.
+            this.retire(session, true);
+            return false;
+          }
         })();
         return released;
       },
     };
+  }
+
+  /** A live session of this TTL with no key on `name`, or a new one; `name` is marked taken on it. */
+  private sessionFor(name: string, ttlMs: number): Session {
+    for (const s of this.sessions) {
+      if (s.retired || s.ttlMs !== ttlMs || s.names.has(name) || s.ka?.signal.aborted) continue;
+      clearTimeout(s.idleTimer);
+      s.idleTimer = undefined;
+      s.names.add(name);
+      return s;
+    }
+    const session: Session = { ttlMs, names: new Set([name]), retired: false, lease: Promise.resolve(0) };
+    session.lease = this.session(ttlMs).then(
+      ({ lease }) => {
+        session.leaseId = lease;
+        session.ka = this.startKeepAlive(lease, ttlMs);
+        session.ka.signal.addEventListener('abort', () => this.retire(session, false), { once: true });
+        if (session.retired) session.ka.stop();
+        return lease;
+      },
+      (err: unknown) => {
+        session.retired = true;
+        this.sessions.delete(session);
+        throw err;
+      },
+    );
+    this.sessions.add(session);
+    return session;
+  }
+
+  /** `name` has no key on the session any more; an unused session is revoked after `sessionIdleMs`. */
+  private letGo(session: Session, name: string): void {
+    session.names.delete(name);
+    if (session.names.size > 0 || session.retired) return;
+    clearTimeout(session.idleTimer);
+    session.idleTimer = setTimeout(() => {
+      if (session.names.size === 0) this.retire(session, true);
+    }, this.sessionIdleMs);
+    session.idleTimer.unref();
+  }
+
+  /** Takes the session out of use: keep-alives stop; with `revoke`, its lease (and every key on it) goes now. */
+  private retire(session: Session, revoke: boolean): void {
+    clearTimeout(session.idleTimer);
+    const first = !session.retired;
+    session.retired = true;
+    this.sessions.delete(session);
+    session.ka?.stop();
+    if (revoke && first && session.leaseId !== undefined && !session.ka?.signal.aborted) void this.revoke(session.leaseId).catch(() => undefined);
+  }
+
+  /** Revokes every session (releasing every lock still held) and stops all keep-alives. */
+  async close(): Promise<void> {
+    const open = [...this.sessions];
+    for (const s of open) {
+      clearTimeout(s.idleTimer);
+      s.retired = true;
+      s.ka?.stop();
+      this.sessions.delete(s);
+    }
+    await Promise.all(
+      open.map(async (s) => {
+        const lease = await s.lease.catch(() => undefined);
+        if (lease !== undefined && !s.ka?.signal.aborted) await this.revoke(lease).catch(() => undefined);
+      }),
+    );
   }
 
   /** Keeps a lease alive every TTL/3 through the lock manager; reports it lost on LEASE_NOT_FOUND or a TTL without success. */

@@ -84,7 +84,95 @@ describe('LockClient (fake transport)', () => {
     });
     await expect(client.tryAcquire('a', { ttlMs: 1000 })).rejects.toBeInstanceOf(LockTimeoutError);
     expect(acquires).toBe(1);
-    expect(calls).toBe(3); // session, one acquire, the revoke
+    expect(calls).toBe(2); // session, one acquire (the server took the key out itself: no cancel)
+    await client.close();
+    expect(calls).toBe(3); // the session's revoke
+  });
+
+  /** A fake lock manager for sessions: grants leases, keys per name, counts every request by type. */
+  function sessionServer(opts: { failRelease?: boolean } = {}) {
+    const counts: Record<string, number> = {};
+    const bodies: Body[] = [];
+    let nextLease = 100;
+    let rev = 0;
+    const held = new Map<string, number>(); // name -> lease
+    const request: LockRequestFn = async (_s, raw) => {
+      const body = raw as Body;
+      bodies.push(body);
+      counts[body.type] = (counts[body.type] ?? 0) + 1;
+      switch (body.type) {
+        case 'session':
+          return { lease: nextLease++, ttlMs: body.ttlMs };
+        case 'keepAlive':
+          return { lease: body.lease, ttlMs: 1000 };
+        case 'revoke':
+          for (const [n, l] of held) if (l === body.lease) held.delete(n);
+          return { revoked: true };
+        case 'acquire':
+          held.set(body.name as string, body.lease as number);
+          return { name: body.name, mode: body.mode, lease: body.lease, token: ++rev, key: `k/${String(body.name)}` };
+        case 'release':
+          if (opts.failRelease) throw new SynodError('UNAVAILABLE', 'no store');
+          held.delete(body.name as string);
+          return { released: true };
+        case 'cancel':
+          return { deleted: true };
+      }
+      throw new Error(`unexpected ${body.type}`);
+    };
+    return { counts, bodies, held, request };
+  }
+
+  it('locks of one client share a session lease; the same name twice rides on two sessions', async () => {
+    const srv = sessionServer();
+    const client = new LockClient({ namespace: 't', request: srv.request, sessionIdleMs: 60_000 });
+    const a = await client.acquire('a', { ttlMs: 3000 });
+    const b = await client.acquire('b', { ttlMs: 3000 });
+    expect(b.lease).toBe(a.lease);
+    expect(srv.counts.session).toBe(1);
+    // A second holder of 'a' in the same client must not reuse a's key (it would be let in at once).
+    const a2 = client.acquire('a', { ttlMs: 3000 });
+    expect((await a2).lease).not.toBe(a.lease);
+    expect(srv.counts.session).toBe(2);
+    // Another TTL, another session.
+    const c = await client.acquire('c', { ttlMs: 5000 });
+    expect([a.lease, (await a2).lease]).not.toContain(c.lease);
+    // Release is one request naming the mode (one compare-and-delete), and does not end the session.
+    expect(await a.release()).toBe(true);
+    expect(srv.bodies.at(-1)).toMatchObject({ type: 'release', name: 'a', lease: a.lease, token: a.token, mode: 'mutex' });
+    expect(srv.counts.revoke).toBeUndefined();
+    const d = await client.acquire('d', { ttlMs: 3000 });
+    expect(d.lease).toBe(a.lease);
+    await client.close();
+    expect(srv.counts.revoke).toBe(3);
+    expect(srv.held.size).toBe(0);
+  });
+
+  it('an idle session is revoked after sessionIdleMs; a release nobody took retires the session at once', async () => {
+    const srv = sessionServer();
+    const client = new LockClient({ namespace: 't', request: srv.request, sessionIdleMs: 30 });
+    const a = await client.acquire('a', { ttlMs: 3000 });
+    await a.release();
+    expect(srv.counts.revoke).toBeUndefined();
+    await new Promise((r) => setTimeout(r, 100));
+    expect(srv.counts.revoke).toBe(1);
+    expect(srv.bodies.at(-1)).toMatchObject({ type: 'revoke', lease: a.lease });
+    const b = await client.acquire('b', { ttlMs: 3000 });
+    expect(b.lease).not.toBe(a.lease);
+    await b.release();
+
+    const failing = sessionServer({ failRelease: true });
+    const f = new LockClient({ namespace: 't', request: failing.request, timeoutMs: 50, retry: { initialMs: 1, maxMs: 2 } });
+    const x = await f.acquire('x', { ttlMs: 3000 });
+    expect(await x.release()).toBe(false);
+    await new Promise((r) => setTimeout(r, 20));
+    // The key may still stand: its lease is revoked so the lock is freed, and no new lock rides on it.
+    expect(failing.counts.revoke).toBe(1);
+    expect(failing.held.size).toBe(0);
+    const y = await f.acquire('y', { ttlMs: 3000 });
+    expect(y.lease).not.toBe(x.lease);
+    await f.close();
+    await client.close();
   });
 
   it('withOptimisticRetry: 20 concurrent increments lose nothing, even when replies are lost after applying', async () => {

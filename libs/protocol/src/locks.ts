@@ -83,6 +83,8 @@ export const ReleaseRequest = z.object({
   name: LockName,
   lease: LeaseRef,
   token: z.int('token must be an integer').positive('token must be positive'),
+  /** The mode it was acquired in: names the key, so the release is one compare-and-delete. */
+  mode: LockMode.optional(),
 });
 /** Gives up a wait (or a hold) without a token: deletes the key of this lease on this lock. */
 export const CancelRequest = z.object({ type: z.literal('cancel'), name: LockName, lease: LeaseRef });
