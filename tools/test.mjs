@@ -44,6 +44,7 @@ if (existsSync(results)) {
     for (const suite of report.testResults ?? []) {
       for (const t of suite.assertionResults ?? []) {
         if (t.status !== 'failed') continue;
+        // eslint-disable-next-line no-control-regex -- strips the colour codes of vitest's messages
         const why = String(t.failureMessages?.[0] ?? '').split('\n')[0].replace(/\x1b\[[0-9;]*m/g, '').slice(0, 300);
         failures.push(`${file.replace(/\.json$/, '')}: ${t.fullName}\n    ${why}`);
       }
