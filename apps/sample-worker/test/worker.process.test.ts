@@ -1,8 +1,9 @@
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RegistryMessage, subjects, type RegistryMessage as Msg } from '@synod/protocol';
-import { busRequest } from '@synod/service-kit';
+import { busRequest, requestHeaders } from '@synod/service-kit';
 import { AppProcess, appScript, startNats, uniqueNamespace, type NatsFixture } from '@synod/testkit';
+import { seededRandom } from '../src/faults.js';
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -46,7 +47,7 @@ describe('sample-worker on the bus', () => {
       while (!pred()) await new Promise((r) => setTimeout(r, 10));
     };
     await until(() => seen.filter((m) => m.type === 'heartbeat').length >= 3);
-    expect(seen[0]).toMatchObject({ type: 'announce', id: 'w1', service: 'sample', weight: 7, heartbeatIntervalMs: 100 });
+    expect(seen[0]).toMatchObject({ type: 'announce', id: 'w1', service: 'sample', weight: 7, heartbeatIntervalMs: 100, idempotent: ['echo', 'hash', 'sleep'] });
 
     const before = seen.filter((m) => m.type === 'announce').length;
     nc.publish(subjects.registryDiscover(ns), enc.encode(JSON.stringify({ type: 'discover', v: 1, from: 'test' })));
@@ -88,5 +89,61 @@ describe('sample-worker on the bus', () => {
     const echo = await busRequest(nc, subjects.workerEndpoint(ns, 'sample', 'w3', 'echo'), { message: 'still here' }, { timeoutMs: 5000, requestId: 'e' });
     expect(echo).toEqual({ message: 'still here', worker: 'w3' });
     await app.stop();
+  });
+
+  it('answers a ping on its ping subject', async () => {
+    const ns = uniqueNamespace('sw');
+    const { app } = await startWorker(ns, { WORKER_ID: 'w4' });
+    const pong = await busRequest(nc, subjects.workerPing(ns, 'sample', 'w4'), {}, { timeoutMs: 5000, requestId: 'ping' });
+    expect(pong).toMatchObject({ id: 'w4', service: 'sample', load: { inFlight: 0 } });
+    await app.stop();
+  });
+
+  it('WORKER_FAIL_RATE with WORKER_FAIL_SEED fails exactly the jobs the seeded draws pick, with INTERNAL', async () => {
+    const ns = uniqueNamespace('sw');
+    const RATE = 0.4;
+    const SEED = 1234;
+    const { app } = await startWorker(ns, { WORKER_ID: 'w5', WORKER_FAIL_RATE: String(RATE), WORKER_FAIL_SEED: String(SEED), LOG_LEVEL: 'fatal' });
+    const subject = subjects.workerEndpoint(ns, 'sample', 'w5', 'echo');
+    const outcomes: string[] = [];
+    for (let i = 0; i < 40; i++) {
+      try {
+        await busRequest(nc, subject, { message: `m${i}` }, { timeoutMs: 5000, requestId: `f${i}` });
+        outcomes.push('ok');
+      } catch (err) {
+        expect(err).toMatchObject({ code: 'INTERNAL', message: expect.stringMatching(/injected failure/) });
+        outcomes.push('fail');
+      }
+    }
+    const draws = seededRandom(SEED);
+    expect(outcomes).toEqual(Array.from({ length: 40 }, () => (draws() < RATE ? 'fail' : 'ok')));
+    expect(outcomes).toContain('ok');
+    expect(outcomes).toContain('fail');
+    await app.stop();
+  });
+
+  it('WORKER_EXTRA_LATENCY_MS delays every job by at least that much, and gives way to the deadline', async () => {
+    const ns = uniqueNamespace('sw');
+    const EXTRA_MS = 300;
+    const { app } = await startWorker(ns, { WORKER_ID: 'w6', WORKER_EXTRA_LATENCY_MS: String(EXTRA_MS) });
+    const subject = subjects.workerEndpoint(ns, 'sample', 'w6', 'echo');
+    for (let i = 0; i < 3; i++) {
+      const started = performance.now();
+      expect(await busRequest(nc, subject, { message: 'slow' }, { timeoutMs: 10_000, requestId: `l${i}` })).toEqual({ message: 'slow', worker: 'w6' });
+      expect(performance.now() - started).toBeGreaterThanOrEqual(EXTRA_MS);
+    }
+    // A 100 ms budget ends inside the extra latency: the worker answers DEADLINE_EXCEEDED itself.
+    const reply = await nc.request(subject, enc.encode('{"message":"late"}'), { timeout: 10_000, headers: requestHeaders('dl', 100) });
+    expect(JSON.parse(dec.decode(reply.data))).toMatchObject({ error: { code: 'DEADLINE_EXCEEDED' } });
+    await app.stop();
+  });
+
+  it.each([
+    [{ WORKER_FAIL_RATE: '2' }, 'WORKER_FAIL_RATE', 'expected a number from 0 to 1'],
+    [{ WORKER_EXTRA_LATENCY_MS: 'slow' }, 'WORKER_EXTRA_LATENCY_MS', 'expected an integer from 0 to 600000'],
+  ])('bad %o exits 2 naming %s', async (env, variable, expected) => {
+    const r = await AppProcess.runToExit({ script: appScript('sample-worker'), env: { NATS_URL: 'nats://127.0.0.1:1', ...env } });
+    expect(r.code).toBe(2);
+    expect(r.app.stderr.join('\n')).toContain(`${variable}: ${expected}`);
   });
 });

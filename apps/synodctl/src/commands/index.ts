@@ -4,6 +4,7 @@ import { registerLease } from './lease.js';
 import { registerLock } from './lock.js';
 import { registerSnapshot } from './snapshot.js';
 import type { CommandGroup } from './types.js';
+import { registerWorkers } from './workers.js';
 
 /** Every command group, in help order. A new group (lock, workers, ...) is one module and one line here. */
-export const commandGroups: readonly CommandGroup[] = [registerKv, registerLease, registerCluster, registerSnapshot, registerLock];
+export const commandGroups: readonly CommandGroup[] = [registerKv, registerLease, registerCluster, registerSnapshot, registerLock, registerWorkers];
