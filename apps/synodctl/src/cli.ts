@@ -16,7 +16,7 @@ export function buildProgram(io: CliIo, onContext: (ctx: CliContext) => void): C
   const program = new Command('synodctl')
     .description('The command-line client of the Synod store: keys, leases, cluster membership, snapshots.')
     .version(VERSION)
-    .option('--nats <url>', 'NATS server URL(s), comma-separated (env NATS_URL)', io.env.NATS_URL?.trim() || 'nats://127.0.0.1:4222')
+    .option('--nats <url>', 'NATS server URL(s), comma-separated (env NATS_URL; credentials from env NATS_USER, NATS_PASSWORD)', io.env.NATS_URL?.trim() || 'nats://127.0.0.1:4222')
     .option('--namespace <ns>', 'the store namespace (env SYNOD_NAMESPACE)', io.env.SYNOD_NAMESPACE?.trim() || 'synod')
     .option('--timeout <ms>', 'budget of each request, retries included, in ms', intArg(1, 3_600_000), 5000)
     .option('--json', 'machine-readable output: one JSON document (streams: one JSON object per line)', false)

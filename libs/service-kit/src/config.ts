@@ -77,6 +77,9 @@ export const env = {
 /** Variables every app takes. */
 export const commonEnv = {
   NATS_URL: env.natsUrls('nats://127.0.0.1:4222'),
+  /** NATS user and password of this service (servers with per-service permissions); unset = none. */
+  NATS_USER: env.string({ maxLength: 256, expected: 'expected a NATS user name' }),
+  NATS_PASSWORD: env.string({ maxLength: 256, expected: 'expected a NATS password' }),
   SYNOD_NAMESPACE: env.of(Namespace.default('synod')),
   /** Port of /healthz, /readyz, /metrics: unset = no HTTP, 0 = a free port. */
   HTTP_PORT: env.optionalPort(),

@@ -105,7 +105,7 @@ export async function runService<S extends z.ZodRawShape>(def: ServiceDefinition
 
   try {
     const metrics = createMetricsRegistry({ service: def.service, instance: instanceId });
-    bus = await connectNats({ servers: config.NATS_URL, name: `${def.service}/${instanceId}`, log });
+    bus = await connectNats({ servers: config.NATS_URL, name: `${def.service}/${instanceId}`, log, user: config.NATS_USER, pass: config.NATS_PASSWORD });
     started = await def.start({ config, instanceId, log, bus, metrics });
     const connectedBus = bus;
     if (config.HTTP_PORT !== undefined) {

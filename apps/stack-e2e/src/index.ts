@@ -1,0 +1,17 @@
+export {
+  ONLINE_DEFAULTS,
+  STACK_SERVICES,
+  DEV_CREDENTIALS,
+  repoRoot,
+  findRepoRoot,
+  parseDotEnv,
+  readDotEnv,
+  composeVariable,
+  stackImages,
+  stackReadiness,
+  projectResources,
+  orphanedProjects,
+} from './stack.js';
+export type { Readiness, ProjectResources } from './stack.js';
+export { parseNatsConf, subjectMatches, natsUsers, mayPublish, maySubscribe } from './nats-conf.js';
+export type { ConfValue, NatsUser } from './nats-conf.js';

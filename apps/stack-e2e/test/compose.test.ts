@@ -1,0 +1,249 @@
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { subjects } from '@synod/protocol';
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import {
+  DEV_CREDENTIALS,
+  STACK_SERVICES,
+  composeVariable,
+  mayPublish,
+  maySubscribe,
+  natsUsers,
+  parseDotEnv,
+  parseNatsConf,
+  repoRoot,
+  subjectMatches,
+  type NatsUser,
+} from '../src/index.js';
+
+const read = (path: string) => readFileSync(join(repoRoot, path), 'utf8');
+const composeText = read('docker-compose.yml');
+
+/** Compose's `${VAR}`, `${VAR:-default}` and `${VAR-default}` interpolation, over a given environment. */
+function interpolate(text: string, env: Record<string, string>): string {
+  return text.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?-)([^}]*))?\}/g, (_m, name: string, op: string | undefined, def: string | undefined) => {
+    const v = env[name];
+    if (op === ':-') return v !== undefined && v !== '' ? v : (def ?? '');
+    if (op === '-') return v ?? def ?? '';
+    return v ?? '';
+  });
+}
+
+interface Service {
+  image?: string;
+  command?: string[];
+  build?: { dockerfile: string; args: Record<string, string> };
+  environment?: Record<string, string>;
+  healthcheck?: { test?: string[]; interval?: string; disable?: boolean };
+  depends_on?: Record<string, { condition: string }>;
+  ports?: string[];
+  volumes?: string[];
+  profiles?: string[];
+  init?: boolean;
+}
+
+function composeModel(env: Record<string, string> = {}): { services: Record<string, Service>; volumes: Record<string, unknown>; 'x-nats-environment': Record<string, string> } {
+  return parse(interpolate(composeText, env), { merge: true });
+}
+
+function authUsers(vars: Record<string, string>): NatsUser[] {
+  return natsUsers(parseNatsConf(read('infra/nats/auth.conf'), vars));
+}
+
+describe('.env handling (the variables compose, the Dockerfiles and the tests share)', () => {
+  it('reads KEY=value lines, comments and quotes; later lines win', () => {
+    expect(parseDotEnv('# c\nA=1\nB="two words"\nC=\'x\'\nexport D=4 # note\nA=5\nnot a line\n')).toEqual({ A: '5', B: 'two words', C: 'x', D: '4' });
+  });
+
+  it('takes the environment first, then .env, then the default', () => {
+    expect(composeVariable('X', 'd', { X: 'env' }, { X: 'file' })).toBe('env');
+    expect(composeVariable('X', 'd', { X: '' }, { X: 'file' })).toBe('file');
+    expect(composeVariable('X', 'd', {}, {})).toBe('d');
+  });
+});
+
+describe('docker-compose.yml', () => {
+  const model = composeModel();
+  const apps = Object.entries(model.services).filter(([, s]) => s.build !== undefined && !s.profiles);
+
+  it('runs the whole stack: three NATS nodes, three replicas with a volume each, two lock managers, the gateway, three workers', () => {
+    // Services the worker generator adds (other WORKER_SERVICEs) may sit beside these.
+    const extra = Object.keys(model.services).filter((n) => !model.services[n]!.profiles && !(STACK_SERVICES as readonly string[]).includes(n));
+    for (const n of extra) expect(model.services[n]!.environment?.WORKER_SERVICE, n).not.toBe('sample');
+    expect(Object.keys(model.services)).toEqual(expect.arrayContaining([...STACK_SERVICES]));
+    expect(model.services.synodctl?.profiles).toEqual(['cli']);
+    const replicas = ['consensus-1', 'consensus-2', 'consensus-3'].map((n) => model.services[n]!);
+    expect(replicas.map((r) => r.environment!.NODE_ID)).toEqual(['n1', 'n2', 'n3']);
+    for (const r of replicas) expect(r.environment!.PEERS).toBe('n1,n2,n3');
+    expect(replicas.map((r) => r.volumes![0]!.split(':')[0])).toEqual(['consensus-1', 'consensus-2', 'consensus-3']);
+    expect(Object.keys(model.volumes).sort()).toEqual(['consensus-1', 'consensus-2', 'consensus-3']);
+    expect(model.services['balancer-gateway']!.ports).toContain('127.0.0.1:8080:8080');
+    const weights = ['sample-worker-a', 'sample-worker-b', 'sample-worker'].map((n) => Number(model.services[n]!.environment!.WORKER_WEIGHT));
+    expect(new Set(weights).size).toBe(3);
+  });
+
+  it('passes ENGINE and the namespace through, raft and synod by default', () => {
+    expect(model.services['consensus-1']!.environment!.ENGINE).toBe('raft');
+    const paxos = composeModel({ ENGINE: 'paxos', SYNOD_NAMESPACE: 'team.x' });
+    expect(paxos.services['consensus-2']!.environment!.ENGINE).toBe('paxos');
+    for (const [, s] of Object.entries(paxos.services)) if (s.environment?.SYNOD_NAMESPACE) expect(s.environment.SYNOD_NAMESPACE).toBe('team.x');
+    expect(paxos['x-nats-environment'].SYNOD_SUBJECTS_RAFT).toBe('team.x.raft.>');
+  });
+
+  it('orders start-up by health: lock managers after a healthy store, the gateway after healthy workers, probes every second', () => {
+    for (const [, s] of apps) {
+      if (s.healthcheck?.disable) continue;
+      expect(s.healthcheck?.test).toEqual(['CMD', 'node', '/app/healthcheck.mjs']);
+      expect(s.healthcheck?.interval).toBe('1s');
+      // An init as PID 1, so a SIGTERM during start-up is not ignored.
+      expect(s.init).toBe(true);
+    }
+    for (const n of ['lock-manager-1', 'lock-manager-2']) {
+      expect(model.services[n]!.depends_on!['consensus-1']!.condition).toBe('service_healthy');
+    }
+    expect(model.services['balancer-gateway']!.depends_on!['sample-worker-a']!.condition).toBe('service_healthy');
+  });
+
+  it('builds every app from the same Dockerfile by APP, on NODE_IMAGE, with the offline Dockerfile selectable', () => {
+    for (const [name, s] of apps) {
+      expect(s.build!.dockerfile, name).toBe('infra/docker/Dockerfile.build');
+      expect(s.build!.args.NODE_IMAGE).toBe('node:24-alpine');
+      expect(s.image).toBe(`synod/${s.build!.args.APP}:latest`);
+    }
+    const offline = composeModel({ SYNOD_DOCKERFILE: 'infra/docker/Dockerfile', NODE_IMAGE: 'synod/node-offline:20', NATS_IMAGE: 'synod/nats-offline:2' });
+    expect(offline.services['consensus-1']!.build!.dockerfile).toBe('infra/docker/Dockerfile');
+    expect(offline.services['consensus-1']!.build!.args.NODE_IMAGE).toBe('synod/node-offline:20');
+    expect(offline.services['nats-2']!.image).toBe('synod/nats-offline:2');
+  });
+
+  it('has the worker generator marker in the services section, after the sample workers', () => {
+    const lines = composeText.split('\n');
+    const marker = lines.findIndex((l) => l.trim() === '# synod:workers');
+    expect(marker).toBeGreaterThan(lines.findIndex((l) => l.startsWith('  sample-worker:')));
+    expect(marker).toBeLessThan(lines.findIndex((l) => l.startsWith('volumes:')));
+    expect(lines[marker]).toMatch(/^ {2}#/);
+  });
+
+  it('gives each app a NATS user of auth.conf with the password the NATS servers get', () => {
+    const natsEnv = model['x-nats-environment'];
+    const users = new Map(authUsers(natsEnv).map((u) => [u.user, u]));
+    const clients = Object.entries(model.services).filter(([, s]) => s.environment?.NATS_USER);
+    for (const n of [...STACK_SERVICES.filter((x) => !x.startsWith('nats-')), 'synodctl']) expect(clients.map(([name]) => name)).toContain(n);
+    for (const [name, s] of clients) {
+      const user = users.get(s.environment!.NATS_USER!);
+      expect(user, name).toBeDefined();
+      expect(s.environment!.NATS_PASSWORD, name).toBe(user!.password);
+      expect(s.environment!.NATS_URL, name).toBe('nats://nats-1:4222,nats://nats-2:4222,nats://nats-3:4222');
+    }
+    expect(Object.fromEntries([...users.values()].filter((u) => u.user in DEV_CREDENTIALS).map((u) => [u.user, u.password]))).toEqual(DEV_CREDENTIALS);
+  });
+});
+
+describe('NATS permissions (infra/nats/auth.conf)', () => {
+  const forNamespace = (ns: string) => new Map(authUsers(composeModel({ SYNOD_NAMESPACE: ns })['x-nats-environment']).map((u) => [u.user, u]));
+  const users = forNamespace('synod');
+  const ns = 'synod';
+  /** Users of worker services other than sample (from the worker generator) answer like sample. */
+  const isOtherWorker = (u: NatsUser) => !(u.user in DEV_CREDENTIALS);
+  const who = (can: (u: NatsUser) => boolean) => [...users.values()].filter((u) => !isOtherWorker(u) && can(u)).map((u) => u.user).sort();
+
+  it('gives every other worker service the same shape of permissions as sample, on its own subjects', () => {
+    for (const u of [...users.values()].filter(isOtherWorker)) {
+      expect(mayPublish(u, subjects.workerEndpoint(ns, u.user, 'w1', 'e'))).toBe(true);
+      expect(mayPublish(u, subjects.workerEndpoint(ns, 'sample', 'w1', 'e'))).toBe(false);
+      expect(mayPublish(u, subjects.raftPeer(ns, 'n1'))).toBe(false);
+      expect(mayPublish(u, subjects.kvLeader(ns))).toBe(false);
+      expect(mayPublish(u, subjects.registryAnnounce(ns))).toBe(true);
+    }
+  });
+
+  it('lets only consensus replicas publish peer messages', () => {
+    expect(who((u) => mayPublish(u, subjects.raftPeer(ns, 'n1')))).toEqual(['consensus']);
+    expect(who((u) => maySubscribe(u, subjects.raftPeer(ns, 'n1')))).toEqual(['consensus']);
+  });
+
+  it("lets only lock-manager and the CLI reach the store's client subjects, and only consensus serve them", () => {
+    for (const s of [subjects.kvLeader(ns), subjects.kvNode(ns, 'n2'), subjects.kvAny(ns), subjects.kvWatch(ns, 'n3')]) {
+      expect(who((u) => mayPublish(u, s)), s).toEqual(['lock-manager', 'synodctl']);
+      expect(who((u) => maySubscribe(u, s)), s).toEqual(['consensus']);
+    }
+    expect(who((u) => mayPublish(u, subjects.lockApi(ns)))).toEqual(['synodctl']);
+    expect(who((u) => maySubscribe(u, subjects.lockApi(ns)))).toEqual(['lock-manager']);
+  });
+
+  it("lets a worker publish only its own service's subjects and the registry's", () => {
+    const sample = users.get('sample')!;
+    expect(mayPublish(sample, subjects.registryAnnounce(ns))).toBe(true);
+    expect(mayPublish(sample, subjects.registryDeregister(ns))).toBe(true);
+    expect(mayPublish(sample, subjects.workerEndpoint(ns, 'sample', 'w1', 'echo'))).toBe(true);
+    expect(mayPublish(sample, subjects.workerEndpoint(ns, 'billing', 'w1', 'charge'))).toBe(false);
+    expect(maySubscribe(sample, subjects.workerEndpoint(ns, 'sample', 'w1', 'echo'))).toBe(true);
+    expect(maySubscribe(sample, subjects.workerPing(ns, 'sample', 'w1'))).toBe(true);
+    expect(maySubscribe(sample, subjects.workerEndpoint(ns, 'billing', 'w1', 'charge'))).toBe(false);
+    expect(maySubscribe(sample, subjects.registryDiscover(ns))).toBe(true);
+    expect(maySubscribe(sample, subjects.registryAnnounce(ns))).toBe(false);
+  });
+
+  it('lets the gateway reach every service and ask for announcements, but not announce workers itself', () => {
+    const gateway = users.get('gateway')!;
+    expect(mayPublish(gateway, subjects.workerEndpoint(ns, 'billing', 'w1', 'charge'))).toBe(true);
+    expect(mayPublish(gateway, subjects.workerPing(ns, 'sample', 'w1'))).toBe(true);
+    expect(mayPublish(gateway, subjects.registryDiscover(ns))).toBe(true);
+    expect(mayPublish(gateway, subjects.registryAnnounce(ns))).toBe(false);
+    expect(maySubscribe(gateway, subjects.registryAll(ns))).toBe(true);
+  });
+
+  it('lets every user receive and send replies on _INBOX', () => {
+    for (const u of users.values()) {
+      expect(mayPublish(u, '_INBOX.abc.1'), u.user).toBe(true);
+      expect(maySubscribe(u, '_INBOX.abc.*'), u.user).toBe(true);
+    }
+  });
+
+  it('follows SYNOD_NAMESPACE, multi-token namespaces included', () => {
+    const team = forNamespace('team.x');
+    expect(mayPublish(team.get('consensus')!, subjects.raftPeer('team.x', 'n1'))).toBe(true);
+    expect(mayPublish(team.get('consensus')!, subjects.raftPeer('synod', 'n1'))).toBe(false);
+    expect(mayPublish(team.get('sample')!, subjects.raftPeer('team.x', 'n1'))).toBe(false);
+  });
+
+  it('matches subjects as NATS does', () => {
+    expect(subjectMatches('a.>', 'a.b.c')).toBe(true);
+    expect(subjectMatches('a.>', 'a')).toBe(false);
+    expect(subjectMatches('a.*.c', 'a.b.c')).toBe(true);
+    expect(subjectMatches('a.*', 'a.b.c')).toBe(false);
+    expect(subjectMatches('a.b', 'a.b')).toBe(true);
+  });
+
+  it('is the same table in the Helm values for Kubernetes (namespace synod)', () => {
+    const values = parse(read('infra/k8s/nats-values.yaml')) as {
+      config: { merge: { authorization: { users: { user: string; password: string; permissions: { publish: { allow: string[] }; subscribe: { allow: string[] } } }[] } } };
+      container: { env: Record<string, { valueFrom: { secretKeyRef: { name: string; key: string } } }> };
+    };
+    const helm = values.config.merge.authorization.users.map((u) => ({ user: u.user, publish: u.permissions.publish.allow, subscribe: u.permissions.subscribe.allow }));
+    expect(helm).toEqual([...users.values()].filter((u) => !isOtherWorker(u)).map((u) => ({ user: u.user, publish: u.publish, subscribe: u.subscribe })));
+    for (const u of values.config.merge.authorization.users) {
+      const variable = /^<< \$(\w+) >>$/.exec(u.password)?.[1];
+      expect(variable, u.user).toBeDefined();
+      expect(values.container.env[variable!]!.valueFrom.secretKeyRef).toEqual({ name: 'synod-nats-credentials', key: u.user });
+    }
+  });
+
+  it('clusters the three NATS nodes of the compose file and includes the users', () => {
+    const conf = parseNatsConf(read('infra/nats/nats.conf').replace(/^include .*$/m, ''));
+    expect((conf.cluster as { routes: string[] }).routes).toEqual(['nats-route://nats-1:6222', 'nats-route://nats-2:6222', 'nats-route://nats-3:6222']);
+    expect(read('infra/nats/nats.conf')).toMatch(/^include \.\/auth\.conf$/m);
+  });
+
+  const natsServer = spawnSync('sh', ['-c', 'command -v nats-server'], { encoding: 'utf8' }).stdout.trim();
+  it.skipIf(natsServer === '')('is accepted by nats-server with the variables compose sets, and refused without them', () => {
+    const env = { PATH: process.env.PATH ?? '', ...composeModel()['x-nats-environment'] };
+    const ok = spawnSync(natsServer, ['-t', '-c', join(repoRoot, 'infra/nats/nats.conf')], { env, encoding: 'utf8' });
+    expect(ok.status, ok.stderr).toBe(0);
+    const missing = spawnSync(natsServer, ['-t', '-c', join(repoRoot, 'infra/nats/nats.conf')], { env: { PATH: env.PATH }, encoding: 'utf8' });
+    expect(missing.status).not.toBe(0);
+    expect(missing.stderr + missing.stdout).toMatch(/SYNOD_NATS_PASSWORD_CONSENSUS|variable reference/);
+  });
+});

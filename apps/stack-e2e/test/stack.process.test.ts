@@ -1,0 +1,386 @@
+import { execFile, spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { LockClient } from '@synod/locks';
+import { subjects } from '@synod/protocol';
+import { freePort } from '@synod/testkit';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEV_CREDENTIALS, STACK_SERVICES, orphanedProjects, projectResources, repoRoot, stackImages, stackReadiness } from '../src/index.js';
+
+/**
+ * The whole stack of docker-compose.yml in containers, driven like a user would: jobs through the
+ * gateway on a published port, locks and the store through their clients and synodctl from the
+ * host, faults with `docker kill`, `docker pause` and `docker stop`. One stack serves the file; each
+ * test puts back what it disturbed (in `finally`), and the stack is removed with its network and
+ * volumes at the end, failure or not. The images are built from the host's bundles (the suite
+ * depends on the apps' build) on the base images named by NODE_IMAGE/NATS_IMAGE, as compose does.
+ */
+
+const run = promisify(execFile);
+const CI = process.env.CI === 'true' || process.env.CI === '1';
+const images = stackImages();
+const readiness = stackReadiness(images);
+
+// Multi-token namespace: the NATS permissions must follow SYNOD_NAMESPACE, not assume `synod`.
+const NS = 'e2e.synod';
+const PROJECT_PREFIX = 'synod-e2e-';
+const PROJECT = `${PROJECT_PREFIX}${process.pid}-${Date.now().toString(36)}`;
+const WEIGHTS: Record<string, number> = { 'worker-a': 3, 'worker-b': 2 };
+/** The gateway's default WORKER_EXPIRY_MS: a silent worker leaves the registry after this. */
+const WORKER_EXPIRY_MS = 3000;
+const SYNODCTL = join(repoRoot, 'apps', 'synodctl', 'dist', 'main.js');
+
+interface Ports {
+  GATEWAY_PORT: number;
+  GATEWAY_OPS_PORT: number;
+  NATS_PORT: number;
+  NATS_PORT_2: number;
+  NATS_PORT_3: number;
+  NATS_MONITOR_PORT: number;
+  NATS_MONITOR_PORT_2: number;
+  NATS_MONITOR_PORT_3: number;
+}
+
+let ports: Ports;
+let natsUrls: string;
+const monitorPort = (node: 1 | 2 | 3) => [ports.NATS_MONITOR_PORT, ports.NATS_MONITOR_PORT_2, ports.NATS_MONITOR_PORT_3][node - 1]!;
+const container = (service: string) => `${PROJECT}-${service}-1`;
+
+function composeEnv(): Record<string, string> {
+  return {
+    ...Object.fromEntries(Object.entries(ports ?? {}).map(([k, v]) => [k, String(v)])),
+    COMPOSE_PROJECT_NAME: PROJECT,
+    SYNOD_NAMESPACE: NS,
+    // `ENGINE=paxos npm run test:containers` runs the same suite on Multi-Paxos.
+    ENGINE: process.env.ENGINE?.trim() || 'raft',
+    SYNOD_TAG: 'e2e',
+    // The images copy the bundles the build just made; no registry needed.
+    SYNOD_DOCKERFILE: 'infra/docker/Dockerfile',
+    NODE_IMAGE: images.NODE_IMAGE,
+    NATS_IMAGE: images.NATS_IMAGE,
+    // Faults stay until the test undoes them: no restart policy.
+    SYNOD_RESTART: 'no',
+    SYNOD_HEALTHCHECK_INTERVAL: '1s',
+    LOG_LEVEL: 'warn',
+  };
+}
+
+function compose(args: string[], timeoutMs = 120_000, project = PROJECT) {
+  const r = spawnSync('docker', ['compose', '-f', join(repoRoot, 'docker-compose.yml'), '-p', project, ...args], {
+    cwd: repoRoot,
+    env: { ...process.env, ...composeEnv() },
+    encoding: 'utf8',
+    timeout: timeoutMs,
+  });
+  if (r.status !== 0) throw new Error(`docker compose ${args.join(' ')} failed (${r.status}): ${r.stderr || r.error?.message}`);
+  return r.stdout;
+}
+
+async function docker(...args: string[]): Promise<string> {
+  const { stdout } = await run('docker', args, { timeout: 60_000 });
+  return stdout.trim();
+}
+
+async function synodctl(...args: string[]): Promise<unknown> {
+  const { stdout } = await run(process.execPath, [SYNODCTL, '--json', ...args], {
+    timeout: 60_000,
+    env: { ...process.env, NATS_URL: natsUrls, SYNOD_NAMESPACE: NS, NATS_USER: 'synodctl', NATS_PASSWORD: DEV_CREDENTIALS.synodctl },
+  });
+  return stdout.trim() === '' ? undefined : JSON.parse(stdout);
+}
+
+async function natsAs(user: keyof typeof DEV_CREDENTIALS): Promise<NatsConnection> {
+  return connect({ servers: natsUrls.split(','), user, pass: DEV_CREDENTIALS[user], name: `e2e/${user}`, timeout: 5000 });
+}
+
+/** Polls until `probe` returns a value other than undefined (errors count as not yet). */
+async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await probe();
+      if (v !== undefined) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+interface WorkerView {
+  id: string;
+  service: string;
+  weight: number;
+}
+
+async function gatewayWorkers(): Promise<WorkerView[]> {
+  const res = await fetch(`http://127.0.0.1:${ports.GATEWAY_PORT}/v1/workers`, { signal: AbortSignal.timeout(5000) });
+  // Workers of other services (added with the worker generator) are not part of these checks.
+  return ((await res.json()) as { workers: WorkerView[] }).workers.filter((w) => w.service === 'sample');
+}
+
+/** Sends `n` echo jobs one after another; returns how many each worker served. */
+async function sendJobs(n: number): Promise<Record<string, number>> {
+  const served: Record<string, number> = {};
+  for (let i = 0; i < n; i++) {
+    const res = await fetch(`http://127.0.0.1:${ports.GATEWAY_PORT}/v1/services/sample/echo`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ message: `job-${i}` }),
+      signal: AbortSignal.timeout(15_000),
+    });
+    const body = (await res.json()) as { message?: string; worker?: string };
+    expect(res.status, JSON.stringify(body)).toBe(200);
+    expect(body.message).toBe(`job-${i}`);
+    const worker = res.headers.get('x-synod-worker') ?? body.worker ?? '?';
+    served[worker] = (served[worker] ?? 0) + 1;
+  }
+  return served;
+}
+
+/** Waits until the registry holds exactly these worker ids. */
+async function registryIs(ids: string[], timeoutMs: number): Promise<WorkerView[]> {
+  const want = [...ids].sort().join(',');
+  return until(`the gateway's registry to be [${want}]`, timeoutMs, async () => {
+    const workers = await gatewayWorkers();
+    return workers.map((w) => w.id).sort().join(',') === want ? workers : undefined;
+  });
+}
+
+/** Every worker serves in proportion to its weight: whole rounds of smooth weighted round-robin. */
+async function expectWeightedShares(workers: WorkerView[], rounds: number): Promise<void> {
+  const total = workers.reduce((s, w) => s + w.weight, 0);
+  const served = await sendJobs(total * rounds);
+  expect(served).toEqual(Object.fromEntries(workers.map((w) => [w.id, w.weight * rounds])));
+}
+
+let scalableWorker: string;
+const allWorkers = () => ['worker-a', 'worker-b', scalableWorker];
+
+interface ClusterView {
+  engine: string;
+  leader: string | null;
+  term: number;
+  commitIndex: number;
+  members: { id: string; role: string; appliedIndex?: number }[];
+}
+
+async function connz(node: 1 | 2 | 3): Promise<string[]> {
+  const res = await fetch(`http://127.0.0.1:${monitorPort(node)}/connz?limit=1024`, { signal: AbortSignal.timeout(3000) });
+  const body = (await res.json()) as { connections?: { name?: string }[] };
+  return (body.connections ?? []).map((c) => c.name ?? '').filter((n) => n !== '' && !n.startsWith('e2e/') && n !== 'synodctl');
+}
+
+if (!readiness.ok) {
+  if (CI) {
+    describe('the stack in containers', () => {
+      it('needs a Docker engine, Compose v2 and the base images (CI=true makes their absence a failure)', () => {
+        throw new Error(readiness.reason);
+      });
+    });
+  } else {
+    console.warn(`stack-e2e: container suite skipped: ${readiness.reason}`);
+    describe.skip('the stack in containers (skipped: see the message above)', () => {
+      it('runs when a Docker engine is here', () => undefined);
+    });
+  }
+} else {
+  describe('the stack in containers', () => {
+    let downDone = false;
+
+    beforeAll(async () => {
+      // A run killed before its clean-up left its stack behind: remove it now.
+      for (const stale of orphanedProjects(PROJECT_PREFIX)) compose(['down', '-v', '--remove-orphans', '--timeout', '0'], 120_000, stale);
+      const picked = await Promise.all(Array.from({ length: 8 }, () => freePort()));
+      ports = {
+        GATEWAY_PORT: picked[0]!,
+        GATEWAY_OPS_PORT: picked[1]!,
+        NATS_PORT: picked[2]!,
+        NATS_PORT_2: picked[3]!,
+        NATS_PORT_3: picked[4]!,
+        NATS_MONITOR_PORT: picked[5]!,
+        NATS_MONITOR_PORT_2: picked[6]!,
+        NATS_MONITOR_PORT_3: picked[7]!,
+      };
+      natsUrls = [ports.NATS_PORT, ports.NATS_PORT_2, ports.NATS_PORT_3].map((p) => `nats://127.0.0.1:${p}`).join(',');
+      const t0 = Date.now();
+      // The app images: built here, from the bundles, on the local base images.
+      compose(['build', '--quiet']);
+      const t1 = Date.now();
+      // testcontainers runs `docker compose up` and waits for each container: the apps by their
+      // HEALTHCHECK (node probing /readyz), NATS (a binary-only image) by its ready line.
+      const { DockerComposeEnvironment, Wait } = await import('testcontainers');
+      let env = new DockerComposeEnvironment(repoRoot, 'docker-compose.yml')
+        .withProjectName(PROJECT)
+        .withEnvironment(composeEnv())
+        .withDefaultWaitStrategy(Wait.forHealthCheck())
+        .withStartupTimeout(90_000);
+      for (const n of ['nats-1-1', 'nats-2-1', 'nats-3-1']) env = env.withWaitStrategy(n, Wait.forLogMessage('Server is ready'));
+      await env.up();
+      const t2 = Date.now();
+      // The scalable worker has a random id; the gateway sees all three once they have announced.
+      const workers = await until('three workers in the registry', 30_000, async () => {
+        const ws = await gatewayWorkers();
+        return ws.length === 3 ? ws : undefined;
+      });
+      scalableWorker = workers.find((w) => !(w.id in WEIGHTS))!.id;
+      console.log(`stack-e2e: images built in ${t1 - t0} ms, stack healthy in ${t2 - t1} ms (project ${PROJECT})`);
+    });
+
+    afterAll(() => {
+      // Whatever happened above: no container, network or volume of this project stays.
+      if (!downDone) compose(['down', '-v', '--remove-orphans', '--timeout', '0']);
+    });
+
+    it('serves jobs through the gateway from every worker, in proportion to its weight', async () => {
+      const workers = await registryIs(allWorkers(), 10_000);
+      expect(Object.fromEntries(workers.map((w) => [w.id, w.weight]))).toEqual({ ...WEIGHTS, [scalableWorker]: 1 });
+      // 10 rounds of 3+2+1, sent one after another: smooth weighted round-robin is exact per round.
+      await expectWeightedShares(workers, 10);
+    });
+
+    it('gives a fencing token for a lock taken through the lock manager, and a larger one to the next holder', async () => {
+      const nc = await natsAs('synodctl');
+      try {
+        const locks = new LockClient({ nc, namespace: NS, timeoutMs: 20_000 });
+        const first = await locks.acquire('e2e.orders', { ttlMs: 10_000, timeoutMs: 20_000 });
+        expect(first.token).toBeGreaterThan(0);
+        // Exclusive while held.
+        await expect(locks.tryAcquire('e2e.orders', { ttlMs: 10_000 })).rejects.toMatchObject({ code: 'TIMEOUT' });
+        expect(await first.release()).toBe(true);
+        const second = await locks.acquire('e2e.orders', { ttlMs: 10_000, timeoutMs: 20_000 });
+        expect(second.token).toBeGreaterThan(first.token);
+        await second.release();
+      } finally {
+        await nc.close();
+      }
+    });
+
+    it('answers through synodctl on the host: put, get, cluster status', async () => {
+      await synodctl('kv', 'put', 'e2e/config', 'hello');
+      const got = (await synodctl('kv', 'get', 'e2e/config')) as { kvs?: { key: string; value: string }[] } | { key: string; value: string };
+      expect(JSON.stringify(got)).toContain('"hello"');
+      const status = (await synodctl('cluster', 'status')) as ClusterView;
+      expect(status.engine).toBe(composeEnv().ENGINE);
+      expect(status.leader).toMatch(/^n[123]$/);
+      expect(status.members.map((m) => m.id).sort()).toEqual(['n1', 'n2', 'n3']);
+      expect(status.members.filter((m) => m.role === 'leader').map((m) => m.id)).toEqual([status.leader]);
+      expect(status.members.filter((m) => m.role === 'follower')).toHaveLength(2);
+    });
+
+    it('refuses a worker\'s credentials on the consensus peer subjects and the store API', async () => {
+      const worker = await natsAs('sample');
+      const replica = await natsAs('consensus');
+      const refused: string[] = [];
+      void (async () => {
+        for await (const s of worker.status()) if (s.type === 'error') refused.push(String(s.error));
+      })();
+      try {
+        const probe = subjects.raftPeer(NS, 'e2e-probe');
+        const heard: string[] = [];
+        replica.subscribe(probe, { callback: (_err, msg) => void heard.push(msg.string()) });
+        await replica.flush();
+        // A worker forging a peer message: refused by the server, never delivered.
+        worker.publish(probe, 'forged');
+        worker.publish(subjects.raftPeer(NS, 'n1'), 'forged');
+        // Its own service's subjects are fine.
+        worker.publish(subjects.workerEndpoint(NS, 'sample', 'e2e-probe', 'echo'), '{}');
+        await worker.flush();
+        await expect(worker.request(subjects.kvLeader(NS), '{}', { timeout: 2000 })).rejects.toThrow(/Permissions Violation/);
+        replica.publish(probe, 'genuine');
+        await replica.flush();
+        await until('the genuine peer message', 5000, async () => (heard.includes('genuine') ? true : undefined));
+        expect(heard).toEqual(['genuine']);
+        expect(refused.filter((e) => e.includes(`Publish to "${probe}"`))).toHaveLength(1);
+        expect(refused.filter((e) => e.includes(`Publish to "${subjects.raftPeer(NS, 'n1')}"`))).toHaveLength(1);
+        expect(refused.filter((e) => e.includes('.svc.sample.'))).toEqual([]);
+      } finally {
+        await worker.close();
+        await replica.close();
+      }
+    });
+
+    it('stops routing to a paused worker container and routes to it again once unpaused', async () => {
+      await docker('pause', container('sample-worker-a'));
+      try {
+        const left = await registryIs(['worker-b', scalableWorker], WORKER_EXPIRY_MS * 5);
+        await expectWeightedShares(left, 5);
+      } finally {
+        await docker('unpause', container('sample-worker-a'));
+      }
+      const back = await registryIs(allWorkers(), WORKER_EXPIRY_MS * 5);
+      await expectWeightedShares(back, 5);
+    });
+
+    it('keeps serving when one NATS node stops: every service reconnects to the others', async () => {
+      // The node with the most service connections (at least a third of them, by pigeonhole).
+      const byNode = await Promise.all(([1, 2, 3] as const).map(async (n) => ({ n, names: await connz(n) })));
+      const all = byNode.flatMap((b) => b.names).sort();
+      const victim = [...byNode].sort((a, b) => b.names.length - a.names.length)[0]!;
+      expect(victim.names.length).toBeGreaterThan(0);
+      const others = byNode.filter((b) => b.n !== victim.n).map((b) => b.n);
+      await docker('stop', '--time', '5', container(`nats-${victim.n}`));
+      try {
+        // Every service that was on the stopped node is connected to one of the others.
+        await until(`the clients of nats-${victim.n} (${victim.names.join(', ')}) on the other nodes`, 30_000, async () => {
+          const now = (await Promise.all(others.map((n) => connz(n)))).flat().sort();
+          return JSON.stringify(now) === JSON.stringify(all) ? true : undefined;
+        });
+        const workers = await registryIs(allWorkers(), WORKER_EXPIRY_MS * 5);
+        await expectWeightedShares(workers, 3);
+        await synodctl('kv', 'put', 'e2e/after-nats-stop', 'ok');
+        const nc = await natsAs('synodctl');
+        try {
+          const lock = await new LockClient({ nc, namespace: NS, timeoutMs: 20_000 }).acquire('e2e.after-nats-stop', { ttlMs: 10_000, timeoutMs: 20_000 });
+          expect(lock.token).toBeGreaterThan(0);
+          await lock.release();
+        } finally {
+          await nc.close();
+        }
+      } finally {
+        await docker('start', container(`nats-${victim.n}`));
+      }
+      await until(`nats-${victim.n} back`, 30_000, async () => ((await connz(victim.n)) ? true : undefined));
+    });
+
+    it('resumes writes on a new leader when the leader container is killed, and the restarted replica catches up', async () => {
+      const before = (await synodctl('cluster', 'status')) as ClusterView;
+      const old = before.leader!;
+      const service = `consensus-${old.slice(1)}`;
+      await docker('kill', container(service));
+      try {
+        // The client retries until a new leader answers.
+        await synodctl('--timeout', '30000', 'kv', 'put', 'e2e/after-kill', 'v1');
+        const after = (await synodctl('cluster', 'status')) as ClusterView;
+        expect(after.leader).not.toBe(old);
+        expect(after.term).toBeGreaterThan(before.term);
+        expect(after.members.find((m) => m.id === old)?.role).toBe('unreachable');
+        await synodctl('kv', 'put', 'e2e/after-kill-2', 'v2');
+      } finally {
+        await docker('start', container(service));
+      }
+      // Back, it follows the new leader and applies everything committed meanwhile.
+      const target = ((await synodctl('cluster', 'status')) as ClusterView).commitIndex;
+      const caught = await until(`${old} to catch up to index ${target}`, 45_000, async () => {
+        const s = (await synodctl('cluster', 'status')) as ClusterView;
+        const m = s.members.find((x) => x.id === old);
+        return m && m.role === 'follower' && (m.appliedIndex ?? 0) >= target ? s : undefined;
+      });
+      expect(caught.leader).not.toBeNull();
+      const got = await synodctl('kv', 'get', 'e2e/after-kill-2');
+      expect(JSON.stringify(got)).toContain('"v2"');
+    });
+
+    it('leaves no container, network or volume behind after `docker compose down -v`', async () => {
+      const made = projectResources(PROJECT);
+      expect(made.containers).toEqual(expect.arrayContaining(STACK_SERVICES.map((s) => container(s))));
+      expect(made.volumes.sort()).toEqual(['consensus-1', 'consensus-2', 'consensus-3'].map((v) => `${PROJECT}_${v}`));
+      compose(['down', '-v', '--remove-orphans', '--timeout', '10']);
+      downDone = true;
+      expect(projectResources(PROJECT)).toEqual({ containers: [], networks: [], volumes: [] });
+    });
+  });
+}
