@@ -1,10 +1,16 @@
 import { STRATEGY_NAMES } from '@synod/balancing';
 import { DEFAULT_MAX_REQUEST_BYTES } from '@synod/protocol';
 import { Counter, Gauge, Histogram, env, runService } from '@synod/service-kit';
+import { z } from 'zod';
+import { HealthChecker } from './health-checker.js';
 import { buildApi } from './http-api.js';
+import { LagMonitor } from './lag-monitor.js';
 import { WorkerRegistry } from './registry.js';
 import { RegistryListener } from './registry-listener.js';
 import { Router } from './router.js';
+import { BodyFieldPath, IdempotentEndpoints, StrategyOverrides } from './settings.js';
+
+const PERCENT = 'expected a number from 0 to 100';
 
 await runService({
   service: 'balancer-gateway',
@@ -12,7 +18,49 @@ await runService({
     /** The API port (separate from HTTP_PORT, which serves health and metrics). */
     PORT: env.port(8080),
     HOST: env.string({ default: '0.0.0.0', expected: 'expected a host or address to listen on' }),
-    LB_STRATEGY: env.oneOf(STRATEGY_NAMES as ['random', 'round-robin', 'weighted'], 'weighted'),
+    /** The default strategy of every service. */
+    LB_STRATEGY: env.oneOf(STRATEGY_NAMES, 'weighted'),
+    /** Per-service strategies: `svc=p2c-ewma,other=least-outstanding`. */
+    LB_STRATEGY_OVERRIDES: env.of(StrategyOverrides),
+    /** Header holding the consistent-hash key. */
+    LB_HASH_HEADER: env.string({ default: 'x-synod-key', pattern: /^[A-Za-z0-9-]{1,64}$/, expected: 'expected an HTTP header name' }),
+    /** A JSON body field (dotted path) holding the key when the header is absent. */
+    LB_HASH_BODY_FIELD: env.of(BodyFieldPath),
+    /** Peak-EWMA decay time constant, and the latency a failure counts as (p2c-ewma). */
+    LB_EWMA_DECAY_MS: env.int({ min: 1, max: 600_000, default: 10_000 }),
+    LB_FAILURE_PENALTY_MS: env.int({ min: 0, max: 600_000, default: 500 }),
+    /** Slow start: a new worker's share ramps up over this window (0: off). */
+    SLOW_START_MS: env.int({ min: 0, max: 3_600_000, default: 0 }),
+    SLOW_START_MIN_PERCENT: env.int({ min: 1, max: 100, default: 10 }),
+    SLOW_START_AGGRESSION: env.of(z.coerce.number({ error: 'expected a number from 0.1 to 10' }).min(0.1).max(10).default(1)),
+    /** Outlier detection (0 turns a check off). */
+    OUTLIER_CONSECUTIVE_FAILURES: env.int({ min: 0, max: 10_000, default: 5 }),
+    OUTLIER_SUCCESS_RATE_PERCENT: env.int({ min: 0, max: 100, default: 0 }),
+    OUTLIER_SUCCESS_RATE_MIN_REQUESTS: env.int({ min: 1, max: 1_000_000, default: 20 }),
+    OUTLIER_WINDOW_MS: env.int({ min: 100, max: 3_600_000, default: 10_000 }),
+    OUTLIER_BASE_EJECTION_MS: env.int({ min: 10, max: 3_600_000, default: 5_000 }),
+    OUTLIER_MAX_EJECTION_MS: env.int({ min: 10, max: 3_600_000, default: 60_000 }),
+    OUTLIER_MAX_EJECTION_PERCENT: env.of(z.coerce.number({ error: PERCENT }).min(0, PERCENT).max(100, PERCENT).default(50)),
+    /** Active checks: ping every worker this often (0: off), a miss after the timeout, eject after this many misses in a row. */
+    HEALTH_CHECK_INTERVAL_MS: env.int({ min: 0, max: 600_000, default: 5_000 }),
+    HEALTH_CHECK_TIMEOUT_MS: env.int({ min: 1, max: 600_000, default: 2_000 }),
+    HEALTH_CHECK_FAILURES: env.int({ min: 0, max: 1000, default: 3 }),
+    /** Retries: budget as a share of requests plus a floor per second, attempts per request, attempt timeout (0: whole deadline). */
+    RETRY_BUDGET_PERCENT: env.int({ min: 0, max: 100, default: 20 }),
+    RETRY_MIN_PER_SECOND: env.int({ min: 0, max: 100_000, default: 10 }),
+    RETRY_MAX_ATTEMPTS: env.int({ min: 1, max: 10, default: 3 }),
+    RETRY_ATTEMPT_TIMEOUT_MS: env.int({ min: 0, max: 600_000, default: 0 }),
+    /** Endpoints retried after a timeout besides those workers declare idempotent: `svc/echo,other/*`. */
+    IDEMPOTENT_ENDPOINTS: env.of(IdempotentEndpoints),
+    /** Requests per worker at once when the worker states no maxConcurrency (0: unlimited). */
+    WORKER_MAX_CONCURRENCY: env.int({ min: 0, max: 100_000, default: 0 }),
+    /** Requests that may wait for a free worker, all services together; beyond, 503 at once. */
+    MAX_PENDING: env.int({ min: 0, max: 1_000_000, default: 1000 }),
+    /** Shed load (503 at once) while the event loop lags more than this (ms; 0: off), measured per window. */
+    EVENT_LOOP_LAG_MS: env.int({ min: 0, max: 600_000, default: 1000 }),
+    EVENT_LOOP_WINDOW_MS: env.int({ min: 50, max: 60_000, default: 500 }),
+    /** When set, admin routes need `authorization: Bearer <ADMIN_TOKEN>`. */
+    ADMIN_TOKEN: env.string({ pattern: /^[\x21-\x7e]{8,256}$/, expected: 'expected 8-256 printable characters' }),
     /** A worker unheard of for longer than this leaves the registry. */
     WORKER_EXPIRY_MS: env.int({ min: 100, max: 600_000, default: 3000 }),
     /** How often expired workers are swept out. */
@@ -46,12 +94,102 @@ await runService({
       help: 'Registry messages ignored because they were malformed',
       registers: [metrics],
     });
+    const ejections = new Counter({
+      name: 'synod_gateway_ejections_total',
+      help: 'Workers ejected by outlier detection, by reason',
+      labelNames: ['service', 'worker', 'reason'],
+      registers: [metrics],
+    });
+    const retries = new Counter({
+      name: 'synod_gateway_retries_total',
+      help: 'Requests retried on another worker, by the failure retried',
+      labelNames: ['service', 'code'],
+      registers: [metrics],
+    });
+    const rejected = new Counter({
+      name: 'synod_gateway_rejected_total',
+      help: 'Requests refused or not retried: no capacity, full queue, event-loop lag, retry budget spent',
+      labelNames: ['service', 'reason'],
+      registers: [metrics],
+    });
     new Gauge({
       name: 'synod_gateway_workers',
       help: 'Live workers in the registry',
       registers: [metrics],
       collect() {
         this.set(registry.size);
+      },
+    });
+
+    const lag = new LagMonitor(config.EVENT_LOOP_LAG_MS, config.EVENT_LOOP_WINDOW_MS);
+    const router = new Router({
+      nc: bus.nc,
+      registry,
+      namespace: config.SYNOD_NAMESPACE,
+      strategy: config.LB_STRATEGY,
+      overrides: config.LB_STRATEGY_OVERRIDES,
+      random: Math.random,
+      log,
+      ewma: { decayMs: config.LB_EWMA_DECAY_MS, failurePenaltyMs: config.LB_FAILURE_PENALTY_MS },
+      slowStart: { windowMs: config.SLOW_START_MS, minPercent: config.SLOW_START_MIN_PERCENT, aggression: config.SLOW_START_AGGRESSION, steps: 10 },
+      outlier: {
+        consecutiveFailures: config.OUTLIER_CONSECUTIVE_FAILURES,
+        consecutivePingFailures: config.HEALTH_CHECK_FAILURES,
+        successRatePercent: config.OUTLIER_SUCCESS_RATE_PERCENT,
+        successRateMinRequests: config.OUTLIER_SUCCESS_RATE_MIN_REQUESTS,
+        successRateWindowMs: config.OUTLIER_WINDOW_MS,
+        baseEjectionMs: config.OUTLIER_BASE_EJECTION_MS,
+        maxEjectionMs: config.OUTLIER_MAX_EJECTION_MS,
+        maxEjectionPercent: config.OUTLIER_MAX_EJECTION_PERCENT,
+      },
+      retry: {
+        budget: { ratio: config.RETRY_BUDGET_PERCENT / 100, minPerSecond: config.RETRY_MIN_PER_SECOND, maxTokens: Math.max(10, config.RETRY_MIN_PER_SECOND * 10) },
+        maxAttempts: config.RETRY_MAX_ATTEMPTS,
+        attemptTimeoutMs: config.RETRY_ATTEMPT_TIMEOUT_MS,
+        idempotent: config.IDEMPOTENT_ENDPOINTS,
+      },
+      defaultMaxConcurrency: config.WORKER_MAX_CONCURRENCY,
+      maxPending: config.MAX_PENDING,
+      shedding: () => lag.shedding,
+      onAttempt: (w, outcome, code) => attempts.inc({ service: w.service, worker: w.id, outcome, code: code ?? '' }),
+      onEjection: (w, e) => ejections.inc({ service: w.service, worker: w.id, reason: e.reason }),
+      onRetry: (service, code) => retries.inc({ service, code }),
+      onRejected: (service, reason) => rejected.inc({ service, reason }),
+    });
+    new Gauge({
+      name: 'synod_gateway_pending',
+      help: 'Requests waiting for a free worker',
+      registers: [metrics],
+      collect() {
+        this.set(router.pending);
+      },
+    });
+    new Gauge({
+      name: 'synod_gateway_pending_peak',
+      help: 'Most requests that ever waited for a free worker at once',
+      registers: [metrics],
+      collect() {
+        this.set(router.pendingPeak);
+      },
+    });
+    new Gauge({
+      name: 'synod_gateway_worker_in_flight_peak',
+      help: 'Most requests this gateway ever had in flight at once on a live worker',
+      labelNames: ['service', 'worker'],
+      registers: [metrics],
+      collect() {
+        this.reset();
+        for (const service of registry.services()) {
+          for (const w of registry.workersOf(service)) this.set({ service, worker: w.id }, router.inFlightPeak(w.id));
+        }
+      },
+    });
+    new Gauge({
+      name: 'synod_gateway_event_loop_lag_seconds',
+      help: 'Worst event-loop delay of the last window',
+      registers: [metrics],
+      collect() {
+        this.set(lag.lag / 1000);
       },
     });
 
@@ -63,15 +201,18 @@ await runService({
       sweepIntervalMs: config.REGISTRY_SWEEP_MS,
       log,
       onInvalid: () => invalid.inc(),
+      onChange: (change) => router.onRegistryChange(change),
     });
-    const router = new Router({
+    const health = new HealthChecker({
       nc: bus.nc,
       registry,
       namespace: config.SYNOD_NAMESPACE,
-      strategy: config.LB_STRATEGY,
-      random: Math.random,
+      intervalMs: config.HEALTH_CHECK_INTERVAL_MS,
+      timeoutMs: config.HEALTH_CHECK_TIMEOUT_MS,
       log,
-      onAttempt: (w, outcome, code) => attempts.inc({ service: w.service, worker: w.id, outcome, code: code ?? '' }),
+      onResult: (w, ok) => {
+        if (registry.get(w.id) === w) router.recordPing(w, ok);
+      },
     });
     const api = buildApi({
       router,
@@ -79,21 +220,29 @@ await runService({
       log,
       maxBodyBytes: config.MAX_BODY_BYTES,
       requestTimeoutMs: config.REQUEST_TIMEOUT_MS,
+      hashHeader: config.LB_HASH_HEADER,
+      ...(config.LB_HASH_BODY_FIELD === undefined ? {} : { hashBodyField: config.LB_HASH_BODY_FIELD }),
+      ...(config.ADMIN_TOKEN === undefined ? {} : { adminToken: config.ADMIN_TOKEN }),
       onResponse: (service, endpoint, status, seconds) => {
         requests.inc({ service, endpoint, status });
         duration.observe({ service, endpoint }, seconds);
       },
     });
     await listener.start();
+    health.start();
+    lag.start();
     await api.listen({ port: config.PORT, host: config.HOST });
     const address = api.server.address();
     const port = typeof address === 'object' && address !== null ? address.port : config.PORT;
     let serving = true;
+    const overrides = Object.fromEntries(config.LB_STRATEGY_OVERRIDES);
     return {
-      ready: { port, strategy: config.LB_STRATEGY },
+      ready: { port, strategy: config.LB_STRATEGY, overrides },
       checks: [{ name: 'api', ok: () => serving }],
       async stop() {
         serving = false;
+        health.stop();
+        lag.stop();
         // fastify's close stops accepting connections and waits for in-flight requests.
         await api.close();
         listener.stop();

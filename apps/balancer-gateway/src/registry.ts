@@ -5,8 +5,19 @@ export interface WorkerEntry {
   readonly id: string;
   readonly service: string;
   version: string | undefined;
+  /** The weight in force: the operator's override when one is set, else the reported one. */
   weight: number;
+  /** The weight the worker reports in its heartbeats. */
+  reportedWeight: number;
+  /** A weight set through the admin route; wins over the reported one until cleared. */
+  weightOverride: number | undefined;
   endpoints: ReadonlySet<string>;
+  /** Endpoints the worker declares idempotent (retried after a timeout). */
+  idempotent: ReadonlySet<string>;
+  /** Jobs the worker takes at once, as it reports; undefined: it did not say. */
+  maxConcurrency: number | undefined;
+  /** When this gateway first saw the worker (ms, gateway clock); slow start ramps from here. */
+  joinedAt: number;
   /** When the last announce or heartbeat arrived (ms, gateway clock). */
   lastSeen: number;
   reported: WorkerLoad;
@@ -42,10 +53,14 @@ export class WorkerRegistry {
 
     const current = this.byId.get(msg.id);
     if (current) {
-      if (current.weight !== msg.weight || !sameSet(current.endpoints, msg.endpoints)) this.cache.delete(msg.service);
+      const weight = current.weightOverride ?? msg.weight;
+      if (current.weight !== weight || !sameSet(current.endpoints, msg.endpoints)) this.cache.delete(msg.service);
       current.version = msg.version;
-      current.weight = msg.weight;
+      current.weight = weight;
+      current.reportedWeight = msg.weight;
       current.endpoints = new Set(msg.endpoints);
+      current.idempotent = new Set(msg.idempotent ?? []);
+      current.maxConcurrency = msg.maxConcurrency;
       current.lastSeen = now;
       current.reported = msg.load;
       return undefined;
@@ -55,7 +70,12 @@ export class WorkerRegistry {
       service: msg.service,
       version: msg.version,
       weight: msg.weight,
+      reportedWeight: msg.weight,
+      weightOverride: undefined,
       endpoints: new Set(msg.endpoints),
+      idempotent: new Set(msg.idempotent ?? []),
+      maxConcurrency: msg.maxConcurrency,
+      joinedAt: now,
       lastSeen: now,
       reported: msg.load,
       inFlight: 0,
@@ -107,6 +127,24 @@ export class WorkerRegistry {
     return list;
   }
 
+  /**
+   * Sets (or with undefined clears) an operator's weight for a worker, in force over the weight it
+   * reports until cleared or until the worker leaves. Returns false for an unknown worker.
+   */
+  setWeightOverride(id: string, weight: number | undefined): boolean {
+    const entry = this.byId.get(id);
+    if (!entry) return false;
+    entry.weightOverride = weight;
+    entry.weight = weight ?? entry.reportedWeight;
+    this.cache.delete(entry.service);
+    return true;
+  }
+
+  /** Services ever announced. */
+  services(): string[] {
+    return [...this.knownEndpoints.keys()];
+  }
+
   get(id: string): WorkerEntry | undefined {
     return this.byId.get(id);
   }
@@ -115,7 +153,8 @@ export class WorkerRegistry {
     return this.byId.size;
   }
 
-  view(now: number): WorkerView[] {
+  /** Rows of `GET /v1/workers`; `extra` adds what the router knows (strategy, latency, ejection). */
+  view(now: number, extra?: (w: WorkerEntry) => Partial<WorkerView>): WorkerView[] {
     return [...this.byId.values()].map((w) => ({
       id: w.id,
       service: w.service,
@@ -128,6 +167,10 @@ export class WorkerRegistry {
       served: w.served,
       errors: w.errors,
       reported: { ...w.reported },
+      reportedWeight: w.reportedWeight,
+      ...(w.weightOverride === undefined ? {} : { weightOverride: w.weightOverride }),
+      ...(w.maxConcurrency === undefined ? {} : { maxConcurrency: w.maxConcurrency }),
+      ...extra?.(w),
     }));
   }
 }

@@ -81,3 +81,66 @@ export async function waitForWorkers(base: string, ids: string[], timeoutMs = 10
   const want = [...ids].sort().join(',');
   await waitUntil(async () => (await workers(base)).map((w) => w.id).sort().join(',') === want, timeoutMs);
 }
+
+/** Waits until the gateway lists exactly these worker ids for `service` (other services ignored). */
+export async function waitForService(base: string, service: string, ids: string[], timeoutMs = 10_000): Promise<void> {
+  const want = [...ids].sort().join(',');
+  await waitUntil(
+    async () =>
+      (await workers(base))
+        .filter((w) => w.service === service)
+        .map((w) => w.id)
+        .sort()
+        .join(',') === want,
+    timeoutMs,
+  );
+}
+
+/** The gateway's Prometheus text from its ops port (start it with HTTP_PORT: '0'). */
+export async function metrics(gw: { ready: LogLine }): Promise<string> {
+  const res = await fetch(`http://127.0.0.1:${String(gw.ready.httpPort)}/metrics`);
+  return res.text();
+}
+
+/** Sum of every sample of a metric whose labels include all of `labels`. */
+export function metricSum(text: string, name: string, labels: Record<string, string> = {}): number {
+  let sum = 0;
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(name)) continue;
+    const m = /^([a-z_]+)(\{[^}]*\})? (\S+)$/.exec(line);
+    if (!m || m[1] !== name) continue;
+    const labelText = m[2] ?? '';
+    if (Object.entries(labels).every(([k, v]) => labelText.includes(`${k}="${v}"`))) sum += Number(m[3]);
+  }
+  return sum;
+}
+
+/** Sends `total` requests from `concurrency` closed-loop clients; `make(i)` builds request i. */
+export async function closedLoop<T>(concurrency: number, total: number, send: (i: number) => Promise<T>): Promise<T[]> {
+  const replies: T[] = new Array<T>(total);
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      for (;;) {
+        const i = next++;
+        if (i >= total) return;
+        replies[i] = await send(i);
+      }
+    }),
+  );
+  return replies;
+}
+
+export function countBy<T>(items: readonly T[], key: (t: T) => string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const t of items) out[key(t)] = (out[key(t)] ?? 0) + 1;
+  return out;
+}
+
+export async function put(base: string, path: string, body: unknown, method: 'PUT' | 'DELETE' = 'PUT'): Promise<{ status: number; body: unknown }> {
+  const res = await fetch(`${base}${path}`, {
+    method,
+    ...(method === 'PUT' ? { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) } : {}),
+  });
+  return { status: res.status, body: await res.json() };
+}

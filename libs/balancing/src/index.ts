@@ -1,6 +1,15 @@
-export type { Member, RandomSource, Strategy, StrategyName } from './strategy.js';
-export { STRATEGY_NAMES } from './strategy.js';
+export type { Member, Observation, PickContext, RandomSource, Strategy, StrategyName } from './strategy.js';
+export { STRATEGY_NAMES, usableWeight } from './strategy.js';
 export { RandomStrategy } from './random.js';
 export { RoundRobinStrategy } from './round-robin.js';
 export { WeightedRoundRobinStrategy } from './weighted.js';
+export { LeastOutstandingStrategy } from './least-outstanding.js';
+export { P2cEwmaStrategy } from './p2c-ewma.js';
+export { PeakEwma, DEFAULT_PEAK_EWMA, UNMEASURED_PENALTY, type PeakEwmaOptions } from './peak-ewma.js';
+export { ConsistentHashStrategy, rendezvousScore } from './consistent-hash.js';
+export { hash32 } from './hash.js';
+export { SlowStart, DEFAULT_SLOW_START, type SlowStartOptions } from './slow-start.js';
+export { OutlierDetector, DEFAULT_OUTLIER, type Ejection, type EjectionReason, type OutlierOptions } from './outlier.js';
+export { RetryBudget, DEFAULT_RETRY_BUDGET, type RetryBudgetOptions } from './retry-budget.js';
+export { ConcurrencyLimiter } from './concurrency.js';
 export { createStrategy } from './factory.js';

@@ -1,4 +1,4 @@
-import type { Member, Strategy } from './strategy.js';
+import { usableWeight, type Member, type Strategy } from './strategy.js';
 
 /**
  * Smooth weighted round-robin, the algorithm nginx uses: on each pick every member's current
@@ -37,7 +37,7 @@ export class WeightedRoundRobinStrategy implements Strategy {
   private membershipChanged(members: readonly Member[]): boolean {
     let eligible = 0;
     for (const m of members) {
-      const w = eligibleWeight(m);
+      const w = usableWeight(m);
       if (w === 0) continue;
       eligible++;
       if (this.state.get(m.id)?.weight !== w) return true;
@@ -48,12 +48,8 @@ export class WeightedRoundRobinStrategy implements Strategy {
   private reset(members: readonly Member[]): void {
     this.state.clear();
     for (const m of members) {
-      const weight = eligibleWeight(m);
+      const weight = usableWeight(m);
       if (weight > 0) this.state.set(m.id, { weight, current: 0 });
     }
   }
-}
-
-function eligibleWeight(m: Member): number {
-  return m.weight > 0 && Number.isFinite(m.weight) ? m.weight : 0;
 }

@@ -13,6 +13,7 @@ export const ERROR_CATALOG = {
   UNKNOWN_SERVICE: { httpStatus: 404, retryable: false, description: 'no worker has ever announced this service' },
   UNKNOWN_ENDPOINT: { httpStatus: 404, retryable: false, description: 'the service does not serve this endpoint' },
   NOT_FOUND: { httpStatus: 404, retryable: false, description: 'no such route' },
+  FORBIDDEN: { httpStatus: 403, retryable: false, description: 'the caller may not do this (an admin route without the admin token)' },
   NO_WORKERS: { httpStatus: 503, retryable: true, description: 'the service is known but has no live worker' },
   NO_RESPONDERS: { httpStatus: 503, retryable: true, description: 'nobody listens on the subject the request was sent to' },
   SHUTTING_DOWN: { httpStatus: 503, retryable: true, description: 'the instance is draining and takes no new work' },

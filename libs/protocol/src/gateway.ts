@@ -23,7 +23,25 @@ export const WorkerView = z.object({
   /** Requests to the worker that failed (error reply, timeout, no responders). */
   errors: z.number(),
   /** Load as the worker reported it in its last heartbeat. */
-  reported: z.object({ inFlight: z.number(), served: z.number(), errors: z.number() }),
+  reported: z.object({ inFlight: z.number(), served: z.number(), errors: z.number(), ewmaMs: z.number().optional() }),
+  /** The weight the worker reported; `weight` differs from it when an operator set an override. */
+  reportedWeight: z.number().optional(),
+  /** A weight set through the admin route, in force until cleared. */
+  weightOverride: z.number().optional(),
+  /** The balancing strategy of the worker's service on this gateway. */
+  strategy: z.string().optional(),
+  /** This gateway's peak-EWMA estimate of the worker's latency, in ms (absent before any answer). */
+  ewmaMs: z.number().optional(),
+  /** Most requests this gateway sends the worker at once (absent: unlimited). */
+  maxConcurrency: z.number().optional(),
+  /** Whether outlier detection has the worker ejected (it takes no traffic until `ejectedUntil`). */
+  ejected: z.boolean().optional(),
+  /** When the current ejection ends, ISO 8601. */
+  ejectedUntil: z.string().optional(),
+  /** Times the worker was ejected (the ejection time grows with it). */
+  ejections: z.number().optional(),
+  /** Share factor of slow start in (0, 1]; 1 once the ramp is over. */
+  slowStartFactor: z.number().optional(),
 });
 export type WorkerView = z.infer<typeof WorkerView>;
 

@@ -1,0 +1,28 @@
+import { STRATEGY_NAMES } from '@synod/balancing';
+import { ErrorEnvelope, RouteParams, ServiceName, WorkerId, WorkersResponse } from '@synod/protocol';
+import { z } from 'zod';
+
+/** Schemas of the gateway's own HTTP API beside the shared ones in @synod/protocol (the OpenAPI document is built from all of them). */
+export const StrategyNameSchema = z.enum(STRATEGY_NAMES).describe('a balancing strategy');
+
+export const WeightBody = z.object({ weight: z.number().int().min(0).max(1000).describe('relative share under weighted strategies; 0 takes no traffic') });
+export const WeightReply = z.object({ id: z.string(), weight: z.number(), reportedWeight: z.number(), weightOverride: z.number().optional() });
+export const StrategyBody = z.object({ strategy: StrategyNameSchema });
+export const StrategyReply = z.object({ service: z.string(), strategy: StrategyNameSchema, overridden: z.boolean() });
+export const WorkerParams = z.object({ id: WorkerId });
+export const ServiceParams = z.object({ service: ServiceName });
+
+export const ServiceView = z.object({
+  service: z.string(),
+  strategy: StrategyNameSchema,
+  workers: z.number().describe('live workers'),
+  ejected: z.number().describe('workers ejected by outlier detection right now'),
+  endpoints: z.array(z.string()),
+});
+export const ServicesResponse = z.object({
+  services: z.array(ServiceView),
+  pending: z.number().describe('requests waiting for a free worker right now'),
+  pendingPeak: z.number().describe('most requests that ever waited at once'),
+});
+
+export { ErrorEnvelope, RouteParams, WorkersResponse };

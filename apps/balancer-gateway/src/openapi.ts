@@ -1,0 +1,136 @@
+import { HTTP_HEADERS } from '@synod/protocol';
+import { z } from 'zod';
+import {
+  ErrorEnvelope,
+  RouteParams,
+  ServiceParams,
+  ServicesResponse,
+  StrategyBody,
+  StrategyReply,
+  WeightBody,
+  WeightReply,
+  WorkerParams,
+  WorkersResponse,
+} from './api-schemas.js';
+
+type Schema = z.ZodType;
+
+const json = (schema: Schema): unknown => z.toJSONSchema(schema, { io: 'output', unrepresentable: 'any' });
+const content = (schema: Schema) => ({ 'application/json': { schema: json(schema) } });
+const pathParams = (schema: z.ZodObject) =>
+  Object.entries(schema.shape).map(([name, s]) => ({ name, in: 'path', required: true, schema: json(s as Schema) }));
+const error = (description: string) => ({ description, content: content(ErrorEnvelope) });
+
+/**
+ * The OpenAPI 3.1 document of the gateway's HTTP API, built from the same zod schemas that
+ * validate the requests (zod 4's JSON Schema output is JSON Schema 2020-12, which OpenAPI 3.1 uses).
+ */
+export function openApiDocument(opts: { hashHeader: string; adminToken: boolean }): Record<string, unknown> {
+  const admin = opts.adminToken ? [{ adminToken: [] }] : [];
+  const unavailable = {
+    description: 'no live worker, no capacity (concurrency limits, full queue) or the gateway is shedding load; see retry-after',
+    headers: { 'retry-after': { schema: { type: 'integer' }, description: 'seconds to wait before retrying' } },
+    content: content(ErrorEnvelope),
+  };
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'Synod balancer-gateway',
+      version: '1',
+      description:
+        'Routes JSON requests to live workers over NATS. Every error is `{ error: { code, message, retryable, details? } }` with a stable code from the catalog.',
+    },
+    components: {
+      securitySchemes: { adminToken: { type: 'http', scheme: 'bearer', description: 'ADMIN_TOKEN, when the gateway has one' } },
+    },
+    paths: {
+      '/v1/services/{service}/{endpoint}': {
+        post: {
+          summary: 'Send one request to a worker of the service',
+          description:
+            'The body is forwarded as is to one live worker chosen by the service\'s strategy. The answer is the worker\'s result; `x-synod-worker` names the worker.',
+          parameters: [
+            ...pathParams(RouteParams),
+            { name: HTTP_HEADERS.timeoutMs, in: 'header', required: false, schema: { type: 'integer', minimum: 1 }, description: 'a shorter deadline than the gateway\'s, in ms' },
+            { name: opts.hashHeader, in: 'header', required: false, schema: { type: 'string' }, description: 'the routing key under consistent-hash' },
+            { name: HTTP_HEADERS.requestId, in: 'header', required: false, schema: { type: 'string' } },
+          ],
+          requestBody: { required: true, content: { 'application/json': { schema: {} } } },
+          responses: {
+            200: {
+              description: 'the worker\'s result',
+              headers: { [HTTP_HEADERS.worker]: { schema: { type: 'string' }, description: 'the worker that answered' } },
+              content: { 'application/json': { schema: {} } },
+            },
+            400: error('malformed request or body rejected by the endpoint\'s schema'),
+            404: error('unknown service or endpoint'),
+            413: error('body too large'),
+            415: error('body is not JSON'),
+            500: error('the worker failed'),
+            502: error('the worker answered something that is not a Synod reply'),
+            503: unavailable,
+            504: error('no answer within the deadline'),
+          },
+        },
+      },
+      '/v1/workers': {
+        get: { summary: 'Live workers with their weight, load, latency estimate and ejection state', responses: { 200: { description: 'the registry', content: content(WorkersResponse) } } },
+      },
+      '/v1/services': {
+        get: { summary: 'Known services with their strategy, and the pending queue', responses: { 200: { description: 'services', content: content(ServicesResponse) } } },
+      },
+      '/v1/admin/workers/{id}/weight': {
+        put: {
+          summary: 'Set a worker\'s weight, in force over the one it reports until cleared',
+          security: admin,
+          parameters: pathParams(WorkerParams),
+          requestBody: { required: true, content: content(WeightBody) },
+          responses: { 200: { description: 'the weights now', content: content(WeightReply) }, 400: error('bad weight'), 403: error('admin token missing or wrong'), 404: error('no such worker') },
+        },
+        delete: {
+          summary: 'Clear the override: the worker\'s reported weight applies again',
+          security: admin,
+          parameters: pathParams(WorkerParams),
+          responses: { 200: { description: 'the weights now', content: content(WeightReply) }, 403: error('admin token missing or wrong'), 404: error('no such worker') },
+        },
+      },
+      '/v1/admin/services/{service}/strategy': {
+        put: {
+          summary: 'Set a service\'s balancing strategy at runtime (its balancing state starts fresh)',
+          security: admin,
+          parameters: pathParams(ServiceParams),
+          requestBody: { required: true, content: content(StrategyBody) },
+          responses: { 200: { description: 'the strategy now', content: content(StrategyReply) }, 400: error('unknown strategy'), 403: error('admin token missing or wrong') },
+        },
+        delete: {
+          summary: 'Clear the runtime strategy: LB_STRATEGY_OVERRIDES or LB_STRATEGY applies again',
+          security: admin,
+          parameters: pathParams(ServiceParams),
+          responses: { 200: { description: 'the strategy now', content: content(StrategyReply) }, 403: error('admin token missing or wrong') },
+        },
+      },
+      '/docs/json': { get: { summary: 'This document', responses: { 200: { description: 'OpenAPI 3.1' } } } },
+    },
+  };
+}
+
+/** A small self-contained HTML page listing the API from the document (no external assets). */
+export function docsPage(doc: Record<string, unknown>): string {
+  const esc = (s: string): string => s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
+  const paths = doc.paths as Record<string, Record<string, { summary?: string; description?: string; responses?: Record<string, { description?: string }> }>>;
+  const rows = Object.entries(paths)
+    .flatMap(([path, ops]) =>
+      Object.entries(ops).map(([method, op]) => {
+        const responses = Object.entries(op.responses ?? {})
+          .map(([code, r]) => `<li><code>${esc(code)}</code> ${esc(r.description ?? '')}</li>`)
+          .join('');
+        return `<section><h2><code>${esc(method.toUpperCase())} ${esc(path)}</code></h2><p>${esc(op.summary ?? '')}</p>${op.description ? `<p>${esc(op.description)}</p>` : ''}<ul>${responses}</ul></section>`;
+      }),
+    )
+    .join('\n');
+  const info = doc.info as { title: string; description: string };
+  return `<!doctype html><html><head><meta charset="utf-8"><title>${esc(info.title)}</title>
+<style>body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem}section{border-top:1px solid #ddd}code{background:#f4f4f4;padding:0 .2em}</style></head>
+<body><h1>${esc(info.title)}</h1><p>${esc(info.description)}</p><p>Machine-readable: <a href="/docs/json">/docs/json</a> (OpenAPI 3.1, schemas from the zod definitions).</p>
+${rows}</body></html>`;
+}

@@ -1,0 +1,248 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { closedLoop, countBy, metricSum, metrics, post, Stack, waitForService, waitUntil, workers, type Reply } from './stack.js';
+
+/**
+ * Failure handling through real processes: outlier ejection and return (passive and by active
+ * pings), a worker killed under load with retries, overload protection (per-worker limits, the
+ * bounded queue, event-loop lag) and the retry budget. Each test uses its own service name.
+ */
+describe('failure handling in the gateway', () => {
+  let stack: Stack;
+
+  beforeAll(async () => {
+    stack = await Stack.start();
+  });
+
+  afterAll(async () => {
+    await stack?.stop();
+  });
+
+  const errorCode = (r: Reply): string | undefined => (r.body as { error?: { code?: string } }).error?.code;
+
+  it('a failing worker is ejected after N consecutive failures, returns after the ejection time, and is ejected longer the next time', async () => {
+    const service = 'eject';
+    const FAILURES = 3;
+    const BASE_MS = 1500;
+    await Promise.all([
+      stack.worker({ WORKER_ID: 'ok1', WORKER_SERVICE: service }),
+      stack.worker({ WORKER_ID: 'ok2', WORKER_SERVICE: service }),
+      stack.worker({ WORKER_ID: 'bad', WORKER_SERVICE: service, WORKER_FAIL_RATE: '1' }),
+    ]);
+    const gw = await stack.gateway({
+      LB_STRATEGY: 'round-robin',
+      OUTLIER_CONSECUTIVE_FAILURES: String(FAILURES),
+      OUTLIER_BASE_EJECTION_MS: String(BASE_MS),
+      HEALTH_CHECK_INTERVAL_MS: '0',
+    });
+    await waitForService(gw.url, service, ['ok1', 'ok2', 'bad']);
+    const send = () => post(gw.url, `/v1/services/${service}/echo`, { message: 'x' });
+    // Round-robin: every third request reaches `bad` until it is ejected after FAILURES of them.
+    const first: Reply[] = [];
+    for (let i = 0; i < 3 * FAILURES; i++) first.push(await send());
+    expect(first.filter((r) => r.worker === 'bad').map((r) => [r.status, errorCode(r)])).toEqual(Array(FAILURES).fill([500, 'INTERNAL']));
+    const ejectedAt = Date.now();
+    const row = (await workers(gw.url)).find((w) => w.id === 'bad')!;
+    expect(row).toMatchObject({ ejected: true, ejections: 1 });
+    const line = await gw.app.waitForLine((l) => l.msg === 'worker ejected' && l.worker === 'bad', 1000);
+    expect(line.reason).toBe('consecutive-failures');
+
+    // While ejected: no request reaches it.
+    const during: Reply[] = [];
+    while (Date.now() - ejectedAt < BASE_MS / 2) during.push(await send());
+    expect(during.every((r) => r.status === 200 && r.worker !== 'bad')).toBe(true);
+
+    // After the ejection time it takes traffic again (and, still failing, is ejected for twice as long).
+    await waitUntil(async () => (await workers(gw.url)).find((w) => w.id === 'bad')?.ejected === false, BASE_MS + 2000, 50);
+    expect(Date.now() - ejectedAt).toBeGreaterThanOrEqual(BASE_MS - 100);
+    const second: Reply[] = [];
+    for (let i = 0; i < 3 * FAILURES; i++) second.push(await send());
+    expect(second.filter((r) => r.worker === 'bad').length).toBe(FAILURES);
+    const again = (await workers(gw.url)).find((w) => w.id === 'bad')!;
+    expect(again).toMatchObject({ ejected: true, ejections: 2 });
+    expect(Date.parse(again.ejectedUntil!) - Date.now()).toBeGreaterThan(BASE_MS);
+  });
+
+  it('missed pings eject a frozen worker (SIGSTOP) before its registry expiry; it returns once it answers again', async () => {
+    const service = 'frozen';
+    const BASE_MS = 1000;
+    const [, , frozen] = await Promise.all([
+      stack.worker({ WORKER_ID: 'f1', WORKER_SERVICE: service }),
+      stack.worker({ WORKER_ID: 'f2', WORKER_SERVICE: service }),
+      stack.worker({ WORKER_ID: 'f3', WORKER_SERVICE: service }),
+    ]);
+    const gw = await stack.gateway({
+      LB_STRATEGY: 'round-robin',
+      HEALTH_CHECK_INTERVAL_MS: '100',
+      HEALTH_CHECK_TIMEOUT_MS: '500',
+      HEALTH_CHECK_FAILURES: '3',
+      OUTLIER_BASE_EJECTION_MS: String(BASE_MS),
+      WORKER_EXPIRY_MS: '60000',
+    });
+    await waitForService(gw.url, service, ['f1', 'f2', 'f3']);
+    frozen.app.signal('SIGSTOP');
+    try {
+      await waitUntil(async () => (await workers(gw.url)).find((w) => w.id === 'f3')?.ejected === true, 10_000, 50);
+      const line = await gw.app.waitForLine((l) => l.msg === 'worker ejected' && l.worker === 'f3', 1000);
+      expect(line.reason).toBe('active-check');
+      // Still registered (heartbeats stopped only a moment ago), but no request goes there.
+      for (let i = 0; i < 20; i++) {
+        const r = await post(gw.url, `/v1/services/${service}/echo`, { message: 'x' });
+        expect(r.status).toBe(200);
+        expect(r.worker).not.toBe('f3');
+      }
+    } finally {
+      frozen.app.signal('SIGCONT');
+    }
+    await waitUntil(async () => (await workers(gw.url)).find((w) => w.id === 'f3')?.ejected === false, 10_000, 50);
+    const seen = new Set<string>();
+    for (let i = 0; i < 6; i++) seen.add((await post(gw.url, `/v1/services/${service}/echo`, { message: 'x' })).worker!);
+    expect(seen.has('f3')).toBe(true);
+  });
+
+  it('a worker SIGKILLed under load: retries on other workers hide it from clients, and it gets nothing after', async () => {
+    const service = 'killed';
+    const [, , victim] = await Promise.all([
+      stack.worker({ WORKER_ID: 'k1', WORKER_SERVICE: service }),
+      stack.worker({ WORKER_ID: 'k2', WORKER_SERVICE: service }),
+      stack.worker({ WORKER_ID: 'victim', WORKER_SERVICE: service }),
+    ]);
+    // Attempts time out after 500 ms: requests caught in flight on the victim are retried elsewhere
+    // (sleep is idempotent), well within the 10 s deadline.
+    const gw = await stack.gateway({ LB_STRATEGY: 'round-robin', RETRY_ATTEMPT_TIMEOUT_MS: '500', WORKER_EXPIRY_MS: '60000', HTTP_PORT: '0' });
+    await waitForService(gw.url, service, ['k1', 'k2', 'victim']);
+    expect((await workers(gw.url)).find((w) => w.id === 'victim')).toBeDefined();
+    let killedAt = Infinity;
+    const started: { at: number; reply: Reply }[] = [];
+    const load = closedLoop(12, 400, async () => {
+      const at = Date.now();
+      const reply = await post(gw.url, `/v1/services/${service}/sleep`, { ms: 20 });
+      started.push({ at, reply });
+      return reply;
+    });
+    await waitUntil(() => started.length >= 60, 20_000, 5);
+    await victim.app.kill();
+    killedAt = Date.now();
+    const replies = await load;
+    // No client error at all: the victim's in-flight requests timed out per attempt and were retried.
+    expect(countBy(replies, (r) => String(r.status))).toEqual({ 200: 400 });
+    // Nothing started after the kill was answered by the victim.
+    expect(started.filter((s) => s.at > killedAt && s.reply.worker === 'victim')).toEqual([]);
+    // It left the registry (no responders) and later requests never reach it.
+    expect((await workers(gw.url)).find((w) => w.id === 'victim')).toBeUndefined();
+    for (let i = 0; i < 20; i++) expect((await post(gw.url, `/v1/services/${service}/echo`, { message: 'x' })).worker).not.toBe('victim');
+    const m = await metrics(gw);
+    expect(metricSum(m, 'synod_gateway_worker_attempts_total', { worker: 'victim', code: 'NO_RESPONDERS' })).toBeGreaterThanOrEqual(1);
+  });
+
+  it('overload: in-flight per worker never exceeds its limit, the queue never exceeds its bound, the excess gets 503 at once', async () => {
+    const service = 'busy';
+    const LIMIT = 2;
+    const MAX_PENDING = 3;
+    const SLEEP_MS = 2500;
+    const REQUESTS = 20;
+    await Promise.all(
+      ['b1', 'b2'].map((id) => stack.worker({ WORKER_ID: id, WORKER_SERVICE: service, WORKER_MAX_CONCURRENCY: String(LIMIT), HEARTBEAT_INTERVAL_MS: '100' })),
+    );
+    const gw = await stack.gateway({ LB_STRATEGY: 'least-outstanding', MAX_PENDING: String(MAX_PENDING), HTTP_PORT: '0' });
+    await waitForService(gw.url, service, ['b1', 'b2']);
+    await waitUntil(async () => (await workers(gw.url)).filter((w) => w.service === service).every((w) => w.maxConcurrency === LIMIT), 5000);
+    const t0 = Date.now();
+    const replies = await Promise.all(
+      Array.from({ length: REQUESTS }, async () => {
+        const r = await post(gw.url, `/v1/services/${service}/sleep`, { ms: SLEEP_MS });
+        return { ...r, tookMs: Date.now() - t0 };
+      }),
+    );
+    const ok = replies.filter((r) => r.status === 200);
+    const refused = replies.filter((r) => r.status === 503);
+    expect(ok.length + refused.length).toBe(REQUESTS);
+    // At least every slot and queue place was used; the rest was refused.
+    expect(ok.length).toBeGreaterThanOrEqual(2 * LIMIT + MAX_PENDING);
+    expect(refused.length).toBeGreaterThan(0);
+    for (const r of refused) {
+      expect(errorCode(r)).toBe('OVERLOADED');
+      expect(r.headers.get('retry-after')).toBe('1');
+    }
+    // Refused at once: before the first sleeping job could have finished.
+    expect(Math.max(...refused.map((r) => r.tookMs))).toBeLessThan(SLEEP_MS);
+    const m = await metrics(gw);
+    for (const id of ['b1', 'b2']) expect(metricSum(m, 'synod_gateway_worker_in_flight_peak', { worker: id })).toBeLessThanOrEqual(LIMIT);
+    expect(metricSum(m, 'synod_gateway_pending_peak')).toBeLessThanOrEqual(MAX_PENDING);
+    expect(metricSum(m, 'synod_gateway_pending_peak')).toBeGreaterThan(0);
+    // The workers themselves never had to refuse a job (they answer OVERLOADED past their limit and count it as an error).
+    await new Promise((r) => setTimeout(r, 300));
+    for (const w of (await workers(gw.url)).filter((x) => x.service === service)) {
+      expect(w.reported.errors).toBe(0);
+      expect(w.errors).toBe(0);
+    }
+  });
+
+  it('a service with no live worker: 503 with retry-after, without waiting', async () => {
+    const w = await stack.worker({ WORKER_ID: 'gone', WORKER_SERVICE: 'empty' });
+    const gw = await stack.gateway({ REQUEST_TIMEOUT_MS: '30000' });
+    await waitForService(gw.url, 'empty', ['gone']);
+    await w.app.stop();
+    await waitForService(gw.url, 'empty', []);
+    const t0 = Date.now();
+    const r = await post(gw.url, '/v1/services/empty/echo', { message: 'x' });
+    expect(r.status).toBe(503);
+    expect(errorCode(r)).toBe('NO_WORKERS');
+    expect(r.headers.get('retry-after')).toBe('1');
+    expect(Date.now() - t0).toBeLessThan(5000);
+  });
+
+  it('the retry budget caps retries at its share of requests', async () => {
+    const service = 'budget';
+    const REQUESTS = 40;
+    const PERCENT = 20;
+    await Promise.all(['r1', 'r2', 'r3'].map((id) => stack.worker({ WORKER_ID: id, WORKER_SERVICE: service })));
+    // Every attempt times out (sleep 300 ms, attempts cut at 30 ms) and sleep is idempotent: each
+    // request would retry twice if the budget let it. No floor, so only the ratio applies.
+    const gw = await stack.gateway({
+      LB_STRATEGY: 'round-robin',
+      RETRY_ATTEMPT_TIMEOUT_MS: '30',
+      RETRY_BUDGET_PERCENT: String(PERCENT),
+      RETRY_MIN_PER_SECOND: '0',
+      OUTLIER_CONSECUTIVE_FAILURES: '0',
+      HEALTH_CHECK_INTERVAL_MS: '0',
+      HTTP_PORT: '0',
+    });
+    await waitForService(gw.url, service, ['r1', 'r2', 'r3']);
+    const replies: Reply[] = [];
+    for (let i = 0; i < REQUESTS; i++) replies.push(await post(gw.url, `/v1/services/${service}/sleep`, { ms: 300 }));
+    expect(replies.every((r) => r.status === 504)).toBe(true);
+    const m = await metrics(gw);
+    const retries = metricSum(m, 'synod_gateway_retries_total', { service });
+    const attempts = metricSum(m, 'synod_gateway_worker_attempts_total', { service });
+    expect(retries).toBe(Math.floor((REQUESTS * PERCENT) / 100));
+    expect(attempts).toBe(REQUESTS + retries);
+    // Every request wanted a retry; those without one (and second retries) were refused by the budget.
+    expect(metricSum(m, 'synod_gateway_rejected_total', { service, reason: 'budget' })).toBeGreaterThanOrEqual(REQUESTS - retries);
+  });
+
+  it('sheds load with 503 while the event loop lags (the gateway frozen for a moment)', async () => {
+    const w = await stack.worker({ WORKER_ID: 'lag1', WORKER_SERVICE: 'lag' });
+    const gw = await stack.gateway({ EVENT_LOOP_LAG_MS: '200', EVENT_LOOP_WINDOW_MS: '500' });
+    await waitForService(gw.url, 'lag', ['lag1']);
+    gw.app.signal('SIGSTOP');
+    let replies: Reply[];
+    try {
+      const pending = Promise.all(Array.from({ length: 10 }, () => post(gw.url, '/v1/services/lag/echo', { message: 'x' })));
+      await new Promise((r) => setTimeout(r, 1000));
+      gw.app.signal('SIGCONT');
+      replies = await pending;
+    } finally {
+      gw.app.signal('SIGCONT');
+    }
+    const shed = replies.filter((r) => r.status === 503);
+    expect(shed.length).toBeGreaterThan(0);
+    for (const r of shed) {
+      expect(r.body).toMatchObject({ error: { code: 'OVERLOADED', details: { reason: 'event-loop-lag' } } });
+      expect(r.headers.get('retry-after')).toBe('1');
+    }
+    expect(replies.every((r) => r.status === 200 || r.status === 503)).toBe(true);
+    // Once the loop keeps up again, requests are served.
+    await waitUntil(async () => (await post(gw.url, '/v1/services/lag/echo', { message: 'x' })).status === 200, 5000, 100);
+    await w.app.stop();
+  });
+});

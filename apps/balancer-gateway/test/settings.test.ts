@@ -1,0 +1,96 @@
+import { describe, expect, it } from 'vitest';
+import type { WorkerAnnounce } from '@synod/protocol';
+import { openApiDocument, docsPage } from '../src/openapi.js';
+import { WorkerRegistry } from '../src/registry.js';
+import { BodyFieldPath, IdempotentEndpoints, isListedIdempotent, keyFromBody, StrategyOverrides } from '../src/settings.js';
+
+describe('LB_STRATEGY_OVERRIDES', () => {
+  it('parses service=strategy pairs', () => {
+    expect(StrategyOverrides.parse('a=p2c-ewma, b=least-outstanding,')).toEqual(
+      new Map([
+        ['a', 'p2c-ewma'],
+        ['b', 'least-outstanding'],
+      ]),
+    );
+    expect(StrategyOverrides.parse(undefined)).toEqual(new Map());
+  });
+
+  it('refuses unknown strategies and malformed pairs', () => {
+    for (const bad of ['a=fastest', 'a', 'a=b=c', 'bad name=random']) expect(StrategyOverrides.safeParse(bad).success).toBe(false);
+  });
+});
+
+describe('IDEMPOTENT_ENDPOINTS', () => {
+  it('parses service/endpoint pairs with * for every endpoint', () => {
+    const list = IdempotentEndpoints.parse('sample/echo,billing/*');
+    expect(isListedIdempotent(list, 'sample', 'echo')).toBe(true);
+    expect(isListedIdempotent(list, 'sample', 'hash')).toBe(false);
+    expect(isListedIdempotent(list, 'billing', 'anything')).toBe(true);
+    expect(IdempotentEndpoints.safeParse('sample').success).toBe(false);
+    expect(IdempotentEndpoints.safeParse('sample/_ping').success).toBe(false);
+  });
+});
+
+describe('hash key from the body', () => {
+  it('follows a dotted path to a string or number', () => {
+    const path = BodyFieldPath.parse('user.id')!;
+    expect(keyFromBody({ user: { id: 'u1' } }, path)).toBe('u1');
+    expect(keyFromBody({ user: { id: 42 } }, path)).toBe('42');
+    expect(keyFromBody({ user: { id: { x: 1 } } }, path)).toBeUndefined();
+    expect(keyFromBody({ user: null }, path)).toBeUndefined();
+    expect(keyFromBody([], path)).toBeUndefined();
+    expect(keyFromBody({ ['__proto__']: { id: 'x' } }, ['constructor'])).toBeUndefined();
+    expect(BodyFieldPath.safeParse('a..b').success).toBe(false);
+  });
+});
+
+describe('registry weights and declarations', () => {
+  const announce = (over: Partial<WorkerAnnounce> = {}): WorkerAnnounce => ({
+    type: 'announce',
+    v: 1,
+    id: 'a',
+    service: 'sample',
+    weight: 3,
+    endpoints: ['echo', 'sleep'],
+    heartbeatIntervalMs: 100,
+    load: { inFlight: 0, served: 0, errors: 0 },
+    ...over,
+  });
+
+  it('an override wins over heartbeats until cleared', () => {
+    const r = new WorkerRegistry(1000);
+    r.upsert(announce({ idempotent: ['echo'], maxConcurrency: 4 }), 0);
+    const before = r.workersOf('sample');
+    expect(r.setWeightOverride('a', 1)).toBe(true);
+    expect(r.workersOf('sample')).not.toBe(before);
+    r.upsert(announce({ type: 'heartbeat', weight: 5 }), 10);
+    expect(r.get('a')).toMatchObject({ weight: 1, reportedWeight: 5, weightOverride: 1, maxConcurrency: undefined, joinedAt: 0 });
+    expect(r.setWeightOverride('a', undefined)).toBe(true);
+    expect(r.get('a')!.weight).toBe(5);
+    expect(r.setWeightOverride('nobody', 1)).toBe(false);
+    expect(r.view(10)[0]).toMatchObject({ weight: 5, reportedWeight: 5 });
+    expect([...r.get('a')!.idempotent]).toEqual([]);
+    r.upsert(announce({ type: 'heartbeat', idempotent: ['sleep'], maxConcurrency: 2 }), 20);
+    expect(r.get('a')).toMatchObject({ maxConcurrency: 2 });
+    expect([...r.get('a')!.idempotent]).toEqual(['sleep']);
+  });
+});
+
+describe('OpenAPI document', () => {
+  it('documents every route with schemas from zod', () => {
+    const doc = openApiDocument({ hashHeader: 'x-synod-key', adminToken: true }) as { openapi: string; paths: Record<string, Record<string, unknown>> };
+    expect(doc.openapi).toBe('3.1.0');
+    expect(Object.keys(doc.paths).sort()).toEqual([
+      '/docs/json',
+      '/v1/admin/services/{service}/strategy',
+      '/v1/admin/workers/{id}/weight',
+      '/v1/services',
+      '/v1/services/{service}/{endpoint}',
+      '/v1/workers',
+    ]);
+    const text = JSON.stringify(doc);
+    expect(text).toContain('"ejectedUntil"');
+    expect(text).toContain('p2c-ewma');
+    expect(docsPage(doc)).toContain('POST /v1/services/{service}/{endpoint}');
+  });
+});
