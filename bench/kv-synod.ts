@@ -30,10 +30,13 @@ export interface SynodOptions {
   electionTicks: number;
   /** Extra environment for every replica (SNAPSHOT_EVERY, NODE_OPTIONS for a profiler preload...). */
   extraEnv?: Record<string, string>;
+  /** The replicas' consensus engine (default raft). */
+  engine?: 'raft' | 'paxos';
 }
 
 export class SynodTarget implements KvTarget {
-  readonly name = 'synod';
+  /** `synod` on Raft (as it always was), `synod-paxos` on Multi-Paxos. */
+  readonly name: string;
   readonly counters = new Counters();
   readonly members = ['n1', 'n2', 'n3'];
   readonly namespace = uniqueNamespace('kvbench');
@@ -46,7 +49,9 @@ export class SynodTarget implements KvTarget {
   private requestIds = 0;
   private nats!: NatsFixture;
 
-  private constructor(private readonly o: SynodOptions) {}
+  private constructor(private readonly o: SynodOptions) {
+    this.name = o.engine === 'paxos' ? 'synod-paxos' : 'synod';
+  }
 
   static async start(o: SynodOptions): Promise<SynodTarget> {
     const t = new SynodTarget(o);
@@ -78,6 +83,7 @@ export class SynodTarget implements KvTarget {
         DATA_DIR: this.dirs.get(id)!,
         TICK_MS: String(this.o.tickMs),
         ELECTION_TICKS: String(this.o.electionTicks),
+        ENGINE: this.o.engine ?? 'raft',
         LOG_LEVEL: 'info',
         ...this.o.extraEnv,
       },

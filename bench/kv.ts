@@ -1,5 +1,7 @@
-// `npm run bench:kv [-- --quick] [--seconds S] [--keys N] [--mem-keys N] [--kills N] [--connections N] [--no-etcd]`
+// `npm run bench:kv [-- --quick] [--engine raft|paxos|all] [--seconds S] [--keys N] [--mem-keys N] [--kills N] [--connections N] [--no-etcd]`
 //
+// `--engine` picks the replicas' consensus engine: raft (default), paxos, or all (Raft, then
+// Multi-Paxos, in one run, with a paxos/raft ratio table).
 // The replicated store end to end: three consensus replicas (real processes, production timing:
 // TICK_MS 100, ELECTION_TICKS 10) on one nats-server, loaded from this process. Puts and
 // linearizable gets (8-byte keys, 256-byte values) in a closed loop at 1, 16 and 256 clients;
@@ -16,6 +18,16 @@ import { findNatsBinary, workspaceRoot } from '@synod/testkit';
 import { LOAD_POLICY, RESUME_POLICY, key, pct, printCases, rate, readRss, sleep, summarize, table, value, type CaseResult, type KvTarget, type Rss } from './kv-common.js';
 import { SynodTarget } from './kv-synod.js';
 import { closedLoop, flag, machine, ms, option } from './lib.js';
+
+function engineOption(): ('raft' | 'paxos')[] {
+  const at = process.argv.indexOf('--engine');
+  const v = at >= 0 ? process.argv[at + 1] : (process.argv.find((a) => a.startsWith('--engine='))?.slice('--engine='.length) ?? 'raft');
+  if (v === 'raft' || v === 'paxos') return [v];
+  if (v === 'all' || v === 'raft,paxos') return ['raft', 'paxos'];
+  console.error(`--engine must be raft, paxos or all, got ${JSON.stringify(v)}`);
+  process.exit(2);
+}
+const engines = engineOption();
 
 const quick = flag('quick');
 const seconds = option('seconds', quick ? 0.5 : 10);
@@ -233,7 +245,7 @@ console.log(`bench:kv ${quick ? '(quick) ' : ''}— ${new Date().toISOString()}`
 console.log(`command: npx tsx bench/kv.ts${args.length > 0 ? ` ${args.join(' ')}` : ''}`);
 console.log(`machine: ${machine()}; nats-server ${version(nats, ['--version'], /v?(\d+\.\d+\.\d+)/)}`);
 console.log(
-  `synod: 3 consensus replicas (TICK_MS 100, ELECTION_TICKS 10, data in ${tmpdir()}), one nats-server; ` +
+  `synod (${engines.join(', then ')}): 3 consensus replicas (TICK_MS 100, ELECTION_TICKS 10, data in ${tmpdir()}), one nats-server; ` +
     `load from this process over ${connections} NATS connections`,
 );
 if (withEtcd) {
@@ -255,19 +267,21 @@ const suites: Suite[] = [];
 let rtt = NaN;
 let failed = false;
 
-const synod = await SynodTarget.start({ connections, tickMs: 100, electionTicks: 10 });
-active.add(synod);
-progress('synod: replicas started');
-try {
-  rtt = await natsRoundTrip(synod.natsUrl);
-  suites.push(await runSuite(synod));
-} catch (err) {
-  console.error(`synod side failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
-  failed = true;
-} finally {
-  await synod.stop();
-  active.delete(synod);
-  progress('synod: stopped');
+for (const engine of engines) {
+  const synod = await SynodTarget.start({ connections, tickMs: 100, electionTicks: 10, engine });
+  active.add(synod);
+  progress(`${synod.name}: replicas started`);
+  try {
+    if (Number.isNaN(rtt)) rtt = await natsRoundTrip(synod.natsUrl);
+    suites.push(await runSuite(synod));
+  } catch (err) {
+    console.error(`${synod.name} side failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    failed = true;
+  } finally {
+    await synod.stop();
+    active.delete(synod);
+    progress(`${synod.name}: stopped`);
+  }
 }
 
 if (withEtcd && etcdInfo) {
@@ -287,7 +301,17 @@ if (withEtcd && etcdInfo) {
 }
 
 for (const s of suites) printSuite(s);
-const [syn, etc] = [suites.find((s) => s.name === 'synod'), suites.find((s) => s.name === 'etcd')];
+const pax = suites.find((s) => s.name === 'synod-paxos');
+const [syn, etc] = [suites.find((s) => s.name === 'synod') ?? pax, suites.find((s) => s.name === 'etcd')];
+const raftSuite = suites.find((s) => s.name === 'synod');
+if (raftSuite && pax) {
+  console.log('\n== ratio paxos/raft (throughput: higher is better for paxos; latency: lower is better) ==');
+  table(['', 'req/s', 'p50', 'p99', 'p99.9'], ratioRows(pax, raftSuite));
+  const med = (x: number[]) => [...x].sort((p, q) => p - q)[Math.floor((x.length - 1) / 2)]!;
+  const rp = pax.resumes.map((r) => r.resumeMs);
+  const rr = raftSuite.resumes.map((r) => r.resumeMs);
+  if (rp.length > 0 && rr.length > 0) console.log(`leader-kill resume, median: paxos ${med(rp).toFixed(0)} ms, raft ${med(rr).toFixed(0)} ms`);
+}
 if (syn && etc) {
   console.log('\n== ratio synod/etcd (throughput: higher is better for synod; latency: lower is better) ==');
   table(['', 'req/s', 'p50', 'p99', 'p99.9'], ratioRows(syn, etc));
@@ -324,9 +348,9 @@ if (syn) {
 for (const s of suites) {
   for (const r of s.cases) {
     if (r.requests === 0) s.problems.push(`${r.name} had no successful request`);
-    else if (s.name === 'synod' && r.errors / (r.requests + r.errors) > MAX_ERROR_FRACTION) s.problems.push(`${r.name}: ${r.errors} of ${r.requests + r.errors} requests failed`);
+    else if (s.name.startsWith('synod') && r.errors / (r.requests + r.errors) > MAX_ERROR_FRACTION) s.problems.push(`${r.name}: ${r.errors} of ${r.requests + r.errors} requests failed`);
   }
-  if (s.name !== 'synod') s.problems = s.problems.filter((p) => p.includes('no successful'));
+  if (!s.name.startsWith('synod')) s.problems = s.problems.filter((p) => p.includes('no successful'));
   for (const p of s.problems) console.error(`${s.name}: ${p}`);
   if (s.problems.length > 0) failed = true;
 }

@@ -1,9 +1,10 @@
-// `npm run sim -- --engine raft --seeds N [--seed S] [--nodes 3|5] [--ops N] [--no-faults] [--verbose]`
+// `npm run sim -- --engine raft|paxos --seeds N [--seed S] [--nodes 3|5] [--ops N] [--no-faults] [--verbose]`
 //
 // Runs the seeded simulator: seeds 1..N, or replays one seed exactly. A failure prints the seed,
 // what failed and the last events, then exits 1.
 import { parseArgs } from 'node:util';
 import { DEFAULT_FAULTS, NO_FAULTS, simulate, type SimEngine } from '@synod/testkit';
+import { paxosSimEngine } from '@synod/paxos';
 import { raftSimEngine } from '@synod/raft';
 
 const { values } = parseArgs({
@@ -29,7 +30,7 @@ function int(name: string, v: string | undefined): number | undefined {
 }
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-const engines: Record<string, () => SimEngine<any, any, any>> = { raft: () => raftSimEngine() };
+const engines: Record<string, () => SimEngine<any, any, any>> = { raft: () => raftSimEngine(), paxos: () => paxosSimEngine() };
 const make = engines[values.engine];
 if (!make) {
   console.error(`unknown --engine ${values.engine}; known: ${Object.keys(engines).join(', ')}`);

@@ -1,13 +1,16 @@
 // `npm start`: the local stack. A NATS server (nats-server from PATH, else a container), three
 // consensus replicas (data in .synod-data/, kept across runs), a lock-manager, the balancer-gateway on :8080 and
-// three sample workers with weights 5, 1, 1, logs pretty-printed. Ctrl-C stops everything. Set
+// three sample workers with weights 5, 1, 1 (and the worker apps listed in tools/start-workers.json,
+// which `nx g @synod/plugin:worker` adds to), logs pretty-printed. Ctrl-C stops everything. Set
 // NATS_URL to use a server you already run (else one starts on NATS_PORT, default 4222), PORT to move
-// the gateway, SYNOD_DATA to move the data.
+// the gateway, SYNOD_DATA to move the data, ENGINE=paxos to run the replicas on Multi-Paxos.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import PinoPretty from 'pino-pretty';
 import { appScript, startNats, workspaceRoot } from '@synod/testkit';
+import { z } from 'zod';
 
 interface Spec {
   name: string;
@@ -32,14 +35,27 @@ console.log(`NATS (${nats.source}) at ${nats.url}`);
 
 const dataRoot = process.env.SYNOD_DATA ?? join(workspaceRoot, '.synod-data');
 const replicas = ['n1', 'n2', 'n3'];
+// ENGINE=paxos runs the replicas on Multi-Paxos; its data lives apart (the two WAL formats differ).
+const engine = process.env.ENGINE ?? 'raft';
+const replicaDir = (id: string) => (engine === 'raft' ? join(dataRoot, id) : join(dataRoot, engine, id));
 const specs: Spec[] = [
-  ...replicas.map((id) => ({ name: id, app: 'consensus', env: { NODE_ID: id, PEERS: replicas.join(','), DATA_DIR: join(dataRoot, id) } })),
+  ...replicas.map((id) => ({ name: id, app: 'consensus', env: { NODE_ID: id, PEERS: replicas.join(','), DATA_DIR: replicaDir(id), ENGINE: engine } })),
   { name: 'lock-manager', app: 'lock-manager', env: {} },
   { name: 'gateway', app: 'balancer-gateway', env: { PORT: port, HTTP_PORT: process.env.GATEWAY_HTTP_PORT ?? '9090' } },
   { name: 'worker-a', app: 'sample-worker', env: { WORKER_ID: 'worker-a', WORKER_WEIGHT: '5' } },
   { name: 'worker-b', app: 'sample-worker', env: { WORKER_ID: 'worker-b', WORKER_WEIGHT: '1' } },
   { name: 'worker-c', app: 'sample-worker', env: { WORKER_ID: 'worker-c', WORKER_WEIGHT: '1' } },
+  ...generatedWorkers(),
 ];
+
+/** Worker apps made with `nx g @synod/plugin:worker`, listed in tools/start-workers.json. */
+function generatedWorkers(): Spec[] {
+  const file = join(workspaceRoot, 'tools', 'start-workers.json');
+  const list = z
+    .object({ workers: z.array(z.object({ name: z.string().min(1), app: z.string().regex(/^[a-z][a-z0-9-]*$/), env: z.record(z.string(), z.string()).default({}) })) })
+    .parse(JSON.parse(readFileSync(file, 'utf8')));
+  return list.workers;
+}
 
 const children: ChildProcess[] = [];
 let stopping = false;

@@ -7,6 +7,8 @@ export interface ChaosOptions {
   durationMs: number;
   /** Told about every fault, for a readable trace. */
   onEvent?: (line: string) => void;
+  /** The consensus engine of the replicas (default raft). */
+  engine?: 'raft' | 'paxos';
 }
 
 export interface ChaosReport {
@@ -31,7 +33,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  */
 export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   const say = o.onEvent ?? (() => undefined);
-  const c = await ReplicaCluster.start(3, { SNAPSHOT_EVERY: '200', SNAPSHOT_TRAILING_ENTRIES: '50' }, { proxied: true });
+  const c = await ReplicaCluster.start(3, { SNAPSHOT_EVERY: '200', SNAPSHOT_TRAILING_ENTRIES: '50' }, { proxied: true, engine: o.engine ?? 'raft' });
   const faults = { kill: 0, pause: 0, cut: 0 };
   try {
     await c.leader();

@@ -13,8 +13,9 @@ export const consensusEnv = {
       .pipe(z.array(NodeIdSchema).min(1, 'expected at least one node id').max(9, 'expected at most 9 voters')),
   ),
   DATA_DIR: env.of(z.string({ error: 'expected a directory path for the WAL and snapshots' }).min(1)),
-  ENGINE: env.oneOf(['raft'] as const, 'raft'),
-  /** One Raft tick: the heartbeat interval is HEARTBEAT_TICKS ticks, the election timeout ELECTION_TICKS..2x. */
+  /** The consensus engine: Raft or Multi-Paxos (the store does not know which). */
+  ENGINE: env.oneOf(['raft', 'paxos'] as const, 'raft'),
+  /** One engine tick: the heartbeat interval is HEARTBEAT_TICKS ticks, the election timeout ELECTION_TICKS..2x. */
   TICK_MS: env.int({ min: 5, max: 10_000, default: 100 }),
   HEARTBEAT_TICKS: env.int({ min: 1, max: 100, default: 1 }),
   ELECTION_TICKS: env.int({ min: 2, max: 1000, default: 10 }),
@@ -22,6 +23,8 @@ export const consensusEnv = {
   SNAPSHOT_EVERY: env.int({ min: 1, max: 10_000_000, default: 10_000 }),
   /** Entries kept below a snapshot, so a slightly lagging follower needs no snapshot transfer. */
   SNAPSHOT_TRAILING_ENTRIES: env.int({ min: 0, max: 10_000_000, default: 1000 }),
+  /** Multi-Paxos only: α, the slots a configuration change waits before it decides (and the most slots in flight). */
+  PAXOS_WINDOW: env.int({ min: 1, max: 1_000_000, default: 1024 }),
   MAX_UNCOMMITTED_BYTES: env.int({ min: 1024, max: 1024 ** 3, default: 64 * 1024 * 1024 }),
   WAL_SEGMENT_BYTES: env.int({ min: 4096, max: 1024 ** 3, default: 64 * 1024 * 1024 }),
 };

@@ -1,8 +1,6 @@
-import type { CommittedEntry, EngineError, EngineStatus, MembershipChange, NodeId, ReadOptions } from '@synod/replog';
+import type { Addressed, CommittedEntry, ConsensusEngine, EngineError, EngineStatus, MembershipChange, NodeId, ReadOptions, Ready, Snapshot } from '@synod/replog';
 import { SynodError } from '@synod/protocol';
 import type { Logger } from '@synod/service-kit';
-import type { RaftMessage, RaftNode } from '@synod/raft';
-import type { RaftWalStorage } from '@synod/raft-wal';
 
 /** What the host needs from the replicated state machine. */
 export interface StateMachine<R> {
@@ -12,13 +10,33 @@ export interface StateMachine<R> {
   restore(data: Uint8Array, index: number): void;
 }
 
-export interface HostOptions<R> {
-  node: RaftNode;
-  storage: RaftWalStorage;
+/** An engine's durable state on disk (RaftWalStorage, PaxosWalStorage). */
+export interface EngineStorage<Msg, Rec, Meta> {
+  /** Step 1 of the Ready contract: snapshot, records, then meta, each durable before the next. */
+  persist(rd: Pick<Ready<Msg, Rec, Meta>, 'snapshot' | 'records' | 'meta'>): Promise<void>;
+  /** Persists a snapshot the state machine took. */
+  saveLocalSnapshot(snapshot: Snapshot): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** What the store's API needs from the host, whichever engine runs underneath. */
+export interface ReplicaHost<R> {
+  propose(data: Uint8Array): Promise<{ index: number; result: R }>;
+  readBarrier(mode: NonNullable<ReadOptions['mode']>): Promise<void>;
+  proposeMembership(change: MembershipChange): Promise<{ index: number }>;
+  transferLeadership(to: NodeId): Promise<void>;
+  status(): EngineStatus;
+}
+
+export interface HostOptions<Msg extends Addressed, Rec, Meta, R> {
+  engine: ConsensusEngine<Msg, Rec, Meta>;
+  storage: EngineStorage<Msg, Rec, Meta>;
   sm: StateMachine<R>;
-  send: (messages: RaftMessage[]) => void;
+  send: (messages: Msg[]) => void;
   log: Logger;
-  /** Milliseconds per Raft tick. */
+  /** Name of the engine, for logs. */
+  engineName?: string;
+  /** Milliseconds per engine tick. */
   tickMs: number;
   /** Take a snapshot after this many applied entries. */
   snapshotEvery: number;
@@ -37,35 +55,36 @@ interface PendingProposal<R> {
 }
 
 /**
- * Runs a Raft node for a replica: feeds it ticks (by elapsed monotonic time, so a process resumed
- * after a pause first catches up the ticks it owes), peer messages and client requests, and
- * carries out each Ready as the contract says: persist (awaited, fsync'ed), send, apply, release
- * reads, advance. Work arriving while a Ready is being persisted waits for the next one, so many
- * proposals share one fsync (group commit at the Raft level).
+ * Runs a consensus engine (Raft or Multi-Paxos) for a replica: feeds it ticks (by elapsed monotonic
+ * time, so a process resumed after a pause first catches up the ticks it owes), peer messages and
+ * client requests, and carries out each Ready as the contract says: persist (awaited, fsync'ed),
+ * send, apply, release reads, advance. Work arriving while a Ready is being persisted waits for the
+ * next one, so many proposals share one fsync (group commit at the engine level).
  */
-export class RaftHost<R> {
+export class EngineHost<Msg extends Addressed, Rec, Meta, R> implements ReplicaHost<R> {
   private readonly now: () => number;
   private lastTick: number;
-  private inbox: RaftMessage[] = [];
+  private inbox: Msg[] = [];
   private actions: (() => void)[] = [];
   private running = false;
   private stopped = false;
   private timer: NodeJS.Timeout | undefined;
-  private readonly proposals = new Map<number, PendingProposal<R>>();
+  /** By index; an engine may give a retransmitted proposal the index of its first copy. */
+  private readonly proposals = new Map<number, PendingProposal<R>[]>();
   private readonly reads = new Map<string, { index?: number; resolve: () => void; reject: (e: SynodError) => void }>();
   private readSeq = 0;
   private appliedSinceSnapshot = 0;
   private failed: Error | undefined;
   private readonly log: Logger;
 
-  constructor(private readonly o: HostOptions<R>) {
+  constructor(private readonly o: HostOptions<Msg, Rec, Meta, R>) {
     this.now = o.now ?? (() => performance.now());
     this.lastTick = this.now();
-    this.log = o.log.child({ component: 'raft' });
+    this.log = o.log.child({ component: o.engineName ?? 'raft' });
   }
 
-  get node(): RaftNode {
-    return this.o.node;
+  get engine(): ConsensusEngine<Msg, Rec, Meta> {
+    return this.o.engine;
   }
 
   start(): void {
@@ -78,14 +97,14 @@ export class RaftHost<R> {
     this.stopped = true;
     clearInterval(this.timer);
     while (this.running) await new Promise((r) => setTimeout(r, 5));
-    for (const p of this.proposals.values()) p.reject(new SynodError('SHUTTING_DOWN', 'the replica is stopping'));
+    for (const ps of this.proposals.values()) for (const p of ps) p.reject(new SynodError('SHUTTING_DOWN', 'the replica is stopping'));
     for (const r of this.reads.values()) r.reject(new SynodError('SHUTTING_DOWN', 'the replica is stopping'));
     this.proposals.clear();
     this.reads.clear();
   }
 
   /** A peer message arrived. */
-  receive(m: RaftMessage): void {
+  receive(m: Msg): void {
     if (this.stopped) return;
     this.inbox.push(m);
     this.kick();
@@ -95,9 +114,9 @@ export class RaftHost<R> {
   propose(data: Uint8Array): Promise<{ index: number; result: R }> {
     return new Promise((resolve, reject) => {
       this.enqueue(() => {
-        const r = this.o.node.propose(data);
+        const r = this.o.engine.propose(data);
         if (!r.ok) return reject(engineToSynod(r));
-        this.proposals.set(r.index, { data, resolve, reject });
+        this.addProposal(r.index, { data, resolve, reject });
       }, reject);
     });
   }
@@ -107,7 +126,7 @@ export class RaftHost<R> {
     return new Promise((resolve, reject) => {
       this.enqueue(() => {
         const ctx = `r${++this.readSeq}`;
-        const r = this.o.node.readIndex(ctx, { mode });
+        const r = this.o.engine.readIndex(ctx, { mode });
         if (!r.ok) return reject(engineToSynod(r));
         this.reads.set(ctx, { resolve, reject });
       }, reject);
@@ -117,9 +136,9 @@ export class RaftHost<R> {
   proposeMembership(change: MembershipChange): Promise<{ index: number }> {
     return new Promise((resolve, reject) => {
       this.enqueue(() => {
-        const r = this.o.node.proposeMembership(change);
+        const r = this.o.engine.proposeMembership(change);
         if (!r.ok) return reject(engineToSynod(r));
-        this.proposals.set(r.index, { data: new Uint8Array(0), resolve: ({ index }) => resolve({ index }), reject });
+        this.addProposal(r.index, { data: new Uint8Array(0), resolve: ({ index }) => resolve({ index }), reject });
       }, reject);
     });
   }
@@ -127,7 +146,7 @@ export class RaftHost<R> {
   transferLeadership(to: NodeId): Promise<void> {
     return new Promise((resolve, reject) => {
       this.enqueue(() => {
-        const r = this.o.node.transferLeadership(to);
+        const r = this.o.engine.transferLeadership(to);
         if (!r.ok) return reject(engineToSynod(r));
         resolve();
       }, reject);
@@ -135,7 +154,13 @@ export class RaftHost<R> {
   }
 
   status(): EngineStatus {
-    return this.o.node.status();
+    return this.o.engine.status();
+  }
+
+  private addProposal(index: number, p: PendingProposal<R>): void {
+    const waiting = this.proposals.get(index);
+    if (waiting) waiting.push(p);
+    else this.proposals.set(index, [p]);
   }
 
   private enqueue(action: () => void, reject: (e: SynodError) => void): void {
@@ -152,8 +177,8 @@ export class RaftHost<R> {
       .catch((err: unknown) => {
         // A failed fsync or a broken invariant: the replica must not go on as if nothing happened.
         this.failed = err instanceof Error ? err : new Error(String(err));
-        this.log.fatal({ err }, 'raft loop failed; refusing further work');
-        for (const p of this.proposals.values()) p.reject(new SynodError('INTERNAL', 'the replica failed'));
+        this.log.fatal({ err }, `${this.o.engineName ?? 'raft'} loop failed; refusing further work`);
+        for (const ps of this.proposals.values()) for (const p of ps) p.reject(new SynodError('INTERNAL', 'the replica failed'));
         for (const r of this.reads.values()) r.reject(new SynodError('INTERNAL', 'the replica failed'));
         this.proposals.clear();
         this.reads.clear();
@@ -169,7 +194,7 @@ export class RaftHost<R> {
   }
 
   private async loop(): Promise<void> {
-    const node = this.o.node;
+    const node = this.o.engine;
     for (;;) {
       // Ticks owed by elapsed time come first: after a pause, the lease and CheckQuorum must see
       // that time passed before any message or request is handled.
@@ -199,12 +224,14 @@ export class RaftHost<R> {
         const result = this.o.sm.apply(e);
         lastApplied = e.index;
         this.appliedSinceSnapshot++;
-        const p = this.proposals.get(e.index);
-        if (!p) continue;
+        const ps = this.proposals.get(e.index);
+        if (!ps) continue;
         this.proposals.delete(e.index);
-        if (e.kind === 'membership' || sameBytes(p.data, e.data)) p.resolve({ index: e.index, result });
-        // Another leader's entry took the index: ours was lost and may be sent again.
-        else p.reject(new SynodError('UNAVAILABLE', 'the proposal was lost in a leadership change; retry', { retryable: true }));
+        for (const p of ps) {
+          if (e.kind === 'membership' || sameBytes(p.data, e.data)) p.resolve({ index: e.index, result });
+          // Another leader's entry took the index: ours was lost and may be sent again.
+          else p.reject(new SynodError('UNAVAILABLE', 'the proposal was lost in a leadership change; retry', { retryable: true }));
+        }
       }
       for (const rs of rd.readStates) {
         const r = this.reads.get(rs.ctx);
@@ -222,7 +249,7 @@ export class RaftHost<R> {
         this.o.onRoleChange?.(role, leader, epoch);
       }
       node.advance();
-      const applied = node.log.applied;
+      const applied = node.status().appliedIndex;
       for (const [ctx, r] of this.reads) {
         if (r.index !== undefined && r.index <= applied) {
           this.reads.delete(ctx);

@@ -13,7 +13,7 @@ import {
 import { KvCommand, KvStateMachine, type KvApplyResult } from '@synod/kv-state';
 import type { CommittedEntry } from '@synod/replog';
 import { EndpointServer, type Logger, type NatsConnection, type Registry, Counter } from '@synod/service-kit';
-import type { RaftHost, StateMachine } from './raft-host.js';
+import type { ReplicaHost, StateMachine } from './engine-host.js';
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -32,6 +32,8 @@ export interface KvServiceOptions {
   sessionTtlMs: number;
   /** History older than this many revisions is compacted by the leader (0: never automatically). */
   retainRevisions: number;
+  /** The consensus engine underneath, reported in status. */
+  engine?: string;
   now?: () => number;
 }
 
@@ -40,14 +42,15 @@ const WATCH_BATCH = 1000;
 const SNAPSHOT_CHUNK_BYTES = 512 * 1024;
 
 /**
- * The store's API over the bus, on top of a RaftHost and a KvStateMachine: writes go through the
- * log with the client's session (exactly-once), reads take the barrier their consistency asks for,
+ * The store's API over the bus, on top of an engine host (Raft or Multi-Paxos) and a
+ * KvStateMachine: writes go through the log with the client's session (exactly-once), reads take
+ * the barrier their consistency asks for,
  * the leader keeps lease deadlines in memory and replicates expiries, watches are pushed to the
  * client's inbox as entries apply.
  */
 export class KvService {
   sm = new KvStateMachine();
-  host!: RaftHost<KvApplyResult>;
+  host!: ReplicaHost<KvApplyResult>;
   private readonly now: () => number;
   private readonly log: Logger;
   private readonly endpoints: EndpointServer;
@@ -80,7 +83,7 @@ export class KvService {
     };
   }
 
-  start(host: RaftHost<KvApplyResult>): void {
+  start(host: ReplicaHost<KvApplyResult>): void {
     this.host = host;
     const { namespace, id } = this.o;
     const common = { input: StoreRequest, maxRequestBytes: this.o.maxRequestBytes, handler: (req: StoreRequest) => this.handle(req, 'node') };
@@ -242,7 +245,7 @@ export class KvService {
       compactRevision: this.sm.compactRevision,
       keys: this.sm.size,
       membership: s.membership,
-      engine: 'raft',
+      engine: this.o.engine ?? 'raft',
     };
     if (s.progress) {
       result.progress = Object.fromEntries(Object.entries(s.progress).map(([id, p]) => [id, { ...p, lag: Math.max(0, s.lastIndex - p.match) }]));

@@ -1,12 +1,69 @@
 import { DEFAULT_MAX_REQUEST_BYTES } from '@synod/protocol';
-import { RaftNode } from '@synod/raft';
+import { PaxosNode, type PaxosMessage } from '@synod/paxos';
+import { PaxosWalStorage } from '@synod/paxos-wal';
+import { RaftNode, type RaftMessage } from '@synod/raft';
 import { RaftWalStorage } from '@synod/raft-wal';
-import { env, runService } from '@synod/service-kit';
+import type { Addressed, ConsensusEngine, DurableState } from '@synod/replog';
+import { env, runService, type Logger } from '@synod/service-kit';
 import type { KvApplyResult } from '@synod/kv-state';
+import type { WalWarning } from '@synod/wal';
 import { consensusEnv } from './config.js';
+import { EngineHost, type EngineStorage } from './engine-host.js';
 import { KvService } from './kv-service.js';
-import { RaftHost } from './raft-host.js';
-import { PeerTransport } from './transport.js';
+import { decodePaxosMessage, encodePaxosMessage } from './paxos-codec.js';
+import { PeerTransport, raftPeerCodec, type PeerCodec } from './transport.js';
+
+type Config = {
+  [K in keyof typeof consensusEnv]: (typeof consensusEnv)[K] extends { parse(v: unknown): infer T } ? T : never;
+};
+
+/** One engine, its storage on the WAL and its wire format: everything engine-specific in a replica. */
+interface EngineParts<Msg extends Addressed & { type: string }, Rec, Meta> {
+  engine: ConsensusEngine<Msg, Rec, Meta>;
+  storage: EngineStorage<Msg, Rec, Meta>;
+  durable: DurableState<Rec, Meta> | undefined;
+  codec: PeerCodec<Msg>;
+}
+
+async function openRaft(config: Config, onWarning: (w: WalWarning) => void): Promise<EngineParts<RaftMessage, unknown, unknown>> {
+  const { storage, durable } = await RaftWalStorage.open({ dir: config.DATA_DIR, segmentBytes: config.WAL_SEGMENT_BYTES, onWarning });
+  const engine = new RaftNode(
+    {
+      id: config.NODE_ID,
+      initialMembership: { voters: config.PEERS, learners: [] },
+      random: Math.random,
+      heartbeatTicks: config.HEARTBEAT_TICKS,
+      electionTicks: config.ELECTION_TICKS,
+      maxUncommittedBytes: config.MAX_UNCOMMITTED_BYTES,
+      snapshotTrailingEntries: config.SNAPSHOT_TRAILING_ENTRIES,
+    },
+    durable,
+  );
+  return { engine, storage, durable, codec: raftPeerCodec } as EngineParts<RaftMessage, unknown, unknown>;
+}
+
+async function openPaxos(config: Config, onWarning: (w: WalWarning) => void): Promise<EngineParts<PaxosMessage, unknown, unknown>> {
+  const { storage, durable } = await PaxosWalStorage.open({ dir: config.DATA_DIR, segmentBytes: config.WAL_SEGMENT_BYTES, onWarning });
+  const engine = new PaxosNode(
+    {
+      id: config.NODE_ID,
+      initialMembership: { voters: config.PEERS, learners: [] },
+      random: Math.random,
+      heartbeatTicks: config.HEARTBEAT_TICKS,
+      electionTicks: config.ELECTION_TICKS,
+      maxUncommittedBytes: config.MAX_UNCOMMITTED_BYTES,
+      snapshotTrailingEntries: config.SNAPSHOT_TRAILING_ENTRIES,
+      window: config.PAXOS_WINDOW,
+    },
+    durable,
+  );
+  return { engine, storage, durable, codec: { encode: encodePaxosMessage, decode: decodePaxosMessage } } as EngineParts<PaxosMessage, unknown, unknown>;
+}
+
+function openEngine(config: Config, log: Logger): Promise<EngineParts<Addressed & { type: string }, unknown, unknown>> {
+  const onWarning = (w: WalWarning) => log.warn({ wal: w }, 'WAL repaired on open');
+  return (config.ENGINE === 'paxos' ? openPaxos(config, onWarning) : openRaft(config, onWarning)) as Promise<EngineParts<Addressed & { type: string }, unknown, unknown>>;
+}
 
 await runService({
   service: 'consensus',
@@ -22,23 +79,7 @@ await runService({
       ? [{ variable: 'HEARTBEAT_TICKS', expected: `expected fewer ticks than ELECTION_TICKS (${c.ELECTION_TICKS})`, received: String(c.HEARTBEAT_TICKS) }]
       : [],
   async start({ config, log, bus, metrics }) {
-    const { storage, durable } = await RaftWalStorage.open({
-      dir: config.DATA_DIR,
-      segmentBytes: config.WAL_SEGMENT_BYTES,
-      onWarning: (w) => log.warn({ wal: w }, 'WAL repaired on open'),
-    });
-    const node = new RaftNode(
-      {
-        id: config.NODE_ID,
-        initialMembership: { voters: config.PEERS, learners: [] },
-        random: Math.random,
-        heartbeatTicks: config.HEARTBEAT_TICKS,
-        electionTicks: config.ELECTION_TICKS,
-        maxUncommittedBytes: config.MAX_UNCOMMITTED_BYTES,
-        snapshotTrailingEntries: config.SNAPSHOT_TRAILING_ENTRIES,
-      },
-      durable,
-    );
+    const { engine, storage, durable, codec } = await openEngine(config, log);
     const kv = new KvService({
       nc: bus.nc,
       namespace: config.SYNOD_NAMESPACE,
@@ -49,17 +90,19 @@ await runService({
       sweepMs: config.TICK_MS,
       sessionTtlMs: config.SESSION_TTL_MS,
       retainRevisions: config.RETAIN_REVISIONS,
+      engine: config.ENGINE,
     });
     const sm = kv.stateMachine();
     // A restart: the state machine starts from the snapshot, the log tail is applied on top.
     if (durable?.snapshot) sm.restore(durable.snapshot.data, durable.snapshot.index);
-    const transport = new PeerTransport(bus.nc, config.SYNOD_NAMESPACE, config.NODE_ID, log.child({ component: 'transport' }), (m) => host.receive(m));
-    const host: RaftHost<KvApplyResult> = new RaftHost({
-      node,
+    const transport = new PeerTransport(bus.nc, config.SYNOD_NAMESPACE, config.NODE_ID, log.child({ component: 'transport' }), (m) => host.receive(m), codec);
+    const host: EngineHost<Addressed & { type: string }, unknown, unknown, KvApplyResult> = new EngineHost({
+      engine,
       storage,
       sm,
       send: (msgs) => transport.send(msgs),
       log,
+      engineName: config.ENGINE,
       tickMs: config.TICK_MS,
       snapshotEvery: config.SNAPSHOT_EVERY,
       onRoleChange: (role) => kv.onRoleChange(role),
@@ -68,14 +111,15 @@ await runService({
     transport.start();
     kv.start(host);
     host.start();
-    log.info({ voters: node.membership.voters, restoredFrom: durable?.snapshot?.index ?? 0, entries: durable?.records.length ?? 0 }, 'replica started');
+    log.info({ engine: config.ENGINE, voters: host.status().membership.voters, restoredFrom: durable?.snapshot?.index ?? 0, entries: durable?.records.length ?? 0 }, 'replica started');
     return {
       ready: { nodeId: config.NODE_ID, dataDir: config.DATA_DIR, engine: config.ENGINE },
-      checks: [{ name: 'raft', ok: () => host.status().leader !== undefined }],
+      checks: [{ name: config.ENGINE, ok: () => host.status().leader !== undefined }],
       async stop() {
         // Rolling restarts: a leader hands over before leaving, so writes pause only briefly.
         if (host.status().role === 'leader') {
-          const to = host.status().progress && Object.entries(host.status().progress!).filter(([id]) => id !== config.NODE_ID && node.membership.voters.includes(id)).sort((a, b) => b[1].match - a[1].match)[0]?.[0];
+          const st = host.status();
+          const to = st.progress && Object.entries(st.progress).filter(([id]) => id !== config.NODE_ID && st.membership.voters.includes(id)).sort((a, b) => b[1].match - a[1].match)[0]?.[0];
           if (to) {
             await host.transferLeadership(to).catch((err: unknown) => log.warn({ err }, 'leadership transfer failed'));
             const until = Date.now() + config.TICK_MS * config.ELECTION_TICKS;

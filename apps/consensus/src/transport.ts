@@ -1,14 +1,23 @@
 import { subjects } from '@synod/protocol';
+import type { Addressed } from '@synod/replog';
 import type { Logger, NatsConnection, Subscription } from '@synod/service-kit';
 import type { RaftMessage } from '@synod/raft';
 import { decodePeerMessage, encodePeerMessage } from './peer-codec.js';
 
+/** How an engine's messages travel as bytes; `decode` throws on anything invalid. */
+export interface PeerCodec<Msg> {
+  encode(m: Msg): Uint8Array;
+  decode(b: Uint8Array): Msg;
+}
+
+export const raftPeerCodec: PeerCodec<RaftMessage> = { encode: encodePeerMessage, decode: decodePeerMessage };
+
 /**
- * Peer messages over NATS: each replica listens on `<ns>.raft.<its id>`; messages to others are
- * published fire-and-forget (Raft tolerates loss). Garbage from the bus is dropped and counted,
- * never stepped into the core.
+ * Peer messages over NATS: each replica listens on `<ns>.raft.<its id>` (whichever engine it runs);
+ * messages to others are published fire-and-forget (both engines tolerate loss). Garbage from the
+ * bus is dropped and counted, never stepped into the core.
  */
-export class PeerTransport {
+export class PeerTransport<Msg extends Addressed & { type: string } = RaftMessage> {
   private sub: Subscription | undefined;
   dropped = 0;
 
@@ -17,16 +26,17 @@ export class PeerTransport {
     private readonly namespace: string,
     private readonly id: string,
     private readonly log: Logger,
-    private readonly onMessage: (m: RaftMessage) => void,
+    private readonly onMessage: (m: Msg) => void,
+    private readonly codec: PeerCodec<Msg> = raftPeerCodec as unknown as PeerCodec<Msg>,
   ) {}
 
   start(): void {
     this.sub = this.nc.subscribe(subjects.raftPeer(this.namespace, this.id), {
       callback: (err, msg) => {
         if (err) return;
-        let m: RaftMessage;
+        let m: Msg;
         try {
-          m = decodePeerMessage(msg.data);
+          m = this.codec.decode(msg.data);
         } catch (e) {
           this.dropped++;
           this.log.warn({ err: e, bytes: msg.data.length }, 'invalid peer message dropped');
@@ -42,11 +52,11 @@ export class PeerTransport {
     });
   }
 
-  send(messages: RaftMessage[]): void {
+  send(messages: Msg[]): void {
     if (this.nc.isClosed() || this.nc.isDraining()) return;
     for (const m of messages) {
       try {
-        this.nc.publish(subjects.raftPeer(this.namespace, m.to), encodePeerMessage(m));
+        this.nc.publish(subjects.raftPeer(this.namespace, m.to), this.codec.encode(m));
       } catch (err) {
         // Too large or a closed connection: Raft resends what matters.
         this.log.warn({ err, to: m.to, type: m.type }, 'peer message not sent');

@@ -1,16 +1,16 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { subjects } from '@synod/protocol';
 import { AppProcess, appScript } from '@synod/testkit';
-import { ReplicaCluster } from './cluster.js';
+import { ENGINES, ReplicaCluster } from './cluster.js';
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
-describe('three replicas: election, reads and writes, bad input', () => {
+describe.each(ENGINES)('%s: three replicas: election, reads and writes, bad input', (engine) => {
   let c: ReplicaCluster;
 
   beforeAll(async () => {
-    c = await ReplicaCluster.start(3);
+    c = await ReplicaCluster.start(3, {}, { engine });
   });
 
   afterAll(async () => {
@@ -115,6 +115,7 @@ describe('bad configuration exits with status 2 naming the variable', () => {
     [{ DATA_DIR: '' }, 'DATA_DIR'],
     [{ TICK_MS: '0' }, 'TICK_MS'],
     [{ ENGINE: 'zab' }, 'ENGINE'],
+    [{ ENGINE: 'paxos', PAXOS_WINDOW: '0' }, 'PAXOS_WINDOW'],
     [{ HEARTBEAT_TICKS: '10', ELECTION_TICKS: '10' }, 'HEARTBEAT_TICKS'],
   ])('%o', async (env, variable) => {
     const r = await AppProcess.runToExit({

@@ -1,9 +1,10 @@
 import { expect, it } from 'vitest';
 import { runChaos } from '../chaos/run.js';
+import { ENGINES } from './cluster.js';
 
-it('a short chaos run: kills, pauses and cuts; linearizable, nothing acknowledged lost', async () => {
+it.each(ENGINES)('%s: a short chaos run: kills, pauses and cuts; linearizable, nothing acknowledged lost', async (engine) => {
   const events: string[] = [];
-  const report = await runChaos({ durationMs: 8000, onEvent: (l) => events.push(l) });
+  const report = await runChaos({ durationMs: 8000, onEvent: (l) => events.push(l), engine });
   if (!report.ok) throw new Error(`${report.failure}\nfaults:\n${events.join('\n')}`);
   expect(Object.values(report.faults).reduce((a, b) => a + b, 0)).toBeGreaterThan(3);
   expect(report.okOps).toBeGreaterThan(50);

@@ -12,6 +12,10 @@ export const ELECTION_TICKS = 10;
 /** The longest a randomized election timeout can be. */
 export const MAX_ELECTION_MS = 2 * ELECTION_TICKS * TICK_MS;
 
+/** The engines every process test runs with (`ENGINES=paxos` narrows a local run). */
+export type Engine = 'raft' | 'paxos';
+export const ENGINES: Engine[] = (process.env.ENGINES ?? 'raft,paxos').split(',').filter((e): e is Engine => e === 'raft' || e === 'paxos');
+
 /** How long one attempt waits for a reply before trying again (a request to a dead leader never gets one). */
 export const ATTEMPT_TIMEOUT_MS = 500;
 
@@ -29,10 +33,11 @@ export class ReplicaCluster {
   private constructor(
     readonly nats: NatsFixture,
     readonly ids: string[],
+    readonly engine: Engine,
   ) {}
 
-  static async start(n = 3, extraEnv: Record<string, string> = {}, opts: { proxied?: boolean } = {}): Promise<ReplicaCluster> {
-    const c = new ReplicaCluster(await startNats(), Array.from({ length: n }, (_, i) => `n${i + 1}`));
+  static async start(n = 3, extraEnv: Record<string, string> = {}, opts: { proxied?: boolean; engine?: Engine } = {}): Promise<ReplicaCluster> {
+    const c = new ReplicaCluster(await startNats(), Array.from({ length: n }, (_, i) => `n${i + 1}`), opts.engine ?? 'raft');
     c.nc = await connect({ servers: c.nats.url });
     for (const id of c.ids) c.dirs.set(id, await mkdtemp(join(tmpdir(), `synod-${id}-`)));
     if (opts.proxied) {
@@ -52,6 +57,7 @@ export class ReplicaCluster {
       DATA_DIR: this.dirs.get(id)!,
       TICK_MS: String(TICK_MS),
       ELECTION_TICKS: String(ELECTION_TICKS),
+      ENGINE: this.engine,
       LOG_LEVEL: 'info',
       ...extra,
     };

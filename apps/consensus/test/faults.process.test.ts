@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { subjects } from '@synod/protocol';
 import { checkLinearizability, kvModel } from '@synod/testkit';
 import { runWorkload } from '../chaos/workload.js';
-import { MAX_ELECTION_MS, ReplicaCluster } from './cluster.js';
+import { ENGINES, MAX_ELECTION_MS, ReplicaCluster } from './cluster.js';
 
 /** The test client's longest backoff between retries (ReplicaCluster.call). */
 const MAX_CLIENT_BACKOFF_MS = 200;
@@ -13,9 +13,9 @@ afterEach(async () => {
   c = undefined;
 });
 
-describe('faults survived by real replica processes', () => {
+describe.each(ENGINES)('%s: faults survived by real replica processes', (engine) => {
   it('leader killed with SIGKILL under load: writes resume in bound, history linearizable', async () => {
-    c = await ReplicaCluster.start(3);
+    c = await ReplicaCluster.start(3, {}, { engine });
     const leader = await c.leader();
     const load = runWorkload(c, 4, 3);
     await new Promise((r) => setTimeout(r, 1000));
@@ -40,7 +40,7 @@ describe('faults survived by real replica processes', () => {
   });
 
   it('a follower paused with SIGSTOP for several election timeouts: no leader change, then it catches up', async () => {
-    c = await ReplicaCluster.start(3);
+    c = await ReplicaCluster.start(3, {}, { engine });
     const leader = await c.leader();
     const { term } = await c.status(leader);
     const follower = c.ids.find((id) => id !== leader)!;
@@ -58,7 +58,7 @@ describe('faults survived by real replica processes', () => {
   });
 
   it('all three killed with SIGKILL and restarted: every acknowledged write survives', async () => {
-    c = await ReplicaCluster.start(3, { SNAPSHOT_EVERY: '150' });
+    c = await ReplicaCluster.start(3, { SNAPSHOT_EVERY: '150' }, { engine });
     await c.leader();
     const acked: string[] = [];
     await Promise.all(
@@ -81,7 +81,7 @@ describe('faults survived by real replica processes', () => {
   });
 
   it("a leader's SIGTERM hands leadership over before it exits", async () => {
-    c = await ReplicaCluster.start(3);
+    c = await ReplicaCluster.start(3, {}, { engine });
     const leader = await c.leader();
     await c.put('before', '1');
     c.app(leader).signal('SIGTERM');

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { subjects, WatchMessage, type WatchEvent } from '@synod/protocol';
-import { MAX_ELECTION_MS, ReplicaCluster, TICK_MS } from './cluster.js';
+import { ENGINES, MAX_ELECTION_MS, ReplicaCluster, TICK_MS } from './cluster.js';
 
 const dec = new TextDecoder();
 let c: ReplicaCluster | undefined;
@@ -45,9 +45,9 @@ async function watchOn(cluster: ReplicaCluster, node: string, filter: { key: str
   };
 }
 
-describe('leases and watches on real replicas', () => {
+describe.each(ENGINES)('%s: leases and watches on real replicas', (engine) => {
   it('a key on a lease stays while keep-alives continue and is gone everywhere within TTL + one election timeout after', async () => {
-    c = await ReplicaCluster.start(3);
+    c = await ReplicaCluster.start(3, {}, { engine });
     await c.leader();
     const ttlMs = 1000;
     const id = await grant(c, ttlMs);
@@ -84,7 +84,7 @@ describe('leases and watches on real replicas', () => {
   });
 
   it('a new leader extends live leases instead of expiring them on failover', async () => {
-    c = await ReplicaCluster.start(3);
+    c = await ReplicaCluster.start(3, {}, { engine });
     const leader = await c.leader();
     const ttlMs = 1500;
     const id = await grant(c, ttlMs);
@@ -101,7 +101,7 @@ describe('leases and watches on real replicas', () => {
   });
 
   it('a watch sees every event in order, exactly once, across a leader change', async () => {
-    c = await ReplicaCluster.start(3);
+    c = await ReplicaCluster.start(3, {}, { engine });
     const leader = await c.leader();
     const watcher = c.ids.find((id) => id !== leader)!;
     const watch = await watchOn(c, watcher, { key: 'w/', prefix: true });
@@ -117,7 +117,7 @@ describe('leases and watches on real replicas', () => {
   });
 
   it('a watch from a compacted revision ends with COMPACTED', async () => {
-    c = await ReplicaCluster.start(3);
+    c = await ReplicaCluster.start(3, {}, { engine });
     await c.leader();
     for (let i = 0; i < 5; i++) await c.put('old', `${i}`);
     const { revision } = await c.put('old', 'last');

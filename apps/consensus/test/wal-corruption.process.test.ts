@@ -2,7 +2,7 @@ import { appendFile, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AppProcess, appScript } from '@synod/testkit';
-import { ReplicaCluster } from './cluster.js';
+import { ENGINES, ReplicaCluster } from './cluster.js';
 
 let c: ReplicaCluster | undefined;
 afterEach(async () => {
@@ -15,9 +15,9 @@ async function lastSegment(dir: string): Promise<string> {
   return join(dir, segs[segs.length - 1]!);
 }
 
-describe('a damaged WAL on a real replica', () => {
+describe.each(ENGINES)('%s: a damaged WAL on a real replica', (engine) => {
   it('a torn tail is repaired on start and the replica catches up', async () => {
-    c = await ReplicaCluster.start(3);
+    c = await ReplicaCluster.start(3, {}, { engine });
     const leader = await c.leader();
     const victim = c.ids.find((id) => id !== leader)!;
     for (let i = 0; i < 20; i++) await c.put(`t${i}`, `${i}`);
@@ -34,7 +34,7 @@ describe('a damaged WAL on a real replica', () => {
   });
 
   it('corruption in the middle refuses to start, naming file and offset; the other two keep serving', async () => {
-    c = await ReplicaCluster.start(3);
+    c = await ReplicaCluster.start(3, {}, { engine });
     const leader = await c.leader();
     const victim = c.ids.find((id) => id !== leader)!;
     for (let i = 0; i < 20; i++) await c.put(`m${i}`, `${i}`);

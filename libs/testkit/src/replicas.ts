@@ -23,6 +23,8 @@ export function replicaEnv(o: ReplicaOptions, id: string): Record<string, string
     DATA_DIR: join(o.dataRoot, id),
     TICK_MS: '20',
     LOG_LEVEL: 'warn',
+    // The consensus engine follows the caller's ENGINE (raft unless set), so a suite can run on either.
+    ENGINE: process.env.ENGINE ?? 'raft',
     ...o.env,
   };
 }

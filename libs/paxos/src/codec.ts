@@ -1,0 +1,85 @@
+import type { Membership } from '@synod/replog';
+import type { Ballot, PaxosMeta, PaxosSnapshotExtra, Slot, SlotKind } from './types.js';
+
+/**
+ * Binary encodings of what an acceptor persists, for a WAL of opaque records:
+ *   accepted value: [u8 kind][f64 index][f64 ballot round][u16 ballot node length][ballot node]
+ *                   [u32 membership JSON length][membership JSON][u32 data length][data]
+ *   meta: JSON { promised: [round, node], commit }
+ * Numbers are stored as float64, exact for every integer below 2^53.
+ */
+const KINDS: SlotKind[] = ['command', 'noop', 'membership'];
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+export class CodecError extends Error {
+  override readonly name = 'CodecError';
+  readonly code = 'PAXOS_RECORD_INVALID';
+  readonly retryable = false;
+}
+
+export function encodeSlot(s: Slot): Uint8Array {
+  const node = enc.encode(s.ballot.node);
+  const m = s.membership ? enc.encode(JSON.stringify(s.membership)) : new Uint8Array(0);
+  const out = new Uint8Array(1 + 8 + 8 + 2 + node.length + 4 + m.length + 4 + s.data.length);
+  const v = new DataView(out.buffer);
+  let at = 0;
+  v.setUint8(at, KINDS.indexOf(s.kind));
+  v.setFloat64((at += 1), s.index, true);
+  v.setFloat64((at += 8), s.ballot.round, true);
+  v.setUint16((at += 8), node.length, true);
+  out.set(node, (at += 2));
+  v.setUint32((at += node.length), m.length, true);
+  out.set(m, (at += 4));
+  v.setUint32((at += m.length), s.data.length, true);
+  out.set(s.data, (at += 4));
+  return out;
+}
+
+export function decodeSlot(b: Uint8Array): Slot {
+  const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  const need = (n: number) => {
+    if (n > b.length) throw new CodecError(`accepted-value record of ${b.length} bytes is too short`);
+  };
+  need(19);
+  const kind = KINDS[v.getUint8(0)];
+  if (!kind) throw new CodecError(`unknown slot kind ${v.getUint8(0)}`);
+  const index = v.getFloat64(1, true);
+  const round = v.getFloat64(9, true);
+  if (!Number.isSafeInteger(index) || index < 1 || !Number.isSafeInteger(round) || round < 0) throw new CodecError(`bad slot/round ${index}/${round}`);
+  const nLen = v.getUint16(17, true);
+  need(19 + nLen + 4);
+  const node = dec.decode(b.subarray(19, 19 + nLen));
+  let at = 19 + nLen;
+  const mLen = v.getUint32(at, true);
+  at += 4;
+  need(at + mLen + 4);
+  const membership = mLen > 0 ? (JSON.parse(dec.decode(b.subarray(at, at + mLen))) as Membership) : undefined;
+  at += mLen;
+  const dLen = v.getUint32(at, true);
+  at += 4;
+  if (at + dLen !== b.length) throw new CodecError('data length does not match the record');
+  const s: Slot = { index, ballot: { round, node }, kind, data: b.slice(at) };
+  if (membership) s.membership = membership;
+  return s;
+}
+
+export function encodeMeta(m: PaxosMeta): Uint8Array {
+  return enc.encode(JSON.stringify({ promised: [m.promised.round, m.promised.node], commit: m.commit }));
+}
+
+export function decodeMeta(b: Uint8Array): PaxosMeta {
+  const o = JSON.parse(dec.decode(b)) as { promised: unknown; commit: unknown };
+  const p = o.promised as [unknown, unknown];
+  if (!Array.isArray(p) || !Number.isSafeInteger(p[0]) || typeof p[1] !== 'string' || !Number.isSafeInteger(o.commit)) throw new CodecError('invalid paxos meta record');
+  return { promised: { round: p[0] as number, node: p[1] } satisfies Ballot, commit: o.commit as number };
+}
+
+/** Snapshot metadata kept beside the state-machine bytes. */
+export function encodeSnapshotMeta(m: { index: number; membership: Membership; extra: PaxosSnapshotExtra }): Uint8Array {
+  return enc.encode(JSON.stringify(m));
+}
+
+export function decodeSnapshotMeta(b: Uint8Array): { index: number; membership: Membership; extra: PaxosSnapshotExtra } {
+  return JSON.parse(dec.decode(b)) as { index: number; membership: Membership; extra: PaxosSnapshotExtra };
+}

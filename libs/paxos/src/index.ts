@@ -1,0 +1,29 @@
+export { PaxosNode } from './paxos.js';
+export type { PaxosReady, PaxosDurableState } from './paxos.js';
+export { PaxosLog, slotBytes } from './log.js';
+export { Progress } from './progress.js';
+export { DEFAULTS, ZERO_BALLOT, compareBallots, sameBallot } from './types.js';
+export type {
+  Ballot,
+  ConfigEpoch,
+  PaxosMessage,
+  PaxosMeta,
+  PaxosOptions,
+  PaxosSnapshot,
+  PaxosSnapshotExtra,
+  Slot,
+  SlotKind,
+  PrePrepareMsg,
+  PrePrepareRespMsg,
+  PrepareMsg,
+  PromiseMsg,
+  AcceptMsg,
+  AcceptRespMsg,
+  HeartbeatMsg,
+  HeartbeatRespMsg,
+  SnapshotMsg,
+  SnapshotRespMsg,
+  TimeoutNowMsg,
+} from './types.js';
+export { paxosSimEngine } from './sim-adapter.js';
+export { encodeSlot, decodeSlot, encodeMeta, decodeMeta, encodeSnapshotMeta, decodeSnapshotMeta, CodecError } from './codec.js';

@@ -1,0 +1,3 @@
+import { simulationSuite } from './simulation.js';
+
+simulationSuite(76, 150);

@@ -1,0 +1,34 @@
+import { describe, expect, it } from 'vitest';
+import { simulate } from '@synod/testkit';
+import { paxosSimEngine } from '../src/index.js';
+
+/**
+ * Declares the simulator suite for seeds [from, to]: every third seed runs five nodes. The 150 seeds
+ * `npm test` runs are split across files so vitest runs them in parallel.
+ */
+export function simulationSuite(from: number, to: number): void {
+  const seeds = Array.from({ length: to - from + 1 }, (_, i) => i + from);
+  const totals = { crashes: 0, partitions: 0, pauses: 0, snapshots: 0, elections: 0, unknownOps: 0 };
+
+  describe(`Multi-Paxos under the seeded simulator, seeds ${from}-${to}: faults, invariants at every step, linearizable histories`, () => {
+    it.each(seeds)('seed %i', (seed) => {
+      const nodes = seed % 3 === 0 ? 5 : 3;
+      const r = simulate(paxosSimEngine(), { seed, nodes, ops: 500 });
+      for (const k of Object.keys(totals) as (keyof typeof totals)[]) totals[k] += r.stats[k];
+      if (!r.ok) {
+        expect.fail(`seed ${seed} (${nodes} nodes) failed: ${r.failure}\n\nlast events:\n${r.trace.join('\n')}\n\nreplay: npm run sim -- --engine paxos --seed ${seed} --nodes ${nodes}`);
+      }
+      expect(r.stats.ops).toBeGreaterThanOrEqual(500);
+    });
+
+    it('really injected faults across these seeds', () => {
+      const n = seeds.length;
+      expect(totals.crashes).toBeGreaterThan(n);
+      expect(totals.partitions).toBeGreaterThan(n);
+      expect(totals.pauses).toBeGreaterThan(n / 2);
+      expect(totals.snapshots).toBeGreaterThan(n);
+      expect(totals.elections).toBeGreaterThan(3 * n);
+      expect(totals.unknownOps).toBeGreaterThan(0);
+    });
+  });
+}
