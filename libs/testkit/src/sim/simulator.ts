@@ -579,7 +579,7 @@ class Simulation<Msg extends Addressed, Rec, Meta> {
       case 'crash': {
         const up = [...this.nodes.values()].filter((n) => n.up);
         // Keep a majority able to run most of the time; whole-cluster outages happen too, rarely.
-        if (up.length <= Math.floor(this.o.nodes / 2) + 1 && !this.chance(0.1)) return;
+        if (up.length === 0 || (up.length <= Math.floor(this.o.nodes / 2) + 1 && !this.chance(0.1))) return;
         const victim = this.pick(up);
         if (this.chance(this.f.tornPersist)) {
           victim.tearNextPersist = true;
