@@ -19,6 +19,8 @@ export interface SynodLocksOptions {
   electionTicks: number;
   managers: number;
   connections: number;
+  /** LockClient's longest single wait on one instance (its default when absent). */
+  pollMs?: number;
 }
 
 export class SynodLocks implements LockTarget {
@@ -47,7 +49,7 @@ export class SynodLocks implements LockTarget {
         t.managers.push(app);
       }
       t.conns = await Promise.all(Array.from({ length: o.connections }, () => connect({ servers: store.natsUrl })));
-      t.clients = t.conns.map((nc) => new LockClient({ nc, namespace: store.namespace }));
+      t.clients = t.conns.map((nc) => new LockClient({ nc, namespace: store.namespace, ...(o.pollMs === undefined ? {} : { pollMs: o.pollMs }) }));
     } catch (err) {
       await t.stop();
       throw err;

@@ -21,6 +21,8 @@ export class Progress {
   recentActive = false;
   /** Highest heartbeat round acknowledged (read-index and lease). */
   ackRound = 0;
+  /** Highest commit index a message to this follower let it commit (min of our commit and what it holds). */
+  commitSent = 0;
   /** Snapshot being streamed: its index and the next byte offset to send. */
   snapshotIndex = 0;
   snapshotOffset = 0;

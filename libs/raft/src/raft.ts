@@ -584,6 +584,28 @@ export class RaftNode implements ConsensusEngine<RaftMessage, Entry, HardState> 
     for (const id of this.progress.keys()) if (id !== this.id) this.sendAppend(id);
   }
 
+  /**
+   * After the commit index advanced: tell every follower that got no append carrying it, so that
+   * followers apply (and serve watches and stale reads) now rather than at the next heartbeat, as
+   * etcd's leader does. The message is an empty append at the follower's match index: it cannot
+   * be refused by a follower in replicate state, holds no in-flight slot, and lets the follower
+   * commit only what it is known to hold.
+   */
+  private broadcastCommit(): void {
+    for (const [id, pr] of this.progress) if (id !== this.id) this.sendCommit(id, pr);
+  }
+
+  /** The commit notice of `broadcastCommit` to one follower, if it may commit more than it was told. */
+  private sendCommit(to: NodeId, pr: Progress): void {
+    if (pr.state !== 'replicate') return;
+    const target = Math.min(this.log.committed, pr.match);
+    if (target <= pr.commitSent) return;
+    const prevTerm = this.log.term(pr.match);
+    if (prevTerm === undefined) return;
+    this.msgs.push({ type: 'app', from: this.id, to, term: this.term, prevIndex: pr.match, prevTerm, entries: [], commit: this.log.committed });
+    pr.commitSent = target;
+  }
+
   private broadcastHeartbeat(): void {
     this.round++;
     this.roundSentAt.set(this.round, this.now);
@@ -592,6 +614,7 @@ export class RaftNode implements ConsensusEngine<RaftMessage, Entry, HardState> 
     for (const [id, pr] of this.progress) {
       if (id === this.id) continue;
       this.msgs.push({ type: 'heartbeat', from: this.id, to: id, term: this.term, commit: Math.min(pr.match, this.log.committed), readRound: this.round });
+      pr.commitSent = Math.max(pr.commitSent, Math.min(pr.match, this.log.committed));
       // A snapshot chunk unanswered for a whole heartbeat interval was probably lost: send it again.
       if (pr.state === 'snapshot') {
         if (!pr.snapshotAcked) this.sendSnapshotChunk(id, pr);
@@ -618,6 +641,7 @@ export class RaftNode implements ConsensusEngine<RaftMessage, Entry, HardState> 
       // In replicate state an empty append is pointless; probes may be empty (they carry commit).
       if (entries.length === 0 && pr.state === 'replicate') return;
       this.msgs.push({ type: 'app', from: this.id, to, term: this.term, prevIndex, prevTerm, entries, commit: this.log.committed });
+      pr.commitSent = Math.max(pr.commitSent, Math.min(this.log.committed, prevIndex + entries.length));
       const bytes = entries.reduce((n, e) => n + entryBytes(e), 0);
       pr.sentEntries(entries.length > 0 ? entries[entries.length - 1]!.index : prevIndex, bytes);
       if (pr.state !== 'replicate' || entries.length === 0) return;
@@ -639,8 +663,15 @@ export class RaftNode implements ConsensusEngine<RaftMessage, Entry, HardState> 
     }
     if (pr.state === 'probe') pr.becomeReplicate();
     else if (pr.state === 'snapshot' && pr.match >= pr.snapshotIndex) pr.becomeProbe();
-    if (this.maybeCommit()) this.broadcastAppend();
-    else this.sendAppend(m.from);
+    if (this.maybeCommit()) {
+      this.broadcastAppend();
+      this.broadcastCommit();
+    } else {
+      this.sendAppend(m.from);
+      // A follower acknowledging entries that are committed already (it was slower than the
+      // quorum) learns so now, not at the next heartbeat.
+      this.sendCommit(m.from, pr);
+    }
     if (m.from === this.leadTransferee && pr.match === this.log.lastIndex()) this.send({ type: 'timeoutNow', to: m.from });
   }
 
