@@ -844,6 +844,23 @@ export class PaxosNode implements ConsensusEngine<PaxosMessage, Slot, PaxosMeta>
     for (const id of this.progress.keys()) if (id !== this.id) this.sendAccept(id);
   }
 
+  /**
+   * After the chosen prefix grew: tell every acceptor that got no accept carrying it, so replicas
+   * apply (and serve watches and stale reads) now rather than at the next heartbeat. An empty accept
+   * at the acceptor's known prefix end: never refused by an acceptor that follows us, no in-flight slot.
+   */
+  private broadcastChosen(): void {
+    for (const [id, pr] of this.progress) if (id !== this.id) this.sendChosen(id, pr);
+  }
+
+  private sendChosen(to: NodeId, pr: Progress): void {
+    if (pr.state !== 'replicate') return;
+    const target = Math.min(this.log.committed, pr.match);
+    if (target <= pr.commitSent || pr.match <= this.log.offset) return;
+    this.msgs.push({ type: 'accept', from: this.id, to, ballot: this.ballot, prevIndex: pr.match, entries: [], commit: this.log.committed });
+    pr.commitSent = target;
+  }
+
   private broadcastHeartbeat(): void {
     this.round++;
     this.roundSentAt.set(this.round, this.now);
@@ -851,6 +868,7 @@ export class PaxosNode implements ConsensusEngine<PaxosMessage, Slot, PaxosMeta>
     for (const [id, pr] of this.progress) {
       if (id === this.id) continue;
       this.msgs.push({ type: 'heartbeat', from: this.id, to: id, ballot: this.ballot, commit: Math.min(pr.match, this.log.committed), readRound: this.round });
+      pr.commitSent = Math.max(pr.commitSent, Math.min(pr.match, this.log.committed));
       if (pr.state === 'snapshot') {
         if (!pr.snapshotAcked) this.sendSnapshotChunk(id, pr);
         pr.snapshotAcked = false;
@@ -878,6 +896,7 @@ export class PaxosNode implements ConsensusEngine<PaxosMessage, Slot, PaxosMeta>
       const entries = pr.next <= hi ? this.log.slice(pr.next, hi, this.opts.maxMsgBytes) : [];
       if (entries.length === 0 && pr.state === 'replicate') return;
       this.msgs.push({ type: 'accept', from: this.id, to, ballot: this.ballot, prevIndex, entries, commit: this.log.committed });
+      pr.commitSent = Math.max(pr.commitSent, Math.min(this.log.committed, prevIndex + entries.length));
       const bytes = entries.reduce((n, e) => n + slotBytes(e), 0);
       pr.sentEntries(entries.length > 0 ? entries[entries.length - 1]!.index : prevIndex, bytes);
       if (pr.state !== 'replicate' || entries.length === 0) return;
@@ -894,8 +913,13 @@ export class PaxosNode implements ConsensusEngine<PaxosMessage, Slot, PaxosMeta>
     pr.probeSent = false;
     if (pr.state === 'probe') pr.becomeReplicate();
     else if (pr.state === 'snapshot' && pr.match >= pr.snapshotIndex) pr.becomeProbe();
-    if (updated && this.maybeCommit()) this.broadcastAccept();
-    else this.sendAccept(m.from);
+    if (updated && this.maybeCommit()) {
+      this.broadcastAccept();
+      this.broadcastChosen();
+    } else {
+      this.sendAccept(m.from);
+      this.sendChosen(m.from, pr);
+    }
     if (m.from === this.leadTransferee && pr.match === this.log.lastIndex()) this.send({ type: 'timeoutNow', to: m.from });
   }
 

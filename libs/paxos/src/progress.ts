@@ -13,6 +13,8 @@ export class Progress {
   private inflightBytes = 0;
   recentActive = false;
   ackRound = 0;
+  /** Highest chosen index a message to this acceptor let it learn (min of our prefix and what it holds). */
+  commitSent = 0;
   snapshotIndex = 0;
   snapshotOffset = 0;
   snapshotAcked = false;
