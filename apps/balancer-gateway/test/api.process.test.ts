@@ -42,6 +42,28 @@ describe('gateway API surface', () => {
     expect((await post(gw.url, '/v1/services/adm/echo', { message: 'x' })).status).toBe(200);
   });
 
+  it('admin routes answer garbage, wrong types and oversized bodies with the envelope and keep serving', async () => {
+    await stack.worker({ WORKER_ID: 'bad1', WORKER_SERVICE: 'badadm' });
+    const gw = await stack.gateway({ MAX_BODY_BYTES: '1024' });
+    await waitForService(gw.url, 'badadm', ['bad1']);
+    const send = async (path: string, body: string) => {
+      const r = await fetch(`${gw.url}${path}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body });
+      return { status: r.status, body: (await r.json()) as { error?: { code: string; retryable: boolean } } };
+    };
+    for (const path of ['/v1/admin/workers/bad1/weight', '/v1/admin/services/badadm/strategy']) {
+      expect(await send(path, '{"weight": nope')).toMatchObject({ status: 400, body: { error: { code: 'BAD_REQUEST', retryable: false } } });
+      expect(await send(path, JSON.stringify({ weight: 'heavy', strategy: 7 }))).toMatchObject({ status: 400, body: { error: { code: 'BAD_REQUEST' } } });
+      expect(await send(path, '[1,2]')).toMatchObject({ status: 400, body: { error: { code: 'BAD_REQUEST' } } });
+      expect(await send(path, JSON.stringify({ weight: 1, strategy: 'x'.repeat(2048) }))).toMatchObject({ status: 413, body: { error: { code: 'PAYLOAD_TOO_LARGE' } } });
+    }
+    expect((await send('/v1/admin/workers/bad1/weight', JSON.stringify({ weight: -1 }))).status).toBe(400);
+    // Nothing changed, and the gateway still routes.
+    const view = (await (await fetch(`${gw.url}/v1/workers`)).json()) as { workers: { id: string; weight: number }[] };
+    expect(view.workers.find((w) => w.id === 'bad1')?.weight).toBe(1);
+    expect((await post(gw.url, '/v1/services/badadm/echo', { message: 'still here' })).status).toBe(200);
+    expect(gw.app.running).toBe(true);
+  });
+
   it.each([
     ['LB_STRATEGY_OVERRIDES', 'svc=fastest'],
     ['LB_STRATEGY', 'fastest'],
