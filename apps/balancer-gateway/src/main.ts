@@ -1,6 +1,6 @@
 import { STRATEGY_NAMES } from '@synod/balancing';
 import { DEFAULT_MAX_REQUEST_BYTES } from '@synod/protocol';
-import { Counter, Gauge, Histogram, env, runService } from '@synod/service-kit';
+import { BusRequester, Counter, Gauge, Histogram, env, runService } from '@synod/service-kit';
 import { z } from 'zod';
 import { HealthChecker } from './health-checker.js';
 import { buildApi } from './http-api.js';
@@ -122,8 +122,10 @@ await runService({
     });
 
     const lag = new LagMonitor(config.EVENT_LOOP_LAG_MS, config.EVENT_LOOP_WINDOW_MS);
+    const requester = new BusRequester(bus.nc);
     const router = new Router({
       nc: bus.nc,
+      requester,
       registry,
       namespace: config.SYNOD_NAMESPACE,
       strategy: config.LB_STRATEGY,
@@ -246,6 +248,7 @@ await runService({
         // fastify's close stops accepting connections and waits for in-flight requests.
         await api.close();
         listener.stop();
+        requester.close();
       },
     };
   },

@@ -15,7 +15,7 @@ import {
   type StrategyName,
 } from '@synod/balancing';
 import { SynodError, subjects, type ErrorCode, type WorkerView } from '@synod/protocol';
-import { busRequest, type Logger, type NatsConnection } from '@synod/service-kit';
+import { busRequest, type BusRequester, type Logger, type NatsConnection } from '@synod/service-kit';
 import type { RegistryChange, WorkerEntry, WorkerRegistry } from './registry.js';
 import { isListedIdempotent } from './settings.js';
 
@@ -49,6 +49,8 @@ export interface RetryOptions {
 
 export interface RouterOptions {
   nc: NatsConnection;
+  /** Requests to workers go through this (one inbox subscription) when given, else `nc.request`. */
+  requester?: BusRequester;
   registry: WorkerRegistry;
   namespace: string;
   /** The default strategy, and the per-service overrides. */
@@ -250,7 +252,7 @@ export class Router {
           this.opts.nc,
           subjects.workerEndpoint(this.opts.namespace, req.service, worker.id, req.endpoint),
           req.body,
-          { timeoutMs: attemptTimeout, requestId: req.requestId },
+          { timeoutMs: attemptTimeout, requestId: req.requestId, ...(this.opts.requester ? { via: this.opts.requester } : {}) },
         );
         worker.served++;
         this.learn(state, worker, true, true, now);

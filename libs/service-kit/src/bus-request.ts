@@ -1,5 +1,6 @@
 import { errors, type NatsConnection } from '@nats-io/transport-node';
 import { ReplyEnvelope, SynodError } from '@synod/protocol';
+import type { BusRequester } from './bus-requester.js';
 import { requestHeaders } from './endpoint-server.js';
 
 const encoder = new TextEncoder();
@@ -8,6 +9,8 @@ const decoder = new TextDecoder();
 export interface BusRequestOptions {
   timeoutMs: number;
   requestId: string;
+  /** Send through this requester (one inbox subscription, cheaper per request) instead of `nc.request`. */
+  via?: BusRequester;
 }
 
 /**
@@ -22,13 +25,13 @@ export async function busRequest(nc: NatsConnection, subject: string, body: unkn
   const payload = body instanceof Uint8Array ? body : encoder.encode(JSON.stringify(body));
   let data: Uint8Array;
   try {
-    const msg = await nc.request(subject, payload, {
-      timeout: Math.max(1, opts.timeoutMs),
-      headers: requestHeaders(opts.requestId, opts.timeoutMs),
-    });
+    const headers = requestHeaders(opts.requestId, opts.timeoutMs);
+    const msg = opts.via
+      ? await opts.via.request(subject, payload, { timeoutMs: opts.timeoutMs, headers })
+      : await nc.request(subject, payload, { timeout: Math.max(1, opts.timeoutMs), headers });
     data = msg.data;
   } catch (err) {
-    throw mapRequestError(err, subject, opts.timeoutMs);
+    throw err instanceof SynodError ? err : mapRequestError(err, subject, opts.timeoutMs);
   }
   let json: unknown;
   try {

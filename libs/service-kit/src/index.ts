@@ -11,5 +11,6 @@ export { EndpointServer, requestHeaders } from './endpoint-server.js';
 export type { EndpointSpec, EndpointServerOptions, RequestContext, Outcome } from './endpoint-server.js';
 export { busRequest, mapRequestError } from './bus-request.js';
 export type { BusRequestOptions } from './bus-request.js';
+export { BusRequester } from './bus-requester.js';
 export { runService } from './lifecycle.js';
 export type { ServiceContext, ServiceDefinition, StartedService, CommonConfig } from './lifecycle.js';

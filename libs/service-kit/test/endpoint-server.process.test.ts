@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { startNats, uniqueNamespace, type NatsFixture } from '@synod/testkit';
 import { SynodError } from '@synod/protocol';
-import { EndpointServer, busRequest } from '../src/index.js';
+import { BusRequester, EndpointServer, busRequest } from '../src/index.js';
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -109,6 +109,28 @@ describe('EndpointServer on a real NATS server', () => {
     await nc.flush();
     await expect(busRequest(client, silentSubject, {}, { timeoutMs: 100, requestId: 'r4' })).rejects.toMatchObject({ code: 'TIMEOUT' });
     sub.unsubscribe();
+  });
+
+  it('a BusRequester (one inbox subscription) answers, maps no responders and silence the same way, and ignores late replies', async () => {
+    const requester = new BusRequester(client);
+    await client.flush();
+    const via = { via: requester };
+    const sums = await Promise.all(Array.from({ length: 50 }, (_, i) => busRequest(client, subject, { a: i, b: 1 }, { timeoutMs: 2000, requestId: `v${i}`, ...via })));
+    expect(sums).toEqual(Array.from({ length: 50 }, (_, i) => ({ sum: i + 1 })));
+    await expect(busRequest(client, subject, { a: -1, b: 0 }, { timeoutMs: 2000, requestId: 'v-err', ...via })).rejects.toMatchObject({ code: 'INTERNAL' });
+    await expect(busRequest(client, `${uniqueNamespace()}.nobody`, {}, { timeoutMs: 2000, requestId: 'v-nr', ...via })).rejects.toMatchObject({ code: 'NO_RESPONDERS', retryable: true });
+    // A responder that answers after the deadline: TIMEOUT, and its late answer is dropped.
+    const lateSubject = `${uniqueNamespace()}.late`;
+    const late = nc.subscribe(lateSubject, { callback: (_e, m) => setTimeout(() => m.respond(enc.encode('{"result":1}')), 150) });
+    await nc.flush();
+    await expect(busRequest(client, lateSubject, {}, { timeoutMs: 50, requestId: 'v-late', ...via })).rejects.toMatchObject({ code: 'TIMEOUT' });
+    await new Promise((r) => setTimeout(r, 200));
+    expect(await busRequest(client, subject, { a: 1, b: 1 }, { timeoutMs: 2000, requestId: 'v-after', ...via })).toEqual({ sum: 2 });
+    // Closing rejects what still waits.
+    const waiting = busRequest(client, lateSubject, {}, { timeoutMs: 5000, requestId: 'v-closed', ...via });
+    requester.close();
+    await expect(waiting).rejects.toMatchObject({ code: 'SHUTTING_DOWN' });
+    late.unsubscribe();
   });
 
   it('counts every outcome', () => {
