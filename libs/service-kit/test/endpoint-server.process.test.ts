@@ -121,7 +121,11 @@ describe('EndpointServer on a real NATS server', () => {
     await expect(busRequest(client, `${uniqueNamespace()}.nobody`, {}, { timeoutMs: 2000, requestId: 'v-nr', ...via })).rejects.toMatchObject({ code: 'NO_RESPONDERS', retryable: true });
     // A responder that answers after the deadline: TIMEOUT, and its late answer is dropped.
     const lateSubject = `${uniqueNamespace()}.late`;
-    const late = nc.subscribe(lateSubject, { callback: (_e, m) => setTimeout(() => m.respond(enc.encode('{"result":1}')), 150) });
+    const late = nc.subscribe(lateSubject, {
+      callback: (_e, m) => {
+        setTimeout(() => m.respond(enc.encode('{"result":1}')), 150);
+      },
+    });
     await nc.flush();
     await expect(busRequest(client, lateSubject, {}, { timeoutMs: 50, requestId: 'v-late', ...via })).rejects.toMatchObject({ code: 'TIMEOUT' });
     await new Promise((r) => setTimeout(r, 200));
