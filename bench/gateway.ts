@@ -18,7 +18,7 @@ import { busRequest } from '@synod/service-kit';
 import { AppProcess, appScript, startNats, uniqueNamespace, workspaceRoot } from '@synod/testkit';
 import { latencyChart } from './gateway-chart.js';
 import { findNginx, startNginx, startNode, type Child } from './gateway-procs.js';
-import { closedLoop, flag, machine, ms, option, type LoadResult } from './lib.js';
+import { closedLoop, flag, machine, ms, option, printTable, type LoadResult } from './lib.js';
 
 const quick = flag('quick');
 const concurrency = option('concurrency', quick ? 16 : 64);
@@ -135,7 +135,7 @@ try {
   await pool.close();
 
   console.log('');
-  printTable(rows);
+  printTable(rows, { percentiles: [50, 99, 99.9], markdown: true });
   const p = (r: LoadResult, q: number) => r.histogram.getValueAtPercentile(q) / 1000;
   const rps = (r: LoadResult) => r.requests / r.seconds;
   console.log('\ntargets:');
@@ -271,21 +271,3 @@ async function openLoop(name: string, perSecond: number, secs: number, send: () 
   return { name, requests, errors, seconds: Number(process.hrtime.bigint() - t0) / 1e9, histogram };
 }
 
-function printTable(results: LoadResult[]): void {
-  const header = ['', 'req/s', 'p50 ms', 'p99 ms', 'p99.9 ms', 'max ms', 'requests', 'errors'];
-  const lines = results.map((r) => [
-    r.name,
-    (r.requests / r.seconds).toFixed(0),
-    ms(r.histogram.getValueAtPercentile(50)),
-    ms(r.histogram.getValueAtPercentile(99)),
-    ms(r.histogram.getValueAtPercentile(99.9)),
-    ms(r.histogram.maxValue),
-    String(r.requests),
-    String(r.errors),
-  ]);
-  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
-  const fmt = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(' | ');
-  console.log(`| ${fmt(header)} |`);
-  console.log(`| ${widths.map((w, i) => (i === 0 ? '-'.repeat(w) : `${'-'.repeat(w - 1)}:`)).join(' | ')} |`);
-  for (const l of lines) console.log(`| ${fmt(l)} |`);
-}

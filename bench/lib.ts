@@ -41,22 +41,30 @@ export function ms(us: number): string {
   return (us / 1000).toFixed(2);
 }
 
-export function printTable(rows: LoadResult[]): void {
-  const header = ['', 'req/s', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms', 'requests', 'errors'];
+/**
+ * One row per result: req/s, the chosen latency percentiles, max, counts. Plain columns by default;
+ * `markdown` prints a Markdown table (what docs/benchmarks.md quotes).
+ */
+export function printTable(rows: LoadResult[], opts: { percentiles?: number[]; markdown?: boolean } = {}): void {
+  const percentiles = opts.percentiles ?? [50, 90, 99];
+  const header = ['', 'req/s', ...percentiles.map((p) => `p${p} ms`), 'max ms', 'requests', 'errors'];
   const lines = rows.map((r) => [
     r.name,
     (r.requests / r.seconds).toFixed(0),
-    ms(r.histogram.getValueAtPercentile(50)),
-    ms(r.histogram.getValueAtPercentile(90)),
-    ms(r.histogram.getValueAtPercentile(99)),
+    ...percentiles.map((p) => ms(r.histogram.getValueAtPercentile(p))),
     ms(r.histogram.maxValue),
     String(r.requests),
     String(r.errors),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
-  const fmt = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
-  console.log(fmt(header));
-  for (const l of lines) console.log(fmt(l));
+  const cells = (row: string[]) => row.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!)));
+  if (!opts.markdown) {
+    for (const row of [header, ...lines]) console.log(cells(row).join('  '));
+    return;
+  }
+  console.log(`| ${cells(header).join(' | ')} |`);
+  console.log(`| ${widths.map((w, i) => (i === 0 ? '-'.repeat(w) : `${'-'.repeat(w - 1)}:`)).join(' | ')} |`);
+  for (const l of lines) console.log(`| ${cells(l).join(' | ')} |`);
 }
 
 export function machine(): string {
