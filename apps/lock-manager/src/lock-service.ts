@@ -111,7 +111,10 @@ export class LockService {
     }
   }
 
-  private async entries(name: string, opts: { signal?: AbortSignal; timeoutMs?: number }): Promise<{ entries: LockEntry[]; revision: number }> {
+  private async entries(
+    name: string,
+    opts: { signal?: AbortSignal; timeoutMs?: number; consistency?: 'linearizable' | 'lease' },
+  ): Promise<{ entries: LockEntry[]; revision: number }> {
     const namePrefix = lockPrefix(this.opts.lockPrefix, name);
     const r = await this.opts.store.range({ key: namePrefix, prefix: true, sortBy: 'createRevision', ...opts });
     return { entries: toEntries(namePrefix, r.kvs), revision: r.revision };
@@ -124,37 +127,24 @@ export class LockService {
    * that key is deleted.
    */
   private async acquire(req: AcquireRequest, ctx: RequestContext): Promise<AcquireResult> {
-    const { store } = this.opts;
     const key = lockKey(this.opts.lockPrefix, req.name, req.mode, req.lease);
     const waitUntil = Math.min(Date.now() + req.timeoutMs, ctx.deadline - REPLY_MARGIN_MS);
     const opts = { signal: ctx.signal };
-    const namePrefix = lockPrefix(this.opts.lockPrefix, req.name);
-    // One Raft write both creates the key (if absent) and reads the whole line at that revision, so
-    // an uncontended acquire needs no second round trip to the store.
-    const line = { op: 'range' as const, key: namePrefix, prefix: true, sortBy: 'createRevision' as const };
-    const t = await store.txn(
-      {
-        compare: [{ key, target: 'createRevision', op: '=', value: 0 }],
-        success: [{ op: 'put', key, value: encodeLockValue(req.mode, req.permits), lease: req.lease }, line],
-        failure: [line],
-      },
-      opts,
-    );
-    const lineResult = t.results.find((r) => r.op === 'range');
-    const seen = lineResult?.op === 'range' ? toEntries(namePrefix, lineResult.kvs) : [];
-    const existing = seen.find((e) => e.key === key);
-    if (!t.succeeded && existing && existing.lease !== req.lease) {
-      throw new SynodError('BAD_REQUEST', `key ${key} rides on lease ${existing.lease}, not ${req.lease}`);
-    }
-    const myRevision = t.succeeded ? t.revision : existing?.createRevision;
-    if (myRevision === undefined) throw new SynodError('UNAVAILABLE', `the key ${key} vanished while being created; try again`);
+    // Store calls end before the request's deadline, so a slow store is answered with a retryable
+    // error (the client re-sends) instead of DEADLINE_EXCEEDED.
+    const storeOpts = () => ({ signal: ctx.signal, timeoutMs: Math.max(1, ctx.deadline - Date.now() - REPLY_MARGIN_MS) });
+    const { seen, myRevision, revision: firstRevision } = await this.enterLine(req, key, storeOpts());
     let delayUntil = 0;
     // Lock-delay: every change up to `covered` has been checked for an expired key ahead of us.
     let covered = Math.max(req.fromRevision ?? myRevision, myRevision);
     let position = -1;
-    let first: { entries: LockEntry[]; revision: number } | undefined = { entries: seen, revision: t.revision };
+    let first: { entries: LockEntry[]; revision: number } | undefined = { entries: seen, revision: firstRevision };
     for (;;) {
-      const { entries, revision } = first ?? (await this.entries(req.name, opts));
+      // A re-check after a wake-up reads on the leader's lease (no heartbeat round to a quorum).
+      // That is enough: the keys ahead of ours only ever go away (a newcomer is created after us),
+      // so whether this contender holds can only change from no to yes while its key exists, and
+      // the leader has applied our key's creation, which it committed before answering the txn.
+      const { entries, revision } = first ?? (await this.entries(req.name, { ...storeOpts(), consistency: 'lease' }));
       first = undefined;
       const d = decide(entries, key);
       if (d.kind === 'missing') {
@@ -200,6 +190,45 @@ export class LockService {
       details: { waiting: false, position },
       retryable: false,
     });
+  }
+
+  /**
+   * Puts the contender's key in line (if it is not there yet) and reads the line. One Raft write both
+   * creates the key (if absent) and reads the whole line at that revision, so an uncontended acquire
+   * needs no second round trip to the store. A wait the client continues (`fromRevision`: the last
+   * answer said the key was still waiting) first looks with a read on the leader's lease: the key is
+   * normally still there, and then no write is needed; if it is gone, the txn puts it back as for a
+   * new contender.
+   */
+  private async enterLine(
+    req: AcquireRequest,
+    key: string,
+    opts: { signal: AbortSignal; timeoutMs: number },
+  ): Promise<{ seen: LockEntry[]; myRevision: number; revision: number }> {
+    if (req.fromRevision !== undefined) {
+      const { entries, revision } = await this.entries(req.name, { ...opts, consistency: 'lease' });
+      const mine = entries.find((e) => e.key === key);
+      if (mine && mine.lease === req.lease) return { seen: entries, myRevision: mine.createRevision, revision };
+    }
+    const namePrefix = lockPrefix(this.opts.lockPrefix, req.name);
+    const line = { op: 'range' as const, key: namePrefix, prefix: true, sortBy: 'createRevision' as const };
+    const t = await this.opts.store.txn(
+      {
+        compare: [{ key, target: 'createRevision', op: '=', value: 0 }],
+        success: [{ op: 'put', key, value: encodeLockValue(req.mode, req.permits), lease: req.lease }, line],
+        failure: [line],
+      },
+      opts,
+    );
+    const lineResult = t.results.find((r) => r.op === 'range');
+    const seen = lineResult?.op === 'range' ? toEntries(namePrefix, lineResult.kvs) : [];
+    const existing = seen.find((e) => e.key === key);
+    if (!t.succeeded && existing && existing.lease !== req.lease) {
+      throw new SynodError('BAD_REQUEST', `key ${key} rides on lease ${existing.lease}, not ${req.lease}`);
+    }
+    const myRevision = t.succeeded ? t.revision : existing?.createRevision;
+    if (myRevision === undefined) throw new SynodError('UNAVAILABLE', `the key ${key} vanished while being created; try again`);
+    return { seen, myRevision, revision: t.revision };
   }
 
   /**

@@ -24,6 +24,9 @@ await runService({
       clientId: `lock-manager-${instanceId}`,
       timeoutMs: config.STORE_TIMEOUT_MS,
       attemptTimeoutMs: config.STORE_ATTEMPT_TIMEOUT_MS,
+      // Every store request is built here from a request the endpoint validated already; the store
+      // validates it again on arrival.
+      validateRequests: false,
     });
     const service = new LockService({
       nc: bus.nc,

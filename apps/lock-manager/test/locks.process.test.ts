@@ -186,6 +186,31 @@ describe('lock manager on a real store', () => {
     expect(err).toMatchObject({ code: 'CONFLICT', currentVersion: 20 });
   });
 
+  it('(b) a wait continued with fromRevision keeps its place and token; a continued wait whose key is gone goes to the back of the line', async () => {
+    const session = async () => ((await c.raw({ type: 'session', ttlMs: 5000 })) as { lease: number }).lease;
+    const [a, b, d] = [await session(), await session(), await session()];
+    const acquire = (lease: number, extra: object = {}) => c.raw({ type: 'acquire', name: 'cont', lease, timeoutMs: 100, keepWaiting: true, ...extra }, 3000);
+    const held = (await acquire(a)) as { token: number };
+    const waiting = (err: unknown) => (err as { details: { waiting: boolean; position: number; revision: number } }).details;
+    const w1 = waiting(await acquire(b).catch((e: unknown) => e));
+    expect(w1).toMatchObject({ waiting: true, position: 1 });
+    await expect(acquire(d)).rejects.toMatchObject({ code: 'TIMEOUT', details: { waiting: true, position: 2 } });
+    const tokenOf = async (lease: number) => (await c.raw({ type: 'state', name: 'cont' }) as { waiters: { lease: number; createRevision: number }[] }).waiters.find((w) => w.lease === lease)?.createRevision;
+    const bToken = await tokenOf(b);
+    // Continued twice: same place, same key (createRevision) each time.
+    for (let i = 0; i < 2; i++) {
+      await expect(acquire(b, { fromRevision: w1.revision })).rejects.toMatchObject({ code: 'TIMEOUT', details: { waiting: true, position: 1 } });
+      expect(await tokenOf(b)).toBe(bToken);
+    }
+    // b gives its place up; a continued wait puts the key back, behind d.
+    await c.raw({ type: 'cancel', name: 'cont', lease: b });
+    await expect(acquire(b, { fromRevision: w1.revision })).rejects.toMatchObject({ code: 'TIMEOUT', details: { waiting: true, position: 2 } });
+    expect(await tokenOf(b)).toBeGreaterThan(bToken!);
+    await c.raw({ type: 'release', name: 'cont', lease: a, token: held.token, mode: 'mutex' });
+    await expect(acquire(d, { fromRevision: w1.revision })).resolves.toMatchObject({ name: 'cont', lease: d });
+    for (const lease of [a, b, d]) await c.raw({ type: 'revoke', lease });
+  });
+
   it('(f) garbage, wrong types and oversized requests get structured errors and the service keeps serving', async () => {
     const subject = subjects.lockApi(c.namespace);
     const rawReply = async (payload: Uint8Array) => JSON.parse(dec.decode((await c.nc.request(subject, payload, { timeout: 3000 })).data)) as { error?: { code: string; message: string } };

@@ -16,7 +16,7 @@ import {
   type LockMode,
   type LockRequestInput,
 } from '@synod/protocol';
-import { mapRequestError, requestHeaders } from '@synod/service-kit';
+import { BusRequester, mapRequestError, requestHeaders } from '@synod/service-kit';
 import type { z } from 'zod';
 import { ConflictError, LeaseLostError, LockTimeoutError, NotHolderError, TooManyConflictsError, WireError, toLockError, wireCode } from './errors.js';
 import { RETRIED_CODES, abortableSleep, backoffMs } from './retry.js';
@@ -217,7 +217,7 @@ export class LockClient {
       throw err;
     }
     const ka = session.ka!;
-    const stopAll = AbortSignal.any(opts.signal ? [ka.signal, opts.signal] : [ka.signal]);
+    const stopAll = opts.signal ? AbortSignal.any([ka.signal, opts.signal]) : ka.signal;
     const mode = opts.mode ?? 'mutex';
     try {
       let fromRevision: number | undefined;
@@ -480,22 +480,28 @@ const decoder = new TextDecoder();
 /**
  * Requests to the lock manager on NATS with the Synod headers. Unlike `busRequest`, an error reply
  * keeps its code and details as sent (WireError), so codes the catalog does not hold yet arrive
- * intact. Exported so other clients of the lock manager (synodctl) send exactly the same way.
+ * intact. Requests go through one BusRequester per connection (one inbox subscription, shared by
+ * every client on it), which skips the Error the NATS client builds for every request. Exported
+ * so other clients of the lock manager (synodctl) send exactly the same way.
  */
 export function natsLockRequest(nc: NatsConnection): LockRequestFn {
   return (subject, body, opts) => natsRequest(nc, subject, body, opts);
 }
 
+const requesters = new WeakMap<NatsConnection, BusRequester>();
+
 async function natsRequest(nc: NatsConnection, subject: string, body: unknown, opts: { timeoutMs: number; requestId: string }): Promise<unknown> {
   let data: Uint8Array;
   try {
-    const msg = await nc.request(subject, encoder.encode(JSON.stringify(body)), {
-      timeout: Math.max(1, opts.timeoutMs),
+    let via = requesters.get(nc);
+    if (!via) requesters.set(nc, (via = new BusRequester(nc)));
+    const msg = await via.request(subject, encoder.encode(JSON.stringify(body)), {
+      timeoutMs: opts.timeoutMs,
       headers: requestHeaders(opts.requestId, opts.timeoutMs),
     });
     data = msg.data;
   } catch (err) {
-    throw mapRequestError(err, subject, opts.timeoutMs);
+    throw err instanceof SynodError ? err : mapRequestError(err, subject, opts.timeoutMs);
   }
   let reply;
   try {

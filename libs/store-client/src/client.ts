@@ -28,7 +28,7 @@ import {
   subjects,
   toSynodError,
 } from '@synod/protocol';
-import { busRequest } from '@synod/service-kit';
+import { BusRequester, busRequest, mapRequestError } from '@synod/service-kit';
 import { z } from 'zod';
 import { type Clock, systemClock } from './clock.js';
 import { startKeepAlive, type KeepAliveHandle, type KeepAliveOptions } from './keepalive.js';
@@ -66,7 +66,17 @@ export interface StoreClientOptions {
   attemptTimeoutMs?: number;
   /** Backoff between attempts (jittered, exponential). */
   retry?: Partial<RetryPolicy>;
-  /** Transport override (tests); default: `busRequest` on `nc`. */
+  /**
+   * Check every request against the store's schema before it leaves (default true), so a bad one
+   * fails at once as BAD_REQUEST. A caller that builds its requests only from input it validated
+   * itself (the lock manager) may turn it off to save the CPU: the store validates every request
+   * anyway, and a bad one then fails with the store's BAD_REQUEST after one round trip.
+   */
+  validateRequests?: boolean;
+  /**
+   * Transport override (tests); default: `busRequest` on `nc` through a BusRequester (one inbox
+   * subscription per connection, shared by every StoreClient on it).
+   */
   request?: RequestFn;
   /** Transport override (tests); default: a NATS subscription on `nc`. */
   subscribe?: SubscribeFn;
@@ -180,6 +190,7 @@ export class StoreClient {
   private readonly nc: NatsConnection | undefined;
   private readonly leaderSubject: string;
   private readonly anySubject: string;
+  private readonly validateRequests: boolean;
   private requestCounter = 0;
   private rotations = 0;
   private readonly watches = new Set<StoreWatch>();
@@ -200,8 +211,19 @@ export class StoreClient {
     this.random = opts.random ?? Math.random;
     this.nc = opts.nc;
     const nc = opts.nc;
+    this.validateRequests = opts.validateRequests ?? true;
     if (opts.request) this.request = opts.request;
-    else if (nc) this.request = (subject, body, o) => busRequest(nc, subject, body, o);
+    else if (nc) {
+      this.request = (subject, body, o) => {
+        let via: BusRequester;
+        try {
+          via = sharedRequester(nc);
+        } catch (err) {
+          return Promise.reject(mapRequestError(err, subject, o.timeoutMs));
+        }
+        return busRequest(nc, subject, body, { ...o, via });
+      };
+    }
     else throw new TypeError('StoreClient needs `nc` or a `request` function');
     if (opts.subscribe) this.subscribeFn = opts.subscribe;
     else if (nc) this.subscribeFn = (subject, onMessage) => nc.subscribe(subject, { callback: (err, msg) => (err ? undefined : onMessage(msg.data)) });
@@ -248,7 +270,7 @@ export class StoreClient {
     const { timeoutMs, signal, consistency, ...fields } = opts;
     const request = Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined));
     const body = { type: 'range', consistency: consistency ?? 'linearizable', request };
-    validate(body);
+    this.check(body);
     // Stale reads may come from any replica; the others need the leader's read barrier.
     const subject = consistency === 'stale' ? this.anySubject : this.leaderSubject;
     return this.call({ subject, body: () => body, schema: RangeResult, what: 'range' }, { timeoutMs, signal });
@@ -272,7 +294,7 @@ export class StoreClient {
   /** Drops history at or below `revision`. */
   async compact(revision: number, opts: CallOptions = {}): Promise<CompactResult> {
     const body = { type: 'compact', revision };
-    validate(body);
+    this.check(body);
     return this.call({ subject: this.leaderSubject, body: () => body, schema: CompactResult, what: 'compact' }, opts);
   }
 
@@ -295,13 +317,13 @@ export class StoreClient {
   /** One keep-alive: the leader restarts the lease's TTL. LEASE_NOT_FOUND if it is gone. */
   async leaseKeepAliveOnce(id: number, opts: CallOptions = {}): Promise<KeepAliveResult> {
     const body = { type: 'leaseKeepAlive', id };
-    validate(body);
+    this.check(body);
     return this.call({ subject: this.leaderSubject, body: () => body, schema: KeepAliveResult, what: 'leaseKeepAlive' }, opts);
   }
 
   async leaseTimeToLive(id: number, opts: CallOptions = {}): Promise<TimeToLiveResult> {
     const body = { type: 'leaseTimeToLive', id };
-    validate(body);
+    this.check(body);
     return this.call({ subject: this.leaderSubject, body: () => body, schema: TimeToLiveResult, what: 'leaseTimeToLive' }, opts);
   }
 
@@ -372,7 +394,7 @@ export class StoreClient {
   /** Asks the leader to hand over to `to` (default: the most caught-up voter). Resolves once started. */
   async transferLeadership(to?: string, opts: CallOptions = {}): Promise<{ to: string }> {
     const body = to === undefined ? { type: 'transfer' } : { type: 'transfer', to };
-    validate(body);
+    this.check(body);
     return this.call({ subject: this.leaderSubject, body: () => body, schema: TransferResult, what: 'transfer' }, opts);
   }
 
@@ -433,7 +455,7 @@ export class StoreClient {
 
   private async member(type: 'addLearner' | 'promote' | 'remove', node: string, opts: CallOptions): Promise<{ index: number }> {
     const body = { type: 'member', change: { type, node } };
-    validate(body);
+    this.check(body);
     return this.call({ subject: this.leaderSubject, body: () => body, schema: MemberResult, what: `member ${type}` }, opts);
   }
 
@@ -443,7 +465,7 @@ export class StoreClient {
    * attempt is refused with SESSION_STALE without being applied: the write then starts a new session.
    */
   private async write<K extends KvWriteOp['op']>(op: KvWriteOp, kind: K, opts: CallOptions): Promise<Extract<KvWriteResult, { op: K }>> {
-    validate({ type: 'write', session: { clientId: this.session.clientId, seq: 1 }, op });
+    this.check({ type: 'write', session: { clientId: this.session.clientId, seq: 1 }, op });
     const deadline = this.deadlineOf(opts);
     for (let rotated = false; ; ) {
       const session = this.session;
@@ -476,6 +498,10 @@ export class StoreClient {
         session.outstanding.delete(seq);
       }
     }
+  }
+
+  private check(body: unknown): void {
+    if (this.validateRequests) validate(body);
   }
 
   private rotateSession(): void {
@@ -563,6 +589,19 @@ export class StoreClient {
   private assertOpen(): void {
     if (this.closed) throw new SynodError('SHUTTING_DOWN', 'the store client is closed', { retryable: false });
   }
+}
+
+const requesters = new WeakMap<NatsConnection, BusRequester>();
+
+/**
+ * One BusRequester (one wildcard inbox subscription) per connection, shared by every client on it
+ * and living as long as the connection: request-reply without the per-request cost of the NATS
+ * client's own request (it builds an Error with its stack trace for every request).
+ */
+function sharedRequester(nc: NatsConnection): BusRequester {
+  let r = requesters.get(nc);
+  if (!r) requesters.set(nc, (r = new BusRequester(nc)));
+  return r;
 }
 
 function positive(n: number, what: string): number {

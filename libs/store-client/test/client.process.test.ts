@@ -70,6 +70,22 @@ describe('StoreClient against a three-replica store', () => {
     await expect(client.get('basic/a', { revision: 10_000_000 })).rejects.toMatchObject({ code: 'FUTURE_REVISION', retryable: false });
   });
 
+  it('clients on one connection share its requester: concurrent replies reach their callers, and closing one client leaves the others working', async () => {
+    const others = Array.from({ length: 3 }, () => new StoreClient({ nc, namespace: ns, timeoutMs: 10_000, attemptTimeoutMs: 1000, validateRequests: false }));
+    const puts = await Promise.all(
+      Array.from({ length: 60 }, (_, i) => others[i % others.length]!.put(`shared/k${i}`, `v${i}`).then((r) => ({ i, revision: r.revision }))),
+    );
+    // 60 writes, 60 distinct revisions: no reply was given to the wrong caller.
+    expect(new Set(puts.map((p) => p.revision)).size).toBe(60);
+    const reads = await Promise.all(puts.map(({ i }) => others[(i + 1) % others.length]!.get(`shared/k${i}`)));
+    reads.forEach((kv, i) => expect(kv).toMatchObject({ key: `shared/k${i}`, value: `v${i}`, modRevision: puts[i]!.revision }));
+    await others[0]!.close();
+    await expect(others[0]!.get('shared/k0')).rejects.toMatchObject({ code: 'SHUTTING_DOWN' });
+    expect(await others[1]!.get('shared/k0')).toMatchObject({ value: 'v0' });
+    expect(await client.get('shared/k1')).toMatchObject({ value: 'v1' });
+    await Promise.all(others.slice(1).map((c) => c.close()));
+  });
+
   it('applies a write once when its first reply is lost and the retry resends the same seq', async () => {
     let dropped = 0;
     const lossy = new StoreClient({

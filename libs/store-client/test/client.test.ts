@@ -207,6 +207,16 @@ describe('requests and replies', () => {
     expect(sent).toHaveLength(0);
   });
 
+  it('with validateRequests off, a request goes out unchecked and the store\'s BAD_REQUEST comes back once, not retried', async () => {
+    const { client, sent } = setup((s) => ((s.body as { op?: { key?: string } }).op?.key === '' ? fail('BAD_REQUEST') : putOk()), { validateRequests: false });
+    await expect(client.put('', 'v')).rejects.toMatchObject({ code: 'BAD_REQUEST' });
+    expect(sent).toHaveLength(1);
+    expect(sent[0]?.body).toMatchObject({ type: 'write', op: { op: 'put', key: '', value: 'v' } });
+    // A good request is sent exactly as with validation on.
+    await expect(client.put('a', 'v')).resolves.toEqual({ revision: 7 });
+    expect(sent[1]?.body).toEqual({ type: 'write', session: { clientId: 'cid', seq: 2, ackBelow: 2 }, op: { op: 'put', key: 'a', value: 'v' } });
+  });
+
   it('sends txn, leases, compaction and membership as the store expects', async () => {
     const { client, sent } = setup((s) => {
       switch (s.body.type) {
