@@ -1,4 +1,5 @@
-import type { Addressed, CommittedEntry, ConsensusEngine, EngineError, EngineStatus, MembershipChange, NodeId, ReadOptions, Ready, Snapshot } from '@synod/replog';
+import { snapshotBytes, type Addressed, type CommittedEntry, type ConsensusEngine, type EngineError, type EngineStatus, type MembershipChange, type NodeId, type ReadOptions, type Ready, type Snapshot } from '@synod/replog';
+import type { LocalSnapshotWriter, SnapshotFile } from '@synod/wal';
 import { SynodError } from '@synod/protocol';
 import type { Logger } from '@synod/service-kit';
 
@@ -6,7 +7,11 @@ import type { Logger } from '@synod/service-kit';
 export interface StateMachine<R> {
   /** Applies one committed entry (commands, no-ops and membership entries, in index order). */
   apply(entry: CommittedEntry): R;
-  snapshot(): Uint8Array;
+  /**
+   * Captures the state at the last applied entry, cheaply; `chunks()` encodes it later, in pieces,
+   * while applying goes on (so a large state is written out without stopping the replica).
+   */
+  beginSnapshot(): { chunks(): Iterable<Uint8Array> };
   restore(data: Uint8Array, index: number): void;
 }
 
@@ -14,8 +19,8 @@ export interface StateMachine<R> {
 export interface EngineStorage<Msg, Rec, Meta> {
   /** Step 1 of the Ready contract: snapshot, records, then meta, each durable before the next. */
   persist(rd: Pick<Ready<Msg, Rec, Meta>, 'snapshot' | 'records' | 'meta'>): Promise<void>;
-  /** Persists a snapshot the state machine took. */
-  saveLocalSnapshot(snapshot: Snapshot): Promise<void>;
+  /** Starts writing a snapshot the state machine takes at `index` (libs/wal's EngineWalStorage). */
+  beginLocalSnapshot(index: number): Promise<LocalSnapshotWriter<unknown>>;
   close(): Promise<void>;
 }
 
@@ -38,8 +43,16 @@ export interface HostOptions<Msg extends Addressed, Rec, Meta, R> {
   engineName?: string;
   /** Milliseconds per engine tick. */
   tickMs: number;
-  /** Take a snapshot after this many applied entries. */
+  /** Take a snapshot after this many applied entries (written in the background, one at a time)... */
   snapshotEvery: number;
+  /**
+   * ...and once the entries applied since the last snapshot hold at least this fraction of its size
+   * (0: no such condition). Bounds the work snapshots cost per byte written (at most 1/ratio bytes
+   * of snapshot per byte of log) while the in-memory log stays within that fraction of the state.
+   */
+  snapshotLogRatio?: number;
+  /** Size of the snapshot the replica started from, if any. */
+  initialSnapshotBytes?: number;
   /** Monotonic milliseconds. */
   now?: () => number;
   /** Told when this node gains or loses leadership (and on every leader change it sees). */
@@ -57,9 +70,10 @@ interface PendingProposal<R> {
 /**
  * Runs a consensus engine (Raft or Multi-Paxos) for a replica: feeds it ticks (by elapsed monotonic
  * time, so a process resumed after a pause first catches up the ticks it owes), peer messages and
- * client requests, and carries out each Ready as the contract says: persist (awaited, fsync'ed),
- * send, apply, release reads, advance. Work arriving while a Ready is being persisted waits for the
- * next one, so many proposals share one fsync (group commit at the engine level).
+ * client requests, and carries out each Ready as the contract says: send what may go first (a
+ * leader's appends), persist (awaited, fsync'ed), send the rest, apply, release reads, advance.
+ * Work arriving while a Ready is being persisted waits for the next one, so many proposals share
+ * one fsync (group commit at the engine level). Snapshots are written in the background.
  */
 export class EngineHost<Msg extends Addressed, Rec, Meta, R> implements ReplicaHost<R> {
   private readonly now: () => number;
@@ -74,11 +88,19 @@ export class EngineHost<Msg extends Addressed, Rec, Meta, R> implements ReplicaH
   private readonly reads = new Map<string, { index?: number; resolve: () => void; reject: (e: SynodError) => void }>();
   private readSeq = 0;
   private appliedSinceSnapshot = 0;
+  /** Bytes of the entries applied since the last snapshot, and the size of that snapshot. */
+  private bytesSinceSnapshot = 0;
+  private lastSnapshotBytes: number;
+  /** The snapshot being written in the background, if any. */
+  private snapshotting: Promise<void> | undefined;
+  /** Index of the last snapshot installed from the leader: a local one at or below it is moot. */
+  private installedIndex = 0;
   private failed: Error | undefined;
   private readonly log: Logger;
 
   constructor(private readonly o: HostOptions<Msg, Rec, Meta, R>) {
     this.now = o.now ?? (() => performance.now());
+    this.lastSnapshotBytes = o.initialSnapshotBytes ?? 0;
     this.lastTick = this.now();
     this.log = o.log.child({ component: o.engineName ?? 'raft' });
   }
@@ -97,6 +119,7 @@ export class EngineHost<Msg extends Addressed, Rec, Meta, R> implements ReplicaH
     this.stopped = true;
     clearInterval(this.timer);
     while (this.running) await new Promise((r) => setTimeout(r, 5));
+    await this.snapshotting;
     for (const ps of this.proposals.values()) for (const p of ps) p.reject(new SynodError('SHUTTING_DOWN', 'the replica is stopping'));
     for (const r of this.reads.values()) r.reject(new SynodError('SHUTTING_DOWN', 'the replica is stopping'));
     this.proposals.clear();
@@ -212,11 +235,16 @@ export class EngineHost<Msg extends Addressed, Rec, Meta, R> implements ReplicaH
         continue;
       }
       const rd = node.ready();
+      // A leader's appends go out first: followers write their copy while we write ours.
+      if (rd.sendBeforePersist && rd.sendBeforePersist.length > 0) this.o.send(rd.sendBeforePersist);
       await this.o.storage.persist(rd);
       if (rd.messages.length > 0) this.o.send(rd.messages);
       if (rd.snapshot) {
-        this.o.sm.restore(rd.snapshot.data, rd.snapshot.index);
+        this.o.sm.restore(snapshotBytes(rd.snapshot.data), rd.snapshot.index);
         this.appliedSinceSnapshot = 0;
+        this.bytesSinceSnapshot = 0;
+        this.lastSnapshotBytes = rd.snapshot.data.length;
+        this.installedIndex = rd.snapshot.index;
         this.log.info({ index: rd.snapshot.index, bytes: rd.snapshot.data.length }, 'snapshot installed from the leader');
       }
       let lastApplied = -1;
@@ -224,6 +252,7 @@ export class EngineHost<Msg extends Addressed, Rec, Meta, R> implements ReplicaH
         const result = this.o.sm.apply(e);
         lastApplied = e.index;
         this.appliedSinceSnapshot++;
+        this.bytesSinceSnapshot += e.data.length;
         const ps = this.proposals.get(e.index);
         if (!ps) continue;
         this.proposals.delete(e.index);
@@ -257,12 +286,63 @@ export class EngineHost<Msg extends Addressed, Rec, Meta, R> implements ReplicaH
         }
       }
       if (lastApplied >= 0 || rd.snapshot) this.o.onApplied?.(applied);
-      if (this.o.snapshotEvery > 0 && this.appliedSinceSnapshot >= this.o.snapshotEvery) {
+      if (
+        this.o.snapshotEvery > 0 &&
+        this.appliedSinceSnapshot >= this.o.snapshotEvery &&
+        this.bytesSinceSnapshot >= (this.o.snapshotLogRatio ?? 0) * this.lastSnapshotBytes &&
+        !this.snapshotting
+      ) {
         this.appliedSinceSnapshot = 0;
-        const snap = node.snapshotTaken(applied, this.o.sm.snapshot());
-        await this.o.storage.saveLocalSnapshot(snap);
-        this.log.info({ index: snap.index, bytes: snap.data.length }, 'snapshot taken');
+        this.bytesSinceSnapshot = 0;
+        const capture = this.o.sm.beginSnapshot();
+        this.snapshotting = this.takeSnapshot(applied, capture).finally(() => (this.snapshotting = undefined));
       }
+    }
+  }
+
+  /**
+   * Writes a captured state to disk in pieces, yielding to the loop between them, then hands it to
+   * the engine (which may drop its log up to `index`) and makes it durable. A failure loses nothing:
+   * the WAL keeps every record the previous snapshot needs until a new one is committed.
+   */
+  private async takeSnapshot(index: number, capture: { chunks(): Iterable<Uint8Array> }): Promise<void> {
+    const started = this.now();
+    let w: LocalSnapshotWriter<unknown> | undefined;
+    let data: SnapshotFile | undefined;
+    let handed = false;
+    try {
+      w = await this.o.storage.beginLocalSnapshot(index);
+      for (const chunk of capture.chunks()) {
+        if (this.stopped) throw new Error('the replica is stopping');
+        await w.write(chunk);
+      }
+      data = w.data();
+      const file = data;
+      const snap = await new Promise<Snapshot | undefined>((resolve, reject) =>
+        this.enqueue(() => {
+          // Thrown here, an error would stop the loop; the snapshot is merely not taken.
+          try {
+            resolve(index <= this.installedIndex ? undefined : this.o.engine.snapshotTaken(index, file));
+          } catch (err) {
+            reject(err);
+          }
+        }, reject),
+      );
+      handed = snap !== undefined;
+      if (!snap) {
+        data.close();
+        await w.abort();
+        this.log.info({ index, installed: this.installedIndex }, 'snapshot dropped: the leader sent a newer one meanwhile');
+        return;
+      }
+      await w.commit(snap);
+      this.lastSnapshotBytes = data.length;
+      this.log.info({ index, bytes: data.length, ms: Math.round(this.now() - started) }, 'snapshot taken');
+    } catch (err) {
+      // Not handed to the engine (or the engine refused it): nobody reads the file.
+      if (data && !handed) data.close();
+      await w?.abort().catch(() => {});
+      if (!this.stopped) this.log.error({ err, index }, 'snapshot failed; the log is kept, the next one will be tried later');
     }
   }
 }

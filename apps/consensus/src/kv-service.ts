@@ -76,7 +76,7 @@ export class KvService {
   stateMachine(): StateMachine<KvApplyResult> {
     return {
       apply: (e: CommittedEntry) => this.applyEntry(e),
-      snapshot: () => this.sm.snapshot(),
+      beginSnapshot: () => this.sm.beginSnapshot(),
       restore: (data: Uint8Array) => {
         this.sm = KvStateMachine.restore(data);
       },

@@ -1,9 +1,10 @@
+import { setFlagsFromString } from 'node:v8';
 import { DEFAULT_MAX_REQUEST_BYTES } from '@synod/protocol';
 import { PaxosNode, type PaxosMessage } from '@synod/paxos';
 import { PaxosWalStorage } from '@synod/paxos-wal';
 import { RaftNode, type RaftMessage } from '@synod/raft';
 import { RaftWalStorage } from '@synod/raft-wal';
-import type { Addressed, ConsensusEngine, DurableState } from '@synod/replog';
+import { snapshotBytes, type Addressed, type ConsensusEngine, type DurableState } from '@synod/replog';
 import { env, runService, type Logger } from '@synod/service-kit';
 import type { KvApplyResult } from '@synod/kv-state';
 import type { WalWarning } from '@synod/wal';
@@ -79,6 +80,10 @@ await runService({
       ? [{ variable: 'HEARTBEAT_TICKS', expected: `expected fewer ticks than ELECTION_TICKS (${c.ELECTION_TICKS})`, received: String(c.HEARTBEAT_TICKS) }]
       : [],
   async start({ config, log, bus, metrics }) {
+    // `compact`: V8 sizes the heap for memory (it reads the flag whenever it sizes the heap after a
+    // GC, so setting it before the store is loaded is enough). Measured with 100,000 keys: RSS
+    // ~145-155 MB instead of ~215-290, but half the write throughput (V8 also optimises less code).
+    if (config.HEAP_MODE === 'compact') setFlagsFromString('--optimize-for-size');
     const { engine, storage, durable, codec } = await openEngine(config, log);
     const kv = new KvService({
       nc: bus.nc,
@@ -94,7 +99,7 @@ await runService({
     });
     const sm = kv.stateMachine();
     // A restart: the state machine starts from the snapshot, the log tail is applied on top.
-    if (durable?.snapshot) sm.restore(durable.snapshot.data, durable.snapshot.index);
+    if (durable?.snapshot) sm.restore(snapshotBytes(durable.snapshot.data), durable.snapshot.index);
     const transport = new PeerTransport(bus.nc, config.SYNOD_NAMESPACE, config.NODE_ID, log.child({ component: 'transport' }), (m) => host.receive(m), codec);
     const host: EngineHost<Addressed & { type: string }, unknown, unknown, KvApplyResult> = new EngineHost({
       engine,
@@ -105,6 +110,8 @@ await runService({
       engineName: config.ENGINE,
       tickMs: config.TICK_MS,
       snapshotEvery: config.SNAPSHOT_EVERY,
+      snapshotLogRatio: config.SNAPSHOT_LOG_PERCENT / 100,
+      initialSnapshotBytes: durable?.snapshot?.data.length,
       onRoleChange: (role) => kv.onRoleChange(role),
       onApplied: () => kv.onApplied(),
     });

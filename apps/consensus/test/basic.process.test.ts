@@ -116,6 +116,8 @@ describe('bad configuration exits with status 2 naming the variable', () => {
     [{ TICK_MS: '0' }, 'TICK_MS'],
     [{ ENGINE: 'zab' }, 'ENGINE'],
     [{ ENGINE: 'paxos', PAXOS_WINDOW: '0' }, 'PAXOS_WINDOW'],
+    [{ HEAP_MODE: 'tiny' }, 'HEAP_MODE'],
+    [{ SNAPSHOT_LOG_PERCENT: '-1' }, 'SNAPSHOT_LOG_PERCENT'],
     [{ HEARTBEAT_TICKS: '10', ELECTION_TICKS: '10' }, 'HEARTBEAT_TICKS'],
   ])('%o', async (env, variable) => {
     const r = await AppProcess.runToExit({

@@ -7,3 +7,4 @@ export {
 } from './state-machine.js';
 export * from './commands.js';
 export { KvSnapshotError } from './snapshot.js';
+export type { KvSnapshotCapture } from './snapshot.js';

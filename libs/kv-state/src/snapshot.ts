@@ -9,8 +9,11 @@ export class KvSnapshotError extends Error {
 }
 
 const MAGIC = 'synod-kv';
-const FORMAT_VERSION = 1;
+const FORMAT_VERSION = 2;
 const HEADER_BYTES = 16;
+const TRAILER_BYTES = 4;
+/** Encoded pieces of about this many bytes. */
+const CHUNK_BYTES = 256 * 1024;
 
 const Count = z.int().nonnegative();
 
@@ -41,22 +44,67 @@ export const SnapshotBody = z.object({
 export type SnapshotBody = z.infer<typeof SnapshotBody>;
 export type SnapshotEntry = z.infer<typeof LiveEntry> | z.infer<typeof TombstoneEntry>;
 
-/** Header (magic, format version, CRC-32 of the body) then the body as UTF-8 JSON. */
+/**
+ * A state captured at one applied index, encoded on demand: `chunks()` yields the snapshot bytes in
+ * pieces (a fresh generator each call, each giving the same bytes).
+ */
+export interface KvSnapshotCapture {
+  readonly appliedIndex: number;
+  chunks(): Generator<Uint8Array>;
+}
+
+/**
+ * The snapshot format: a header (magic, format version, 4 reserved bytes), the body as UTF-8 JSON,
+ * then the CRC-32 of the body, last so that a writer can stream the body without holding it.
+ */
 export function encodeSnapshot(body: SnapshotBody): Uint8Array {
-  const json = new TextEncoder().encode(JSON.stringify(body));
-  const bytes = new Uint8Array(HEADER_BYTES + json.length);
-  for (let i = 0; i < MAGIC.length; i++) bytes[i] = MAGIC.charCodeAt(i);
-  const view = new DataView(bytes.buffer);
-  view.setUint32(8, FORMAT_VERSION);
-  view.setUint32(12, crc32(json));
-  bytes.set(json, HEADER_BYTES);
-  return bytes;
+  return concatChunks([...encodeSnapshotChunks([JSON.stringify(body)])]);
+}
+
+/** Encodes the body given as JSON text pieces into snapshot bytes, in pieces of about CHUNK_BYTES. */
+export function* encodeSnapshotChunks(parts: Iterable<string>): Generator<Uint8Array> {
+  const header = new Uint8Array(HEADER_BYTES);
+  for (let i = 0; i < MAGIC.length; i++) header[i] = MAGIC.charCodeAt(i);
+  new DataView(header.buffer).setUint32(8, FORMAT_VERSION);
+  yield header;
+  const enc = new TextEncoder();
+  let crc = 0;
+  let pending: string[] = [];
+  let pendingLength = 0;
+  const flush = (): Uint8Array => {
+    const bytes = enc.encode(pending.join(''));
+    crc = crc32(bytes, crc);
+    pending = [];
+    pendingLength = 0;
+    return bytes;
+  };
+  for (const part of parts) {
+    pending.push(part);
+    pendingLength += part.length;
+    if (pendingLength >= CHUNK_BYTES) yield flush();
+  }
+  if (pendingLength > 0) yield flush();
+  const trailer = new Uint8Array(TRAILER_BYTES);
+  new DataView(trailer.buffer).setUint32(0, crc);
+  yield trailer;
+}
+
+export function concatChunks(chunks: readonly Uint8Array[]): Uint8Array {
+  let size = 0;
+  for (const c of chunks) size += c.length;
+  const out = new Uint8Array(size);
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.length;
+  }
+  return out;
 }
 
 /** Checks the header, checksum, JSON and schema; throws KvSnapshotError saying what is wrong. */
 export function decodeSnapshot(bytes: Uint8Array): SnapshotBody {
   if (!(bytes instanceof Uint8Array)) throw new KvSnapshotError('snapshot must be a Uint8Array');
-  if (bytes.length < HEADER_BYTES) throw new KvSnapshotError(`snapshot too short: ${bytes.length} bytes`);
+  if (bytes.length < HEADER_BYTES + TRAILER_BYTES) throw new KvSnapshotError(`snapshot too short: ${bytes.length} bytes`);
   for (let i = 0; i < MAGIC.length; i++) {
     if (bytes[i] !== MAGIC.charCodeAt(i)) throw new KvSnapshotError('not a kv-state snapshot (bad magic)');
   }
@@ -65,8 +113,8 @@ export function decodeSnapshot(bytes: Uint8Array): SnapshotBody {
   if (version !== FORMAT_VERSION) {
     throw new KvSnapshotError(`unsupported snapshot format ${version} (this build reads ${FORMAT_VERSION})`);
   }
-  const json = bytes.subarray(HEADER_BYTES);
-  if (crc32(json) !== view.getUint32(12)) throw new KvSnapshotError('snapshot checksum mismatch (corrupted)');
+  const json = bytes.subarray(HEADER_BYTES, bytes.length - TRAILER_BYTES);
+  if (crc32(json) !== view.getUint32(bytes.length - TRAILER_BYTES)) throw new KvSnapshotError('snapshot checksum mismatch (corrupted)');
   let raw: unknown;
   try {
     raw = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(json));

@@ -25,7 +25,7 @@ import {
   KvRequestOutcome,
   RequestEnvelope,
 } from './commands.js';
-import { KvSnapshotError, type SnapshotBody, type SnapshotEntry, decodeSnapshot, encodeSnapshot } from './snapshot.js';
+import { KvSnapshotError, type KvSnapshotCapture, type SnapshotBody, type SnapshotEntry, concatChunks, decodeSnapshot, encodeSnapshotChunks } from './snapshot.js';
 import { SortedKeys } from './sorted-keys.js';
 
 export interface KvStateMachineOptions {
@@ -51,6 +51,13 @@ interface Rec {
   readonly version: number;
   readonly lease: number;
 }
+
+/**
+ * A key's retained versions, oldest first: the one Rec itself while there is only one (most keys:
+ * it saves an array per key), else an array. Arrays only grow (push) or are replaced, never edited,
+ * so a snapshot capture may hold one with its length.
+ */
+type History = Rec | Rec[];
 
 interface Lease {
   readonly id: number;
@@ -82,7 +89,7 @@ const WatchArgs = z.object({
  */
 export class KvStateMachine {
   /** Every retained version of every key, oldest first. */
-  private readonly histories = new Map<string, Rec[]>();
+  private readonly histories = new Map<string, History>();
   /** The keys of `histories`, sorted. */
   private readonly index = new SortedKeys();
   /** Every retained change (revision > compact revision) in apply order. */
@@ -211,8 +218,9 @@ export class KvStateMachine {
     const events: WatchEvent[] = [];
     let nextRevision = Math.max(from, this.rev + 1);
     if (!f.prefix) {
-      const h = this.histories.get(f.key);
-      if (h) {
+      const stored = this.histories.get(f.key);
+      if (stored) {
+        const h = versions(stored);
         for (let i = firstAbove(h, from - 1); i < h.length; i++) {
           const rec = h[i] as Rec;
           if (events.length >= max) {
@@ -234,7 +242,7 @@ export class KvStateMachine {
         lastRevision = rec.modRevision;
         let prev: Rec | undefined;
         if (f.prevKv) {
-          const h = this.histories.get(rec.key) as Rec[];
+          const h = versions(this.histories.get(rec.key) as History);
           prev = prevOf(h, firstAbove(h, rec.modRevision - 1));
         }
         events.push(this.event(rec, prev));
@@ -255,40 +263,59 @@ export class KvStateMachine {
 
   /** The whole state, canonical: equal states give equal bytes. */
   snapshot(): Uint8Array {
-    const keys: SnapshotBody['keys'] = [];
-    const keyIndex = new Map<string, number>();
-    for (const key of this.index) {
-      const h = this.histories.get(key) as Rec[];
-      keyIndex.set(key, keys.length);
-      keys.push([
-        key,
-        h.map((r): SnapshotEntry =>
-          r.version === 0
-            ? [r.modRevision, this.expiredTombstones.has(r) ? 1 : 0]
-            : [r.modRevision, r.createRevision, r.version, r.lease, r.value],
-        ),
-      ]);
-    }
-    const events: number[] = [];
-    for (const r of this.log) events.push(keyIndex.get(r.key) as number, r.modRevision);
+    return concatChunks([...this.beginSnapshot().chunks()]);
+  }
+
+  /**
+   * Captures the state as of now, cheaply, to be encoded later in pieces while this machine goes on
+   * applying: a large store is written out without stopping writes and without its whole image in
+   * memory. The capture holds references, not copies: versions are immutable, and the arrays that
+   * hold them only grow (the capture remembers their lengths) or are replaced, never edited. The
+   * bytes equal what `snapshot()` returned at the moment of capture.
+   */
+  beginSnapshot(): KvSnapshotCapture {
+    const keys = [...this.index];
+    const histories = keys.map((k) => this.histories.get(k) as History);
+    const lengths = Uint32Array.from(histories, (h) => (Array.isArray(h) ? h.length : 1));
+    const log = this.log;
+    const logLength = log.length;
+    const expired = new Set(this.expiredTombstones);
     const sessions: SnapshotBody['sessions'] = [];
     for (const [clientId, s] of this.sessions) {
       const results = [...s.results].sort((a, b) => a[0] - b[0]);
       // Parsing puts every cached outcome's fields in schema order, as restore will.
       sessions.push([clientId, s.floor, results.map(([seq, o]) => [seq, KvRequestOutcome.parse(o)])]);
     }
-    return encodeSnapshot({
+    const head: Omit<SnapshotBody, 'keys' | 'events' | 'leases' | 'sessions'> = {
       appliedIndex: this.applied,
       revision: this.rev,
       compactRevision: this.compactRev,
       nextLeaseId: this.nextLeaseId,
       maxSessions: this.maxSessions,
       maxResultsPerSession: this.maxResultsPerSession,
-      keys,
-      events,
-      leases: this.leases().map((l) => [l.id, l.ttlMs]),
-      sessions,
-    });
+    };
+    const leases: SnapshotBody['leases'] = this.leases().map((l) => [l.id, l.ttlMs]);
+    function* parts(): Generator<string> {
+      // JSON.stringify(body) of SnapshotBody, written out field by field in the same order.
+      yield JSON.stringify(head).slice(0, -1) + ',"keys":[';
+      for (let i = 0; i < keys.length; i++) {
+        const h = histories[i] as History;
+        const n = lengths[i] as number;
+        const entries: SnapshotEntry[] = [];
+        for (let j = 0; j < n; j++) {
+          const r = Array.isArray(h) ? (h[j] as Rec) : h;
+          entries.push(r.version === 0 ? [r.modRevision, expired.has(r) ? 1 : 0] : [r.modRevision, r.createRevision, r.version, r.lease, r.value]);
+        }
+        yield (i === 0 ? '' : ',') + JSON.stringify([keys[i], entries]);
+      }
+      yield '],"events":[';
+      for (let i = 0; i < logLength; i++) {
+        const r = log[i] as Rec;
+        yield `${i === 0 ? '' : ','}${sortedIndexOf(keys, r.key)},${r.modRevision}`;
+      }
+      yield `],"leases":${JSON.stringify(leases)},"sessions":${JSON.stringify(sessions)}}`;
+    }
+    return { appliedIndex: this.applied, chunks: () => encodeSnapshotChunks(parts()) };
   }
 
   /** Rebuilds a machine from `snapshot()` bytes; throws KvSnapshotError on anything else. */
@@ -347,7 +374,7 @@ export class KvStateMachine {
         }
       }
       // slice(): an array of exactly the versions, without push's spare capacity.
-      m.histories.set(key, h.slice());
+      m.histories.set(key, h.length === 1 ? last : h.slice());
       m.index.add(key);
     }
     const { events } = body;
@@ -358,7 +385,7 @@ export class KvStateMachine {
       const entry = body.keys[events[i] as number];
       const mod = events[i + 1] as number;
       if (!entry) fail('the change log names an unknown key');
-      const h = m.histories.get((entry as [string, unknown])[0]) as Rec[];
+      const h = versions(m.histories.get((entry as [string, unknown])[0]) as History);
       const rec = h[firstAbove(h, mod - 1)];
       if (!rec || rec.modRevision !== mod || seen.has(rec)) fail('the change log names a missing version');
       if (mod < lastRevision) fail('the change log is out of order');
@@ -529,7 +556,16 @@ export class KvStateMachine {
   private compact(revision: number): KvOutcome {
     if (revision > this.rev) return { ok: false, error: futureRevision(revision, this.rev) };
     if (revision <= this.compactRev) return { ok: false, error: compacted(revision, this.compactRev) };
-    for (const [key, h] of this.histories) {
+    for (const [key, stored] of this.histories) {
+      if (!Array.isArray(stored)) {
+        // One version: it goes only if it is a delete at or below `revision`.
+        if (stored.modRevision > revision || stored.version !== 0) continue;
+        this.expiredTombstones.delete(stored);
+        this.histories.delete(key);
+        this.index.delete(key);
+        continue;
+      }
+      const h = stored;
       if ((h[0] as Rec).modRevision > revision) continue;
       // Keep the newest version at or below `revision` unless it is a delete: later reads need it.
       const newest = firstAbove(h, revision) - 1;
@@ -539,7 +575,8 @@ export class KvStateMachine {
         this.histories.delete(key);
         this.index.delete(key);
       } else if (drop > 0) {
-        h.splice(0, drop);
+        // A new array (or the one Rec left), not splice: a snapshot being encoded may hold the old one.
+        this.histories.set(key, drop === h.length - 1 ? (h[drop] as Rec) : h.slice(drop));
       }
     }
     this.log = this.log.slice(firstAbove(this.log, revision));
@@ -562,8 +599,8 @@ export class KvStateMachine {
 
   /** Writes a checked put at `rev`; returns the version it replaced. */
   private put(op: PutOp, rev: number): Rec | undefined {
-    let h = this.histories.get(op.key);
-    const cur = h && live(h[h.length - 1] as Rec);
+    const h = this.histories.get(op.key);
+    const cur = h && live(newest(h));
     const lease = op.ignoreLease && cur ? cur.lease : (op.lease ?? 0);
     const rec: Rec = {
       key: op.key,
@@ -574,11 +611,9 @@ export class KvStateMachine {
       lease,
     };
     if (h) {
-      h.push(rec);
+      this.addVersion(h, rec);
     } else {
-      // A literal holds exactly one element; [] then push would reserve 17.
-      h = [rec];
-      this.histories.set(op.key, h);
+      this.histories.set(op.key, rec);
       this.index.add(op.key);
     }
     this.log.push(rec);
@@ -617,7 +652,7 @@ export class KvStateMachine {
 
   private tombstone(cur: Rec, rev: number, cause: 'lease-expired' | undefined): void {
     const t: Rec = { key: cur.key, value: '', createRevision: 0, modRevision: rev, version: 0, lease: 0 };
-    (this.histories.get(cur.key) as Rec[]).push(t);
+    this.addVersion(this.histories.get(cur.key) as History, t);
     this.log.push(t);
     this.liveKeys--;
     if (cur.lease !== 0) this.leaseTable.get(cur.lease)?.keys.delete(cur.key);
@@ -629,7 +664,14 @@ export class KvStateMachine {
 
   private current(key: string): Rec | undefined {
     const h = this.histories.get(key);
-    return h && live(h[h.length - 1] as Rec);
+    return h && live(newest(h));
+  }
+
+  /** Appends a version to a key that has some. */
+  private addVersion(h: History, rec: Rec): void {
+    // A literal holds exactly two elements; [] then push would reserve 17.
+    if (Array.isArray(h)) h.push(rec);
+    else this.histories.set(rec.key, [h, rec]);
   }
 
   private compare(c: Compare): boolean {
@@ -659,8 +701,8 @@ export class KvStateMachine {
     const at = r.revision ? r.revision : undefined;
     const matched: Rec[] = [];
     const visit = (key: string): void => {
-      const h = this.histories.get(key) as Rec[];
-      const rec = at === undefined ? live(h[h.length - 1] as Rec) : versionAt(h, at);
+      const h = this.histories.get(key) as History;
+      const rec = at === undefined ? live(newest(h)) : Array.isArray(h) ? versionAt(h, at) : h.modRevision <= at ? live(h) : undefined;
       if (rec) matched.push(rec);
     };
     if (r.prefix) {
@@ -720,6 +762,15 @@ function copy(r: Rec): KeyValue {
     version: r.version,
     lease: r.lease,
   };
+}
+
+function newest(h: History): Rec {
+  return Array.isArray(h) ? (h[h.length - 1] as Rec) : h;
+}
+
+/** The versions as an array (a new one-element array for a single version). */
+function versions(h: History): readonly Rec[] {
+  return Array.isArray(h) ? h : [h];
 }
 
 function live(r: Rec): Rec | undefined {
@@ -792,4 +843,16 @@ function futureRevision(revision: number, current: number): KvError {
     message: `revision ${revision} is ahead of the current revision ${current}`,
     revision: current,
   };
+}
+
+/** Position of `key` in `keys` (sorted, and holding it). */
+function sortedIndexOf(keys: readonly string[], key: string): number {
+  let lo = 0;
+  let hi = keys.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if ((keys[mid] as string) < key) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }

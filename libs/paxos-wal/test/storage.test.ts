@@ -1,6 +1,7 @@
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { snapshotBytes } from '@synod/replog';
 import { afterEach, describe, expect, it } from 'vitest';
 import { PaxosNode, type PaxosDurableState, type Slot } from '@synod/paxos';
 import { seededRandom } from '@synod/testkit';
@@ -67,7 +68,7 @@ describe('Multi-Paxos on the shared WAL', () => {
     // The chosen prefix is written lazily (with the next promise): behind, never ahead, never below the snapshot.
     expect(restarted.log.committed).toBeLessThanOrEqual(before.commit);
     expect(restarted.log.committed).toBeGreaterThanOrEqual(30);
-    expect(dec.decode(restarted.log.snapshot!.data)).toBe('state@30');
+    expect(dec.decode(snapshotBytes(restarted.log.snapshot!.data))).toBe('state@30');
     const replayed: string[] = [];
     await drive(restarted, storage, replayed);
     await lead(restarted, storage, replayed);

@@ -14,6 +14,7 @@ import {
   type ReadState,
   type Ready,
   type Role,
+  type SnapshotBytes,
 } from '@synod/replog';
 import { PaxosLog, sameBytes, slotBytes } from './log.js';
 import { Progress } from './progress.js';
@@ -148,7 +149,13 @@ export class PaxosNode implements ConsensusEngine<PaxosMessage, Slot, PaxosMeta>
   private snapshotToPersist: PaxosSnapshot | undefined;
   private prevMeta: PaxosMeta;
   private prevSoft: Soft;
-  private readyOut: { records: Slot[]; committed: number; meta: PaxosMeta; soft: Soft } | undefined;
+  private readyOut: { records: Slot[]; committed: number; meta: PaxosMeta; soft: Soft; led?: { ballot: Ballot; match: number } } | undefined;
+  /**
+   * Leader only: the prefix this node's own acceptances at its ballot are durable up to. Its accepts
+   * go out before it persists them (`Ready.sendBeforePersist`), so it counts itself toward a
+   * majority only up to here (maybeCommit).
+   */
+  private durableMatch = 0;
   /**
    * What the driver has applied: moves at advance(). A snapshot installed from the leader moves the
    * log's applied index at once, but the driver applies it only with the next Ready.
@@ -331,7 +338,7 @@ export class PaxosNode implements ConsensusEngine<PaxosMessage, Slot, PaxosMeta>
     return { ok: true };
   }
 
-  snapshotTaken(index: number, data: Uint8Array): PaxosSnapshot {
+  snapshotTaken(index: number, data: SnapshotBytes): PaxosSnapshot {
     this.guard();
     if (index > this.log.applied) throw new Error(`snapshot at ${index} beyond applied ${this.log.applied}`);
     const current = this.log.snapshot;
@@ -396,14 +403,36 @@ export class PaxosNode implements ConsensusEngine<PaxosMessage, Slot, PaxosMeta>
     const committed = this.log.nextCommitted().map(toCommitted);
     const records = this.log.unstable;
     this.log.unstable = [];
-    const rd: PaxosReady = { records, messages: this.msgs, committed, readStates: this.readStates };
+    const { early, later } = this.splitOutgoing(meta);
+    const rd: PaxosReady = { records, messages: later, committed, readStates: this.readStates };
+    if (early.length > 0) rd.sendBeforePersist = early;
     if (this.snapshotToPersist) rd.snapshot = this.snapshotToPersist;
     if (!sameMeta(meta, this.prevMeta)) rd.meta = meta;
     if (!sameSoft(soft, this.prevSoft)) rd.softState = soft;
     this.msgs = [];
     this.readStates = [];
     this.readyOut = { records, committed: this.log.committed, meta, soft };
+    if (this.role === 'leader') this.readyOut.led = { ballot: this.ballot, match: this.matchIndex };
     return rd;
+  }
+
+  /**
+   * Which pending messages may go out before this Ready is persisted: the leader's accepts (with
+   * the chosen notices among them) and heartbeats at its ballot, once its promise of that ballot
+   * is durable (an earlier Ready carried it). They promise nothing about this node's disk: its own
+   * acceptances count toward a majority only once durable (`durableMatch`). Promises, acceptance
+   * answers, snapshot chunks and the rest wait for the persist.
+   */
+  private splitOutgoing(meta: PaxosMeta): { early: PaxosMessage[]; later: PaxosMessage[] } {
+    const all = this.msgs;
+    if (this.role !== 'leader' || !sameBallot(meta.promised, this.prevMeta.promised)) return { early: [], later: all };
+    const early: PaxosMessage[] = [];
+    const later: PaxosMessage[] = [];
+    for (const m of all) {
+      if ((m.type === 'accept' || m.type === 'heartbeat') && sameBallot(m.ballot, this.ballot)) early.push(m);
+      else later.push(m);
+    }
+    return { early, later };
   }
 
   advance(): void {
@@ -416,6 +445,14 @@ export class PaxosNode implements ConsensusEngine<PaxosMessage, Slot, PaxosMeta>
     this.prevMeta = out.meta;
     this.prevSoft = out.soft;
     if (this.opts.trackDurableAccepts) this.durableAccepts.push(...out.records);
+    if (this.role === 'leader' && out.led && sameBallot(out.led.ballot, this.ballot)) {
+      // Our acceptances in that Ready are durable now: they count, and acceptors hear of what that chose.
+      this.durableMatch = Math.max(this.durableMatch, out.led.match);
+      if (this.maybeCommit()) {
+        this.broadcastAccept();
+        this.broadcastChosen();
+      }
+    }
     // A leader removed from the configuration leaves once the change is in force (not while a
     // configuration that makes it a voter is still to come).
     if (this.role === 'leader' && !this.activeVoters().has(this.id)) this.becomeFollower(undefined);
@@ -700,6 +737,8 @@ export class PaxosNode implements ConsensusEngine<PaxosMessage, Slot, PaxosMeta>
     this.phase1End = maxSlot;
     this.matchBallot = this.ballot;
     this.matchIndex = this.log.lastIndex();
+    // Nothing is durable at the new ballot yet beyond what is known chosen.
+    this.durableMatch = this.log.committed;
     for (const id of this.members()) {
       const learner = !this.activeVoters().has(id);
       const known = p.commits.get(id);
@@ -954,7 +993,9 @@ export class PaxosNode implements ConsensusEngine<PaxosMessage, Slot, PaxosMeta>
       const s = this.log.committed + 1;
       if (s > last) break;
       const voters = this.log.configAt(s).voters;
-      const matches = voters.map((id) => (id === this.id ? this.matchIndex : (this.progress.get(id)?.match ?? 0))).sort((a, b) => b - a);
+      // Our own acceptances count only once durable (they went out before the persist).
+      const self = Math.min(this.matchIndex, this.durableMatch);
+      const matches = voters.map((id) => (id === this.id ? self : (this.progress.get(id)?.match ?? 0))).sort((a, b) => b - a);
       if (matches.length === 0) break;
       const q = matches[Math.floor(matches.length / 2)]!;
       if (q < s) break;

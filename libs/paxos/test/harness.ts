@@ -64,6 +64,8 @@ export class Cluster {
     for (const [id, n] of this.nodes) {
       while (n.hasReady()) {
         const rd = n.ready();
+        // Sent before the persist (the queue delivers them only after it here, like a fast disk).
+        for (const m of rd.sendBeforePersist ?? []) if (!this.cut.has(m.from) && !this.cut.has(m.to)) this.queue.push(m);
         const st = this.states.get(id)!;
         if (rd.snapshot) st.durable = { snapshot: rd.snapshot, records: [], ...(st.durable.meta ? { meta: st.durable.meta } : {}) };
         st.durable.records.push(...rd.records);

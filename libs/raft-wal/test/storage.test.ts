@@ -1,6 +1,7 @@
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { snapshotBytes } from '@synod/replog';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RaftNode, type RaftDurableState } from '@synod/raft';
 import { seededRandom } from '@synod/testkit';
@@ -43,6 +44,66 @@ async function lead(node: RaftNode, storage: RaftWalStorage, applied: string[] =
 }
 
 describe('Raft on the shared WAL', () => {
+  it('takes a snapshot written in pieces while writes go on, and restarts from it without loading it whole', async () => {
+    const dir = await tempDir();
+    let { storage } = await RaftWalStorage.open({ dir, segmentBytes: 2048 });
+    const node = makeNode(undefined, 3);
+    await lead(node, storage);
+    const applied: string[] = [];
+    for (let i = 0; i < 40; i++) node.propose(enc.encode(`v${i}`));
+    await drive(node, storage, applied);
+    const at = node.log.applied;
+    const w = await storage.beginLocalSnapshot(at);
+    await w.write(enc.encode('state'));
+    // Entries keep coming while the snapshot is written.
+    for (let i = 40; i < 50; i++) node.propose(enc.encode(`v${i}`));
+    await drive(node, storage, applied);
+    await w.write(enc.encode(`@${at}`));
+    const data = w.data();
+    expect(data).not.toBeInstanceOf(Uint8Array);
+    await w.commit(node.snapshotTaken(at, data));
+    expect(dec.decode(snapshotBytes(node.log.snapshot!.data))).toBe(`state@${at}`);
+    expect(dec.decode(node.log.snapshot!.data.subarray(5, 6))).toBe('@');
+    for (let i = 50; i < 55; i++) node.propose(enc.encode(`v${i}`));
+    await drive(node, storage, applied);
+    const last = node.log.lastIndex();
+    await storage.close();
+
+    const reopened = await RaftWalStorage.open({ dir, segmentBytes: 2048 });
+    storage = reopened.storage;
+    const durable = reopened.durable;
+    expect(durable?.snapshot?.index).toBe(at);
+    expect(durable?.snapshot?.data).not.toBeInstanceOf(Uint8Array);
+    expect(dec.decode(snapshotBytes(durable!.snapshot!.data))).toBe(`state@${at}`);
+    const restarted = makeNode(durable, 4);
+    expect(restarted.log.lastIndex()).toBe(last);
+    const replayed: string[] = [];
+    await lead(restarted, storage, replayed);
+    await drive(restarted, storage, replayed);
+    expect(replayed).toEqual(applied.slice(applied.length - (last - at)));
+    await storage.close();
+  });
+
+  it('an aborted snapshot leaves the previous one in force', async () => {
+    const dir = await tempDir();
+    let { storage } = await RaftWalStorage.open({ dir });
+    const node = makeNode(undefined, 5);
+    await lead(node, storage);
+    for (let i = 0; i < 10; i++) node.propose(enc.encode(`v${i}`));
+    await drive(node, storage, []);
+    await storage.saveLocalSnapshot(node.snapshotTaken(5, enc.encode('five')));
+    const w = await storage.beginLocalSnapshot(node.log.applied);
+    await w.write(enc.encode('never'));
+    await w.abort();
+    await storage.close();
+    const reopened = await RaftWalStorage.open({ dir });
+    storage = reopened.storage;
+    const durable = reopened.durable;
+    expect([durable?.snapshot?.index, dec.decode(snapshotBytes(durable!.snapshot!.data))]).toEqual([5, 'five']);
+    expect((await readdir(dir)).some((n) => n.endsWith('.tmp'))).toBe(false);
+    await storage.close();
+  });
+
   it('restarts with term, vote, commit, log and snapshot intact, replaying only what follows the snapshot', async () => {
     const dir = await tempDir();
     let { storage, durable } = await RaftWalStorage.open({ dir, segmentBytes: 2048 });
@@ -67,7 +128,7 @@ describe('Raft on the shared WAL', () => {
     expect(restarted.log.committed).toBeLessThanOrEqual(before.commit);
     expect(restarted.log.committed).toBeGreaterThanOrEqual(30);
     expect(restarted.log.snapshot?.index).toBe(30);
-    expect(dec.decode(restarted.log.snapshot!.data)).toBe('state@30');
+    expect(dec.decode(snapshotBytes(restarted.log.snapshot!.data))).toBe('state@30');
     // Leading again commits everything; replay hands out exactly the entries after the snapshot.
     const replayed: string[] = [];
     await drive(restarted, storage, replayed);
@@ -126,7 +187,7 @@ describe('restoring a backup into an empty data dir', () => {
     const node = makeNode(durable, 5);
     expect(node.log.lastIndex()).toBe(500);
     expect(node.log.committed).toBe(500);
-    expect(dec.decode(node.log.snapshot!.data)).toBe('backup');
+    expect(dec.decode(snapshotBytes(node.log.snapshot!.data))).toBe('backup');
     await lead(node, storage);
     const applied: string[] = [];
     node.propose(enc.encode('next'));

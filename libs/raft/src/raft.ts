@@ -14,6 +14,7 @@ import {
   type ReadState,
   type Ready,
   type Role,
+  type SnapshotBytes,
 } from '@synod/replog';
 import { entryBytes, RaftLog } from './log.js';
 import { Progress } from './progress.js';
@@ -298,7 +299,7 @@ export class RaftNode implements ConsensusEngine<RaftMessage, Entry, HardState> 
     return { ok: true };
   }
 
-  snapshotTaken(index: number, data: Uint8Array): RaftSnapshot {
+  snapshotTaken(index: number, data: SnapshotBytes): RaftSnapshot {
     this.guard();
     if (index > this.log.applied) throw new Error(`snapshot at ${index} beyond applied ${this.log.applied}`);
     const current = this.log.snapshot;
@@ -325,7 +326,7 @@ export class RaftNode implements ConsensusEngine<RaftMessage, Entry, HardState> 
     if (this.role === 'leader') {
       s.progress = Object.fromEntries(
         [...this.progress].map(([id, p]) =>
-          id === this.id ? [id, { match: this.log.lastIndex(), next: this.log.lastIndex() + 1, state: 'leader' }] : [id, { match: p.match, next: p.next, state: p.state }],
+          id === this.id ? [id, { match: this.selfMatch(), next: this.log.lastIndex() + 1, state: 'leader' }] : [id, { match: p.match, next: p.next, state: p.state }],
         ),
       );
     }
@@ -362,7 +363,9 @@ export class RaftNode implements ConsensusEngine<RaftMessage, Entry, HardState> 
     const hard = this.hardState();
     const soft = this.softState();
     const committed = this.log.nextCommitted().map(toCommitted);
-    const rd: RaftReady = { records: this.log.unstableEntries(), messages: this.msgs, committed, readStates: this.readStates };
+    const { early, later } = this.splitOutgoing(hard);
+    const rd: RaftReady = { records: this.log.unstableEntries(), messages: later, committed, readStates: this.readStates };
+    if (early.length > 0) rd.sendBeforePersist = early;
     if (this.snapshotToPersist) rd.snapshot = this.snapshotToPersist;
     if (!sameHard(hard, this.prevHard)) rd.meta = hard;
     if (!sameSoft(soft, this.prevSoft)) rd.softState = soft;
@@ -370,6 +373,27 @@ export class RaftNode implements ConsensusEngine<RaftMessage, Entry, HardState> 
     this.readStates = [];
     this.readyOut = { last: this.log.lastIndex(), committed: this.log.committed, hard, soft };
     return rd;
+  }
+
+  /**
+   * Which of the pending messages may go out before this Ready is persisted (`sendBeforePersist`):
+   * a leader's appends, commit notices and heartbeats of its current term, once that term and the
+   * vote that won it are durable (an earlier Ready carried them: `prevHard` is what the last
+   * advanced Ready persisted). Such messages promise nothing about this node's disk, because
+   * `maybeCommit` counts the leader only for entries durable here. Everything else — votes, acks,
+   * snapshot chunks, TimeoutNow, and any message of a term not yet durable (a single voter that
+   * just elected itself) — waits for the persist.
+   */
+  private splitOutgoing(hard: HardState): { early: RaftMessage[]; later: RaftMessage[] } {
+    const all = this.msgs;
+    if (this.role !== 'leader' || hard.term !== this.prevHard.term || hard.vote !== this.prevHard.vote) return { early: [], later: all };
+    const early: RaftMessage[] = [];
+    const later: RaftMessage[] = [];
+    for (const m of all) {
+      if (m.term === this.term && (m.type === 'app' || m.type === 'heartbeat')) early.push(m);
+      else later.push(m);
+    }
+    return { early, later };
   }
 
   advance(): void {
@@ -381,6 +405,16 @@ export class RaftNode implements ConsensusEngine<RaftMessage, Entry, HardState> 
     this.snapshotToPersist = undefined;
     this.prevHard = out.hard;
     this.prevSoft = out.soft;
+    if (this.role === 'leader') {
+      // The leader's own entries became durable: they count toward the quorum from now on (a
+      // single voter commits here). Followers hear of a new commit index as after an ack.
+      const self = this.progress.get(this.id);
+      if (self) self.match = this.log.stable;
+      if (this.maybeCommit()) {
+        this.broadcastAppend();
+        this.broadcastCommit();
+      }
+    }
     // A leader removed from the configuration leaves once the removal is committed (§4.2.2).
     if (this.role === 'leader' && !this.membership.voters.includes(this.id) && this.log.lastMembershipIndex() <= this.log.committed) {
       this.becomeFollower(this.term, undefined);
@@ -422,7 +456,8 @@ export class RaftNode implements ConsensusEngine<RaftMessage, Entry, HardState> 
     this.resetTimers();
     this.progress = new Map();
     for (const id of this.members()) this.progress.set(id, new Progress(this.log.lastIndex() + 1, !this.membership.voters.includes(id)));
-    this.progress.get(this.id)!.match = this.log.lastIndex();
+    // The leader's own match is what is durable on its disk (see maybeCommit).
+    this.progress.get(this.id)!.match = this.log.stable;
     this.uncommittedBytes = 0;
     this.round = 0;
     this.roundSentAt.clear();
@@ -572,10 +607,9 @@ export class RaftNode implements ConsensusEngine<RaftMessage, Entry, HardState> 
     this.uncommittedBytes += bytes;
     this.log.append([e]);
     if (membership) this.applyMembership(membership);
-    this.progress.get(this.id)!.match = e.index;
-    // A single voter commits at once; followers hear about it with the next Ready, in one message
-    // per follower for all proposals made until then.
-    this.maybeCommit();
+    // Followers hear about it with the next Ready, in one message per follower for all proposals
+    // made until then (sent while the leader persists it). The leader counts toward the commit
+    // quorum for it only once that persist is done (advance), a single voter included.
     this.appendPending = true;
     return e.index;
   }
@@ -702,9 +736,15 @@ export class RaftNode implements ConsensusEngine<RaftMessage, Entry, HardState> 
   /**
    * Advances the commit index to the highest index stored on a quorum (§5.3), but only counting
    * entries of the current term (§5.4.2, Figure 8).
+   *
+   * The leader counts itself only for entries durable on its own disk (`log.stable`), not for its
+   * whole log: its appends go out before it persists them (`Ready.sendBeforePersist`, dissertation
+   * §10.2.1), so a follower may acknowledge an entry the leader has yet to write, and a crash may
+   * still take it from the leader. A follower's match is durable by construction (it acknowledges
+   * only after persisting).
    */
   protected maybeCommit(): boolean {
-    const matches = this.membership.voters.map((id) => (id === this.id ? this.log.lastIndex() : (this.progress.get(id)?.match ?? 0)));
+    const matches = this.membership.voters.map((id) => (id === this.id ? this.selfMatch() : (this.progress.get(id)?.match ?? 0)));
     if (matches.length === 0) return false;
     matches.sort((a, b) => b - a);
     const quorumIndex = matches[Math.floor(matches.length / 2)]!;
@@ -719,6 +759,11 @@ export class RaftNode implements ConsensusEngine<RaftMessage, Entry, HardState> 
     if (this.uncommittedBytes < 0) this.uncommittedBytes = 0;
     if (this.log.term(before) !== this.term && this.log.term(quorumIndex) === this.term) this.onFirstCommitOfTerm();
     return true;
+  }
+
+  /** What the leader counts for itself in the commit rule: its durable log. */
+  private selfMatch(): number {
+    return Math.min(this.log.stable, this.log.lastIndex());
   }
 
   /** §5.4.1 election restriction; a test-only subclass breaks it to prove the simulator notices. */

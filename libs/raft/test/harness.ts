@@ -1,4 +1,4 @@
-import type { CommittedEntry, NodeId, ReadState } from '@synod/replog';
+import { snapshotBytes, type CommittedEntry, type NodeId, type ReadState } from '@synod/replog';
 import { seededRandom } from '@synod/testkit';
 import { RaftNode, type Entry, type HardState, type RaftDurableState, type RaftMessage, type RaftOptions, type RaftSnapshot } from '../src/index.js';
 
@@ -75,7 +75,8 @@ export class Cluster {
         if (this.down.has(st.node.id) || !st.node.hasReady()) continue;
         outbox.push(...this.process(st));
       }
-      if (outbox.length === 0) return;
+      // A leader may commit in advance() (its own persist counts), with nothing to send.
+      if (outbox.length === 0 && ![...this.nodes.values()].some((st) => !this.down.has(st.node.id) && st.node.hasReady())) return;
       for (const m of outbox) this.deliver(m);
     }
     throw new Error('cluster did not settle');
@@ -83,17 +84,19 @@ export class Cluster {
 
   private process(st: NodeState): RaftMessage[] {
     const rd = st.node.ready();
+    // Sent before the persist below (delivery happens after it here, like a fast disk).
+    const early = rd.sendBeforePersist ?? [];
     if (rd.snapshot) {
       st.storage.snapshot = rd.snapshot as RaftSnapshot;
       st.storage.records = [];
     }
     st.storage.records.push(...rd.records);
     if (rd.meta) st.storage.meta = rd.meta;
-    if (rd.snapshot) st.applied.push({ index: rd.snapshot.index, kind: 'noop', data: rd.snapshot.data });
+    if (rd.snapshot) st.applied.push({ index: rd.snapshot.index, kind: 'noop', data: snapshotBytes(rd.snapshot.data) });
     st.applied.push(...rd.committed);
     st.reads.push(...rd.readStates);
     st.node.advance();
-    return rd.messages;
+    return [...early, ...rd.messages];
   }
 
   private deliver(m: RaftMessage): void {

@@ -37,13 +37,28 @@ export interface ReadState {
   index: number;
 }
 
+/**
+ * A snapshot's state-machine bytes: in memory (any Uint8Array is one), or read on demand from a file
+ * the driver owns, so a large state is not held twice. `subarray` gives bytes [begin, end), clamped
+ * to the length as Uint8Array's does; engines only slice it into chunks for followers.
+ */
+export interface SnapshotBytes {
+  readonly length: number;
+  subarray(begin?: number, end?: number): Uint8Array;
+}
+
+/** All of `data` as one Uint8Array (no copy when it is one already). */
+export function snapshotBytes(data: SnapshotBytes): Uint8Array {
+  return data instanceof Uint8Array ? data : data.subarray(0, data.length);
+}
+
 /** State-machine data at a log index, with the configuration in force there. */
 export interface Snapshot<Extra = unknown> {
   index: number;
   membership: Membership;
   /** Engine-specific metadata (Raft: the term of `index`). */
   extra: Extra;
-  data: Uint8Array;
+  data: SnapshotBytes;
 }
 
 export type Role = 'follower' | 'pre-candidate' | 'candidate' | 'leader' | 'learner';
@@ -73,6 +88,7 @@ export type CallResult = { ok: true } | EngineError;
 /**
  * One batch of work for the driver. The ordering contract:
  *
+ * 0. Send `sendBeforePersist` (if any). It may go out before, or while, step 1 runs.
  * 1. Persist, durably (fdatasync) and in this order: `snapshot` if set, then `records` (appended
  *    after what was persisted before; a record may supersede earlier ones, which the engine sorts
  *    out on restore), then `meta` if set. Records before meta keeps meta's commit index covered
@@ -83,12 +99,34 @@ export type CallResult = { ok: true } | EngineError;
  * 4. Release `readStates` whose index the state machine has applied.
  * 5. Call `advance()`. The next `ready()` only holds what happened since.
  *
- * A crash anywhere in 1 loses nothing anyone was told about: nothing was sent yet.
+ * A crash anywhere in 1 loses nothing anyone was told about, except what `sendBeforePersist` told,
+ * and that promises nothing about this node's disk (see there).
  */
 export interface Ready<Msg, Rec, Meta> {
   snapshot?: Snapshot;
   records: Rec[];
   meta?: Meta;
+  /**
+   * Messages the driver may send before persisting this Ready (step 0), so that followers write
+   * their copy while the leader writes its own (Raft dissertation §10.2.1; etcd's leader does the
+   * same): a write then costs about max(leader fsync, round trip + follower fsync) instead of
+   * their sum. Engines put here only a leader's replication traffic — appends, heartbeats and
+   * commit notices — and only once the leader's epoch and vote are durable (an earlier Ready
+   * carried them). Such a message promises nothing about this node's disk:
+   *
+   * - entries it carries that this node then loses in a crash were never counted for commit: the
+   *   leader counts itself toward a quorum only for entries already durable on its own disk (made
+   *   so by an earlier persist), so an entry commits only once a quorum holds it durably;
+   * - the commit index it carries was reached by that rule, so it names only entries a quorum
+   *   holds durably, whatever happens to this node;
+   * - the epoch it carries is durable, so a restarted node can neither lead that epoch again nor
+   *   vote for another leader in it (which a lost epoch or vote would allow, and with it two
+   *   leaders appending different entries at one index in the same epoch).
+   *
+   * Never here: votes, vote requests, acknowledgements of entries or snapshots, or anything else
+   * that promises what step 1 makes durable. Those stay in `messages`.
+   */
+  sendBeforePersist?: Msg[];
   messages: Msg[];
   committed: CommittedEntry[];
   readStates: ReadState[];
@@ -152,7 +190,7 @@ export interface ConsensusEngine<Msg extends Addressed, Rec, Meta> {
    * go. Returns the snapshot with the engine's metadata, which the driver persists; records written
    * before it stay needed for the entries after `index`.
    */
-  snapshotTaken(index: number, data: Uint8Array): Snapshot;
+  snapshotTaken(index: number, data: SnapshotBytes): Snapshot;
   status(): EngineStatus;
   hasReady(): boolean;
   ready(): Ready<Msg, Rec, Meta>;

@@ -87,7 +87,7 @@ export function validRecordAfter(buf: Buffer, from: number): number | undefined 
 
 const SEGMENT_RE = /^(\d{16})\.wal$/;
 const SNAPSHOT_RE = /^snapshot-(\d{16})\.snap$/;
-const SNAPSHOT_TMP_RE = /^snapshot-\d{16}\.snap\.tmp$/;
+const SNAPSHOT_TMP_RE = /^snapshot-\d{16}\.snap(\.\d+)?\.tmp$/;
 
 const pad = (n: number): string => String(n).padStart(16, '0');
 export const segmentName = (firstSeq: number): string => `${pad(firstSeq)}.wal`;
@@ -132,26 +132,40 @@ export function decodeMeta(buf: Buffer): { version: number; payload: Buffer } | 
 }
 
 // ---------------------------------------------------------------------------------------------
-// Snapshot file: [u64 id][u64 length][u32 crc][payload], the CRC over id, length and payload; the
-// file must be exactly header + length bytes long and its id must match its name.
+// Snapshot file: [u64 id][u64 payload length][u32 meta length][u32 crc][payload][meta]. The CRC
+// covers the payload, then the meta, then the first 20 header bytes: everything in the order a
+// streaming writer learns it, so a payload of any size is written once, in pieces, and the header
+// last. The file must be exactly header + payload + meta long and its id must match its name.
 
-export const SNAPSHOT_HEADER_BYTES = 20;
+export const SNAPSHOT_HEADER_BYTES = 24;
 
-export function encodeSnapshotHeader(id: number, payload: Uint8Array): Buffer {
+/** `bodyCrc`: the CRC32C of the payload followed by the meta. */
+export function encodeSnapshotHeader(id: number, payloadLength: number, meta: Uint8Array, bodyCrc: number): Buffer {
   const out = Buffer.allocUnsafe(SNAPSHOT_HEADER_BYTES);
   out.writeBigUInt64LE(BigInt(id), 0);
-  out.writeBigUInt64LE(BigInt(payload.length), 8);
-  out.writeUInt32LE(crc32c(payload, crc32c(out.subarray(0, 16))), 16);
+  out.writeBigUInt64LE(BigInt(payloadLength), 8);
+  out.writeUInt32LE(meta.length, 16);
+  out.writeUInt32LE(crc32c(out.subarray(0, 20), bodyCrc), 20);
   return out;
 }
 
-/** The payload (a view into `buf`), or why the file is not a valid snapshot `id`. */
-export function decodeSnapshot(buf: Buffer, id: number): { payload: Buffer } | { problem: string } {
-  if (buf.length < SNAPSHOT_HEADER_BYTES) return { problem: `file too short for a snapshot header (${buf.length} bytes)` };
-  if (buf.readBigUInt64LE(0) !== BigInt(id)) return { problem: `header id ${buf.readBigUInt64LE(0)} does not match the file name` };
-  const len = buf.readBigUInt64LE(8);
-  if (len !== BigInt(buf.length - SNAPSHOT_HEADER_BYTES)) return { problem: `header length ${len} but ${buf.length - SNAPSHOT_HEADER_BYTES} payload bytes` };
-  const payload = buf.subarray(SNAPSHOT_HEADER_BYTES);
-  if (crc32c(payload, crc32c(buf.subarray(0, 16))) !== buf.readUInt32LE(16)) return { problem: 'snapshot CRC mismatch' };
-  return { payload };
+/** What a snapshot header says, or why it cannot be the header of snapshot `id` in a file of `fileSize` bytes. */
+export function decodeSnapshotHeader(
+  header: Buffer,
+  id: number,
+  fileSize: number,
+): { payloadLength: number; metaLength: number; crc: number } | { problem: string } {
+  if (header.length < SNAPSHOT_HEADER_BYTES || fileSize < SNAPSHOT_HEADER_BYTES) return { problem: `file too short for a snapshot header (${fileSize} bytes)` };
+  if (header.readBigUInt64LE(0) !== BigInt(id)) return { problem: `header id ${header.readBigUInt64LE(0)} does not match the file name` };
+  const payloadLength = header.readBigUInt64LE(8);
+  const metaLength = header.readUInt32LE(16);
+  if (payloadLength + BigInt(metaLength) !== BigInt(fileSize - SNAPSHOT_HEADER_BYTES)) {
+    return { problem: `header says ${payloadLength} payload and ${metaLength} meta bytes but the file holds ${fileSize - SNAPSHOT_HEADER_BYTES}` };
+  }
+  return { payloadLength: Number(payloadLength), metaLength, crc: header.readUInt32LE(20) };
+}
+
+/** The CRC a header must carry, given the CRC of everything after it (payload then meta). */
+export function snapshotHeaderCrc(header: Buffer, bodyCrc: number): number {
+  return crc32c(header.subarray(0, 20), bodyCrc);
 }

@@ -4,10 +4,11 @@ import { WalCorruptionError, WalError } from './errors.js';
 import {
   META_SLOTS,
   decodeMeta,
-  decodeSnapshot,
+  decodeSnapshotHeader,
+  SNAPSHOT_HEADER_BYTES,
+  snapshotHeaderCrc,
   encodeMeta,
   encodeRecords,
-  encodeSnapshotHeader,
   isSnapshotTemp,
   parseSegmentName,
   parseSnapshotName,
@@ -16,7 +17,9 @@ import {
   snapshotName,
   validRecordAfter,
 } from './format.js';
-import { readAll, readFilePrefix, syncDir, writeAllAt } from './fs.js';
+import { readAll, readFilePrefix, readPrefix, syncDir, writeAllAt } from './fs.js';
+import { crc32c } from './crc32c.js';
+import { SnapshotFile, SnapshotWriter } from './snapshot-file.js';
 
 export const DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024;
 
@@ -61,7 +64,10 @@ export interface WalStats {
 
 export interface Snapshot {
   id: number;
-  data: Uint8Array;
+  /** The payload, read from its file on demand. */
+  data: SnapshotFile;
+  /** The blob saved beside it (empty if none). */
+  meta: Uint8Array;
 }
 
 interface Segment {
@@ -106,6 +112,8 @@ export class Wal {
   /** Set by the first failed log or metadata write/sync; the Wal refuses writes from then on. */
   private failure: WalError | undefined;
   private closing: Promise<void> | undefined;
+  /** Suffixes of temporary files of snapshots being written. */
+  private snapshotTemps = 0;
 
   private constructor(
     readonly dir: string,
@@ -261,45 +269,67 @@ export class Wal {
   /**
    * Stores a snapshot durably: written to a temporary file, fsynced, renamed into place, directory
    * fsynced. Then all but the newest two snapshots (by id) are deleted. `data` is not copied: leave
-   * it unchanged until this resolves.
+   * it unchanged until this resolves. `meta` is a small blob kept beside it (the caller's header).
    */
-  saveSnapshot(id: number, data: Uint8Array): Promise<void> {
+  async saveSnapshot(id: number, data: Uint8Array, meta?: Uint8Array): Promise<void> {
+    if (!(data instanceof Uint8Array)) throw new WalError('WAL_BAD_ARGUMENT', 'saveSnapshot needs a Uint8Array');
+    const w = await this.beginSnapshot(id);
+    try {
+      await w.write(data);
+    } catch (err) {
+      await w.abort().catch(() => {});
+      throw new WalError('WAL_IO', `saving snapshot ${id} in ${this.dir} failed: ${message(err)}`, { cause: err });
+    }
+    await w.commit(meta);
+  }
+
+  /**
+   * Starts a snapshot written in pieces (a large state machine streams itself without building the
+   * whole image in memory): `write` payload chunks, then `commit(meta)` makes it durable and puts it
+   * in place exactly as `saveSnapshot` does, or `abort()`. Several may be open at once; commits run
+   * one at a time.
+   */
+  async beginSnapshot(id: number): Promise<SnapshotWriter> {
     const refusal = this.refusal();
-    if (refusal?.code === 'WAL_CLOSED') return Promise.reject(refusal);
-    if (!Number.isSafeInteger(id) || id < 0) return Promise.reject(new WalError('WAL_BAD_ARGUMENT', `snapshot id must be a non-negative safe integer, got ${id}`));
-    if (!(data instanceof Uint8Array)) return Promise.reject(new WalError('WAL_BAD_ARGUMENT', 'saveSnapshot needs a Uint8Array'));
+    if (refusal?.code === 'WAL_CLOSED') throw refusal;
+    if (!Number.isSafeInteger(id) || id < 0) throw new WalError('WAL_BAD_ARGUMENT', `snapshot id must be a non-negative safe integer, got ${id}`);
+    const temp = join(this.dir, `${snapshotName(id)}.${++this.snapshotTemps}.tmp`);
+    try {
+      return await SnapshotWriter.create(id, temp, (w, meta) => this.commitSnapshot(w, meta));
+    } catch (err) {
+      throw new WalError('WAL_IO', `starting snapshot ${id} in ${this.dir} failed: ${message(err)}`, { cause: err });
+    }
+  }
+
+  private commitSnapshot(w: SnapshotWriter, meta: Uint8Array): Promise<void> {
+    if (!(meta instanceof Uint8Array)) return Promise.reject(new WalError('WAL_BAD_ARGUMENT', 'snapshot meta must be a Uint8Array'));
     return this.serially(async () => {
-      const file = join(this.dir, snapshotName(id));
-      const temp = `${file}.tmp`;
+      const file = join(this.dir, snapshotName(w.id));
       try {
-        const h = await open(temp, 'w');
-        try {
-          await writeAllAt(h, [encodeSnapshotHeader(id, data), data], 0);
-          await h.sync();
-        } finally {
-          await h.close();
-        }
-        await rename(temp, file);
+        await w.seal(meta);
+        await rename(w.temp, file);
         await syncDir(this.dir);
       } catch (err) {
-        await rm(temp, { force: true }).catch(() => {});
-        throw new WalError('WAL_IO', `saving snapshot ${id} in ${this.dir} failed: ${message(err)}`, { cause: err });
+        await rm(w.temp, { force: true }).catch(() => {});
+        throw new WalError('WAL_IO', `saving snapshot ${w.id} in ${this.dir} failed: ${message(err)}`, { cause: err });
       }
       try {
         const ids = await this.snapshotIds();
         for (const old of ids.slice(2)) await rm(join(this.dir, snapshotName(old)), { force: true });
         if (ids.length > 2) await syncDir(this.dir);
       } catch (err) {
-        throw new WalError('WAL_IO', `snapshot ${id} is saved, but removing older snapshots in ${this.dir} failed: ${message(err)}`, { cause: err });
+        throw new WalError('WAL_IO', `snapshot ${w.id} is saved, but removing older snapshots in ${this.dir} failed: ${message(err)}`, { cause: err });
       }
     });
   }
 
   /**
-   * The newest snapshot whose CRC holds, or undefined if there is none. A damaged newer one is
-   * renamed to `<name>.corrupt` (so it no longer counts among the two kept) and reported through
-   * onWarning, and the previous one is returned; if no snapshot is valid, throws
-   * WalCorruptionError for the newest (and renames nothing, so every later call fails too).
+   * The newest snapshot whose CRC holds, or undefined if there is none: its meta in memory, its
+   * payload as a SnapshotFile (read on demand; close it when done). The file is checked in pieces,
+   * never loaded whole. A damaged newer one is renamed to `<name>.corrupt` (so it no longer counts
+   * among the two kept) and reported through onWarning, and the previous one is returned; if no
+   * snapshot is valid, throws WalCorruptionError for the newest (and renames nothing, so every later
+   * call fails too).
    */
   loadLatestSnapshot(): Promise<Snapshot | undefined> {
     const refusal = this.refusal();
@@ -308,15 +338,14 @@ export class Wal {
       const damaged: WalCorruptionError[] = [];
       for (const id of await this.snapshotIds()) {
         const file = join(this.dir, snapshotName(id));
-        let buf: Buffer;
+        let checked: Awaited<ReturnType<typeof checkSnapshotFile>>;
         try {
-          buf = await readFile(file);
+          checked = await checkSnapshotFile(file, id);
         } catch (err) {
           throw new WalError('WAL_IO', `reading snapshot ${file} failed: ${message(err)}`, { cause: err });
         }
-        const decoded = decodeSnapshot(buf, id);
-        if ('problem' in decoded) {
-          damaged.push(new WalCorruptionError(file, 0, decoded.problem));
+        if ('problem' in checked) {
+          damaged.push(new WalCorruptionError(file, 0, checked.problem));
           continue;
         }
         for (const d of damaged) {
@@ -324,7 +353,7 @@ export class Wal {
           this.warn({ kind: 'snapshot-corrupt', file: d.file, message: `${d.message}; renamed to .corrupt, using snapshot ${id}` });
         }
         if (damaged.length > 0) await syncDir(this.dir);
-        return { id, data: decoded.payload };
+        return { id, meta: checked.meta, data: SnapshotFile.open(file, checked.payloadLength) };
       }
       if (damaged[0]) throw damaged[0];
       return undefined;
@@ -568,5 +597,34 @@ async function makeDirDurably(dir: string): Promise<void> {
   for (let d = dir; ; d = dirname(d)) {
     await syncDir(dirname(d));
     if (d === created || d === dirname(d)) break;
+  }
+}
+
+/** Checks a snapshot file's header, size and CRC, reading it in 1 MiB pieces. */
+async function checkSnapshotFile(file: string, id: number): Promise<{ payloadLength: number; meta: Buffer } | { problem: string }> {
+  const h = await open(file, 'r');
+  try {
+    const size = (await h.stat()).size;
+    if (size < SNAPSHOT_HEADER_BYTES) return { problem: `file too short for a snapshot header (${size} bytes)` };
+    const header = await readPrefix(h, SNAPSHOT_HEADER_BYTES);
+    const d = decodeSnapshotHeader(header, id, size);
+    if ('problem' in d) return d;
+    const buf = Buffer.allocUnsafe(Math.min(1 << 20, Math.max(1, d.payloadLength)));
+    let crc = 0;
+    for (let at = 0; at < d.payloadLength; ) {
+      const { bytesRead } = await h.read(buf, 0, Math.min(buf.length, d.payloadLength - at), SNAPSHOT_HEADER_BYTES + at);
+      if (bytesRead === 0) return { problem: 'file ended inside the payload' };
+      crc = crc32c(buf.subarray(0, bytesRead), crc);
+      at += bytesRead;
+    }
+    const meta = Buffer.alloc(d.metaLength);
+    if (d.metaLength > 0) {
+      const { bytesRead } = await h.read(meta, 0, d.metaLength, SNAPSHOT_HEADER_BYTES + d.payloadLength);
+      if (bytesRead !== d.metaLength) return { problem: 'file ended inside the meta' };
+    }
+    if (snapshotHeaderCrc(header, crc32c(meta, crc)) !== d.crc) return { problem: 'snapshot CRC mismatch' };
+    return { payloadLength: d.payloadLength, meta };
+  } finally {
+    await h.close();
   }
 }

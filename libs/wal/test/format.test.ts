@@ -2,10 +2,11 @@ import { describe, expect, it } from 'vitest';
 import { crc32c } from '../src/index.js';
 import {
   decodeMeta,
-  decodeSnapshot,
+  decodeSnapshotHeader,
   encodeMeta,
   encodeRecords,
   encodeSnapshotHeader,
+  snapshotHeaderCrc,
   parseSegmentName,
   parseSnapshotName,
   scanRecords,
@@ -83,14 +84,17 @@ describe('metadata slot', () => {
 });
 
 describe('snapshot file', () => {
-  it('round-trips and names what is wrong', () => {
-    const data = Buffer.from('state');
-    const file = Buffer.concat([encodeSnapshotHeader(9, data), data]);
-    expect(decodeSnapshot(file, 9)).toEqual({ payload: data });
-    expect(decodeSnapshot(file, 8)).toEqual({ problem: expect.stringMatching(/does not match the file name/) });
-    expect(decodeSnapshot(file.subarray(0, file.length - 1), 9)).toEqual({ problem: expect.stringMatching(/payload bytes/) });
-    const bad = Buffer.from(file);
-    bad[file.length - 1]! ^= 1;
-    expect(decodeSnapshot(bad, 9)).toEqual({ problem: 'snapshot CRC mismatch' });
+  it('round-trips the header and names what is wrong', () => {
+    const payload = Buffer.from('state');
+    const meta = Buffer.from('{"term":2}');
+    const header = encodeSnapshotHeader(9, payload.length, meta, crc32c(meta, crc32c(payload)));
+    const size = header.length + payload.length + meta.length;
+    const d = decodeSnapshotHeader(header, 9, size);
+    expect(d).toEqual({ payloadLength: 5, metaLength: 10, crc: header.readUInt32LE(20) });
+    expect(snapshotHeaderCrc(header, crc32c(meta, crc32c(payload)))).toBe(header.readUInt32LE(20));
+    expect(snapshotHeaderCrc(header, crc32c(meta, crc32c(Buffer.from('staTe'))))).not.toBe(header.readUInt32LE(20));
+    expect(decodeSnapshotHeader(header, 8, size)).toEqual({ problem: expect.stringMatching(/does not match the file name/) });
+    expect(decodeSnapshotHeader(header, 9, size - 1)).toEqual({ problem: expect.stringMatching(/file holds/) });
+    expect(decodeSnapshotHeader(header.subarray(0, 10), 9, 10)).toEqual({ problem: expect.stringMatching(/too short/) });
   });
 });

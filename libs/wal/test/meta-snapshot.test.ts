@@ -1,12 +1,12 @@
 import { readFile, readdir, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { Wal, WalCorruptionError } from '../src/index.js';
+import { type SnapshotFile, Wal, WalCorruptionError } from '../src/index.js';
 import { openWal, tempDirs } from './helpers.js';
 
 const dirs = tempDirs();
 const b = (s: string): Uint8Array => new Uint8Array(Buffer.from(s));
-const str = (u: Uint8Array | undefined): string | undefined => (u === undefined ? undefined : Buffer.from(u).toString());
+const str = (u: { subarray(): Uint8Array } | undefined): string | undefined => (u === undefined ? undefined : Buffer.from(u.subarray()).toString());
 
 async function flipByte(file: string, offset: number): Promise<void> {
   const buf = await readFile(file);
@@ -96,7 +96,9 @@ describe('snapshots', () => {
     await writeFile(join(dir, 'snapshot-0000000000000030.snap'), Buffer.alloc(0)); // make 20 the valid newest
     const fallback = await again.loadLatestSnapshot();
     expect(fallback?.id).toBe(20);
-    expect(Buffer.compare(Buffer.from(fallback!.data), Buffer.from(big))).toBe(0);
+    expect(Buffer.compare(fallback!.data.subarray(), Buffer.from(big))).toBe(0);
+    expect(fallback!.data.length).toBe(big.length);
+    expect([...fallback!.data.subarray(100, 104)]).toEqual([...big.subarray(100, 104)]);
     await again.close();
   });
 
@@ -150,6 +152,66 @@ describe('snapshots', () => {
     const wal = dirs.track(await Wal.open({ dir: await dirs.make() }));
     await expect(wal.saveSnapshot(-1, b('x'))).rejects.toMatchObject({ code: 'WAL_BAD_ARGUMENT' });
     await expect(wal.saveSnapshot(1.5, b('x'))).rejects.toMatchObject({ code: 'WAL_BAD_ARGUMENT' });
+    await wal.close();
+  });
+
+  it('streams a snapshot in pieces, readable before commit and after the file is renamed or deleted', async () => {
+    const dir = await dirs.make();
+    const wal = dirs.track(await Wal.open({ dir }));
+    const w = await wal.beginSnapshot(7);
+    await w.write(b('hello, '));
+    await w.write(new Uint8Array(0));
+    await w.write(b('world'));
+    expect(w.length).toBe(12);
+    const early: SnapshotFile = w.payload();
+    expect(str(early)).toBe('hello, world');
+    expect(str({ subarray: () => early.subarray(7, 99) })).toBe('world');
+    expect(await wal.loadLatestSnapshot()).toBeUndefined(); // not committed: not there
+    await w.commit(b('{"term":3}'));
+    const loaded = await wal.loadLatestSnapshot();
+    expect([loaded?.id, str(loaded?.data), Buffer.from(loaded!.meta).toString()]).toEqual([7, 'hello, world', '{"term":3}']);
+    await wal.saveSnapshot(8, b('eight'));
+    await wal.saveSnapshot(9, b('nine')); // 7 is deleted now
+    expect((await readdir(dir)).filter((n) => n.endsWith('.snap')).sort()).toEqual(['snapshot-0000000000000008.snap', 'snapshot-0000000000000009.snap']);
+    expect(str(early)).toBe('hello, world');
+    expect(str(loaded!.data)).toBe('hello, world');
+    early.close();
+    loaded!.data.close();
+    expect(() => early.subarray(0, 1)).toThrow(/closed/);
+    await expect(w.write(b('more'))).rejects.toThrow(/already committed/);
+    await wal.close();
+  });
+
+  it('drops an aborted stream, and a stream cut by a crash is removed at the next open', async () => {
+    const dir = await dirs.make();
+    let wal = dirs.track(await Wal.open({ dir }));
+    const aborted = await wal.beginSnapshot(3);
+    await aborted.write(b('gone'));
+    await aborted.abort();
+    const cut = await wal.beginSnapshot(4);
+    await cut.write(b('half'));
+    expect((await readdir(dir)).filter((n) => n.endsWith('.tmp'))).toHaveLength(1);
+    expect(await wal.loadLatestSnapshot()).toBeUndefined();
+    await wal.close();
+    const opened = await openWal({ dir });
+    wal = dirs.track(opened.wal);
+    expect(opened.warnings).toMatchObject([{ kind: 'snapshot-temp-removed' }]);
+    expect((await readdir(dir)).some((n) => n.endsWith('.tmp'))).toBe(false);
+    await wal.close();
+  });
+
+  it('detects damage in the meta and a file cut short', async () => {
+    const dir = await dirs.make();
+    const wal = dirs.track(await Wal.open({ dir }));
+    await wal.saveSnapshot(1, b('one'), b('meta-one'));
+    await wal.saveSnapshot(2, b('two'), b('meta-two'));
+    const second = join(dir, 'snapshot-0000000000000002.snap');
+    const size = (await readFile(second)).length;
+    await flipByte(second, size - 1); // inside the meta
+    expect((await wal.loadLatestSnapshot())?.id).toBe(1);
+    await wal.saveSnapshot(3, b('three'), b('meta-three'));
+    await truncate(join(dir, 'snapshot-0000000000000003.snap'), 30);
+    await expect(wal.loadLatestSnapshot().then((s) => s?.id)).resolves.toBe(1);
     await wal.close();
   });
 });

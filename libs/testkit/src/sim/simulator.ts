@@ -2,13 +2,14 @@
  * A seeded, deterministic simulator that drives any consensus engine through the replicated-log
  * interface: a virtual clock, a network that drops, duplicates, reorders, delays and partitions
  * (symmetric and one-way), process pauses, and crashes that lose whatever was not persisted
- * (including a Ready whose persist was cut short). Clients run a key-value workload; their history
- * goes through the linearizability checker at the end. Invariants are asserted after every event.
+ * (including a Ready whose persist was cut short, after the messages it may send before persisting
+ * went out). Clients run a key-value workload; their history goes through the linearizability
+ * checker at the end. Invariants are asserted after every event.
  *
  * The same seed gives the same run, event for event: a failure prints its seed and the last events,
  * and `--seed` replays it.
  */
-import type { Addressed, CommittedEntry, ConsensusEngine, DurableState, NodeId, Ready, Snapshot } from '@synod/replog';
+import { snapshotBytes, type Addressed, type CommittedEntry, type ConsensusEngine, type DurableState, type NodeId, type Ready, type Snapshot } from '@synod/replog';
 import { seededRandom } from '../prng.js';
 import { checkLinearizability, kvModel, type KvInput, type KvOutput, type Operation } from '../linearizability/index.js';
 
@@ -37,7 +38,7 @@ export interface FaultProfile {
   crashEveryMs: number;
   /** Restart after this many ms (uniform). */
   downMs: [number, number];
-  /** Probability a crash tears the node's next persist (a prefix of its records survives). */
+  /** Probability a crash tears the node's next persist that writes anything (a prefix of its records survives). */
   tornPersist: number;
   /** Mean ms between process pauses; 0 disables. */
   pauseEveryMs: number;
@@ -350,7 +351,7 @@ class Simulation<Msg extends Addressed, Rec, Meta> {
     };
     // The state machine restarts from the snapshot; the engine hands out the rest of the log.
     if (durable.snapshot) {
-      node.kv = decodeKv(durable.snapshot.data);
+      node.kv = decodeKv(snapshotBytes(durable.snapshot.data));
       node.applied = durable.snapshot.index;
     }
     this.nodes.set(id, node);
@@ -387,17 +388,21 @@ class Simulation<Msg extends Addressed, Rec, Meta> {
   /** Carries out one Ready exactly as the interface's ordering contract says. */
   private processReady(node: SimNode<Msg, Rec, Meta>): void {
     const rd: Ready<Msg, Rec, Meta> = node.engine.ready();
+    // 0. What may go out before the persist does, and is on the wire even if the persist is cut.
+    const early = rd.sendBeforePersist ?? [];
+    for (const m of early) this.send(m);
     // 1. Persist: snapshot, records, meta.
-    if (node.tearNextPersist) {
-      // The process dies while writing: a prefix of the records reaches the disk, meta does not,
-      // nothing is sent or applied.
+    // A torn persist needs something to write: a Ready with nothing to persist does not tear.
+    if (node.tearNextPersist && (rd.snapshot !== undefined || rd.records.length > 0 || rd.meta !== undefined)) {
+      // The process dies while writing, after sending `early`: a prefix of the records (maybe
+      // none) reaches the disk, meta does not, nothing else is sent or applied.
       const kept = this.between(0, rd.records.length);
       if (rd.snapshot && this.chance(0.5)) {
         node.durable.snapshot = rd.snapshot;
         node.durable.records = [];
       }
       node.durable.records.push(...rd.records.slice(0, kept));
-      this.crash(node, `torn persist: ${kept}/${rd.records.length} records`);
+      this.crash(node, `torn persist: ${kept}/${rd.records.length} records${early.length > 0 ? `, ${early.length} messages sent before it` : ''}`);
       return;
     }
     if (rd.snapshot) {
@@ -411,7 +416,7 @@ class Simulation<Msg extends Addressed, Rec, Meta> {
     for (const m of rd.messages) this.send(m);
     // 3. Apply.
     if (rd.snapshot) {
-      node.kv = decodeKv(rd.snapshot.data);
+      node.kv = decodeKv(snapshotBytes(rd.snapshot.data));
       node.applied = rd.snapshot.index;
       this.log(`${node.id} installed snapshot @${rd.snapshot.index}`);
     }
