@@ -48,7 +48,7 @@ function cluster() {
         const rd = n.ready();
         storage.get(n.id)!.push(...rd.records);
         if (n.role === 'leader') committedAtLeader += rd.committed.filter((e) => e.kind === 'command').length;
-        queue.push(...rd.messages);
+        queue.push(...(rd.sendBeforePersist ?? []), ...rd.messages);
         n.advance();
       }
       if (queue.length === 0) break;
