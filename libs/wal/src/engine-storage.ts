@@ -199,7 +199,8 @@ export class EngineWalStorage<Rec extends { index: number }, Meta, Extra> {
     this.kept.push(replayFrom);
     if (this.kept.length > 2) this.kept.shift();
     // The WAL keeps two snapshots: keep the records the older one needs too.
-    if (this.kept.length === 2) await this.wal.releaseBefore(this.kept[0]!);
+    // (Background snapshots may commit out of index order: the smaller replayFrom is the one to keep.)
+    if (this.kept.length === 2) await this.wal.releaseBefore(Math.min(this.kept[0]!, this.kept[1]!));
   }
 
   private track(index: number, seq: number): void {
