@@ -21,6 +21,8 @@ export interface SynodLocksOptions {
   connections: number;
   /** LockClient's longest single wait on one instance (its default when absent). */
   pollMs?: number;
+  /** Extra environment for every replica and lock manager (a profiler preload...). */
+  extraEnv?: Record<string, string>;
 }
 
 export class SynodLocks implements LockTarget {
@@ -38,14 +40,14 @@ export class SynodLocks implements LockTarget {
   static async start(o: SynodLocksOptions): Promise<SynodLocks> {
     const t = new SynodLocks();
     try {
-      t.store = await SynodTarget.start({ connections: 2, tickMs: o.tickMs, electionTicks: o.electionTicks });
+      t.store = await SynodTarget.start({ connections: 2, tickMs: o.tickMs, electionTicks: o.electionTicks, ...(o.extraEnv ? { extraEnv: o.extraEnv } : {}) });
       const store = t.store;
       await store.leader(30_000);
       for (let i = 1; i <= o.managers; i++) {
         const { app } = await AppProcess.start({
           script: appScript('lock-manager'),
           name: `lm${i}`,
-          env: { NATS_URL: store.natsUrl, SYNOD_NAMESPACE: store.namespace, HTTP_PORT: '0', LOG_LEVEL: 'warn' },
+          env: { NATS_URL: store.natsUrl, SYNOD_NAMESPACE: store.namespace, HTTP_PORT: '0', LOG_LEVEL: 'warn', ...o.extraEnv },
         });
         t.managers.push(app);
       }

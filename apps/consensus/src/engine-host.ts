@@ -235,8 +235,13 @@ export class EngineHost<Msg extends Addressed, Rec, Meta, R> implements ReplicaH
         continue;
       }
       const rd = node.ready();
-      // A leader's appends go out first: followers write their copy while we write ours.
-      if (rd.sendBeforePersist && rd.sendBeforePersist.length > 0) this.o.send(rd.sendBeforePersist);
+      // A leader's appends go out first: followers write their copy while we write ours. When this
+      // Ready writes nothing but applies entries (a leader learning a commit), its early messages
+      // are commit notices and heartbeats: they go after the answers to the clients of those
+      // entries instead (a message may always be sent later than the contract allows).
+      const early = rd.sendBeforePersist ?? [];
+      const deferEarly = early.length > 0 && rd.committed.length > 0 && rd.records.length === 0 && !rd.snapshot && rd.meta === undefined;
+      if (early.length > 0 && !deferEarly) this.o.send(early);
       await this.o.storage.persist(rd);
       if (rd.messages.length > 0) this.o.send(rd.messages);
       if (rd.snapshot) {
@@ -278,6 +283,8 @@ export class EngineHost<Msg extends Addressed, Rec, Meta, R> implements ReplicaH
         this.o.onRoleChange?.(role, leader, epoch);
       }
       node.advance();
+      // After the microtasks that answer the clients of what was just applied.
+      if (deferEarly) setImmediate(() => this.stopped || this.o.send(early));
       const applied = node.status().appliedIndex;
       for (const [ctx, r] of this.reads) {
         if (r.index !== undefined && r.index <= applied) {

@@ -39,7 +39,7 @@ const Header = z.discriminatedUnion('type', [
     entries: z.array(SlotHeader).max(100_000),
     done: z.boolean(),
   }),
-  z.object({ ...base, type: z.literal('accept'), prevIndex: Int, commit: Int, entries: z.array(SlotHeader).max(100_000) }),
+  z.object({ ...base, type: z.literal('accept'), prevIndex: Int, commit: Int, entries: z.array(SlotHeader).max(100_000), notice: z.boolean().optional() }),
   z.object({ ...base, type: z.literal('acceptResp'), reject: z.boolean(), index: Int, promised: Ballot }),
   z.object({ ...base, type: z.literal('heartbeat'), commit: Int, readRound: Int }),
   z.object({ ...base, type: z.literal('heartbeatResp'), reject: z.boolean(), readRound: Int, index: Int, promised: Ballot }),
@@ -112,6 +112,7 @@ export function decodePaxosMessage(b: Uint8Array): PaxosMessage {
   let m: PaxosMessage;
   if (h.type === 'accept') {
     m = { type: 'accept', from: h.from, to: h.to, ballot: h.ballot, prevIndex: h.prevIndex, commit: h.commit, entries: slots(h.entries) };
+    if (h.notice) m.notice = true;
   } else if (h.type === 'promise') {
     const { entries, ...rest } = h;
     m = { ...rest, entries: slots(entries) };

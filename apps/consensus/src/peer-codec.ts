@@ -22,7 +22,7 @@ const EntryHeader = z.object({
 });
 
 const Header = z.discriminatedUnion('type', [
-  z.object({ ...base, type: z.literal('app'), prevIndex: Int, prevTerm: Int, commit: Int, entries: z.array(EntryHeader).max(100_000) }),
+  z.object({ ...base, type: z.literal('app'), prevIndex: Int, prevTerm: Int, commit: Int, entries: z.array(EntryHeader).max(100_000), notice: z.boolean().optional() }),
   z.object({ ...base, type: z.literal('appResp'), index: Int, reject: z.boolean(), hint: Int }),
   z.object({ ...base, type: z.enum(['vote', 'preVote']), lastIndex: Int, lastTerm: Int, transfer: z.boolean() }),
   z.object({ ...base, type: z.enum(['voteResp', 'preVoteResp']), reject: z.boolean() }),
@@ -99,6 +99,7 @@ export function decodePeerMessage(b: Uint8Array): RaftMessage {
       return entry;
     });
     m = { type: 'app', from: h.from, to: h.to, term: h.term, prevIndex: h.prevIndex, prevTerm: h.prevTerm, commit: h.commit, entries };
+    if (h.notice) m.notice = true;
   } else if (h.type === 'snap') {
     m = { type: 'snap', from: h.from, to: h.to, term: h.term, snapshot: h.snapshot, offset: h.offset, done: h.done, data: take(h.size) };
   } else {

@@ -41,6 +41,7 @@ describe('Multi-Paxos peer message codec', () => {
         { index: 9, ballot: b(5, 'n1'), kind: 'command', data: enc.encode('hello') },
       ],
     },
+    { type: 'accept', from: 'n1', to: 'n3', ballot: b(5, 'n1'), prevIndex: 9, commit: 9, entries: [], notice: true },
     { type: 'acceptResp', from: 'n2', to: 'n1', ballot: b(5, 'n1'), reject: false, index: 9, promised: b(5, 'n1') },
     { type: 'heartbeat', from: 'n1', to: 'n2', ballot: b(5, 'n1'), commit: 9, readRound: 12 },
     { type: 'heartbeatResp', from: 'n2', to: 'n1', ballot: b(5, 'n1'), reject: false, readRound: 12, index: 9, promised: b(5, 'n1') },

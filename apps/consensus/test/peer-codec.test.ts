@@ -21,6 +21,7 @@ describe('peer message codec', () => {
         { index: 10, term: 3, type: 'membership', data: enc.encode('{}'), membership: { voters: ['n1', 'n2'], learners: ['n3'] } },
       ],
     },
+    { type: 'app', from: 'n1', to: 'n3', term: 3, prevIndex: 10, prevTerm: 3, commit: 10, entries: [], notice: true },
     { type: 'appResp', from: 'n2', to: 'n1', term: 3, index: 10, reject: false, hint: 0 },
     { type: 'preVote', from: 'n3', to: 'n1', term: 4, lastIndex: 9, lastTerm: 3, transfer: false },
     { type: 'voteResp', from: 'n1', to: 'n3', term: 4, reject: true },

@@ -798,6 +798,7 @@ export class PaxosNode implements ConsensusEngine<PaxosMessage, Slot, PaxosMeta>
       this.matchIndex = s.index;
     }
     this.learnCommit(Math.min(m.commit, this.matchIndex));
+    if (m.notice) return;
     this.msgs.push({ type: 'acceptResp', from: this.id, to: m.from, ballot: m.ballot, reject: false, index: this.matchIndex, promised: this.promised });
   }
 
@@ -896,7 +897,7 @@ export class PaxosNode implements ConsensusEngine<PaxosMessage, Slot, PaxosMeta>
     if (pr.state !== 'replicate') return;
     const target = Math.min(this.log.committed, pr.match);
     if (target <= pr.commitSent || pr.match <= this.log.offset) return;
-    this.msgs.push({ type: 'accept', from: this.id, to, ballot: this.ballot, prevIndex: pr.match, entries: [], commit: this.log.committed });
+    this.msgs.push({ type: 'accept', from: this.id, to, ballot: this.ballot, prevIndex: pr.match, entries: [], commit: this.log.committed, notice: true });
     pr.commitSent = target;
   }
 

@@ -110,6 +110,11 @@ export interface AcceptMsg extends Base {
   prevIndex: number;
   entries: Slot[];
   commit: number;
+  /**
+   * A chosen notice (see `broadcastChosen`): empty, at the acceptor's prefix end. An acceptor that
+   * takes it does not answer (the leader learns nothing from the answer); a refusal is answered.
+   */
+  notice?: boolean;
 }
 
 /**

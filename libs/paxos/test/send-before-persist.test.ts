@@ -30,6 +30,34 @@ describe('sendBeforePersist: the leader replicates while it persists', () => {
     b.advance();
   });
 
+  it('an acceptor learns from a chosen notice without answering it; a notice past its prefix is refused', () => {
+    const c = new Cluster(['a', 'b', 'c']);
+    c.elect('a');
+    c.settle();
+    const a = c.get('a');
+    const b = c.get('b');
+    const index = (a.propose(enc.encode('x')) as { index: number }).index;
+    const rd = a.ready();
+    a.advance();
+    b.step((rd.sendBeforePersist ?? []).find((m) => m.to === 'b')!);
+    const rb = b.ready();
+    b.advance();
+    a.step(rb.messages.find((m) => m.type === 'acceptResp')!);
+    const ra = a.ready();
+    a.advance();
+    const notice = (ra.sendBeforePersist ?? []).find((m) => m.type === 'accept' && m.to === 'b')!;
+    expect(notice).toMatchObject({ entries: [], commit: index, notice: true });
+    b.step(notice);
+    const after = b.ready();
+    b.advance();
+    expect(after.committed.map((e) => e.index)).toContain(index);
+    expect([...(after.sendBeforePersist ?? []), ...after.messages]).toEqual([]);
+    b.step({ ...notice, prevIndex: index + 5, commit: index + 5 });
+    const refused = b.ready();
+    b.advance();
+    expect(refused.messages).toMatchObject([{ type: 'acceptResp', to: 'a', reject: true }]);
+  });
+
   it('the leader counts its own acceptance only once durable: one acceptor is not a majority of 3 before that', () => {
     const c = new Cluster(['a', 'b', 'c']);
     c.elect('a');

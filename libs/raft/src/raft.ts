@@ -636,7 +636,7 @@ export class RaftNode implements ConsensusEngine<RaftMessage, Entry, HardState> 
     if (target <= pr.commitSent) return;
     const prevTerm = this.log.term(pr.match);
     if (prevTerm === undefined) return;
-    this.msgs.push({ type: 'app', from: this.id, to, term: this.term, prevIndex: pr.match, prevTerm, entries: [], commit: this.log.committed });
+    this.msgs.push({ type: 'app', from: this.id, to, term: this.term, prevIndex: pr.match, prevTerm, entries: [], commit: this.log.committed, notice: true });
     pr.commitSent = target;
   }
 
@@ -937,6 +937,7 @@ export class RaftNode implements ConsensusEngine<RaftMessage, Entry, HardState> 
   private handleAppend(m: AppendMsg): void {
     if (m.prevIndex < this.log.committed) {
       // Everything up to our commit index is settled; tell the leader where we are.
+      if (m.notice) return;
       this.send({ type: 'appResp', to: m.from, index: this.log.committed, reject: false, hint: 0 });
       return;
     }
@@ -951,6 +952,7 @@ export class RaftNode implements ConsensusEngine<RaftMessage, Entry, HardState> 
       this.refreshRole();
     }
     this.log.commitTo(Math.min(m.commit, result.last));
+    if (m.notice) return;
     this.send({ type: 'appResp', to: m.from, index: result.last, reject: false, hint: 0 });
   }
 

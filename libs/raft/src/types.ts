@@ -39,6 +39,11 @@ export interface AppendMsg extends Base {
   prevTerm: number;
   entries: Entry[];
   commit: number;
+  /**
+   * A commit notice (see `broadcastCommit`): empty, at the follower's match index. A follower that
+   * accepts it does not answer (the leader learns nothing from the answer); a refusal is answered.
+   */
+  notice?: boolean;
 }
 
 /**

@@ -92,6 +92,29 @@ describe('sendBeforePersist: a leader replicates while it persists (dissertation
     a.advance();
   });
 
+  it('a follower applies a commit notice without answering it, and answers one that does not match its log', () => {
+    const c = new Cluster(['a', 'b', 'c']);
+    c.elect('a');
+    const a = c.get('a');
+    const b = c.get('b');
+    const { index } = a.propose(enc.encode('x')) as { index: number };
+    const append = drain(a).flatMap((rd) => [...(rd.sendBeforePersist ?? []), ...rd.messages]).find((m) => m.type === 'app' && m.to === 'b')!;
+    b.step(append);
+    const acks = drain(b).flatMap((rd) => rd.messages);
+    expect(acks.map((m) => m.type)).toEqual(['appResp']);
+    a.step(acks[0]!);
+    const notice = drain(a).flatMap((rd) => rd.sendBeforePersist ?? []).find((m) => m.type === 'app' && m.to === 'b')!;
+    expect(notice).toMatchObject({ entries: [], commit: index, notice: true, prevIndex: index });
+    b.step(notice);
+    const after = drain(b);
+    expect(after.flatMap((rd) => rd.committed).map((e) => e.index)).toContain(index);
+    expect(after.flatMap((rd) => [...(rd.sendBeforePersist ?? []), ...rd.messages])).toEqual([]);
+    // A notice at an index b does not hold (it cannot happen with a correct leader) is refused aloud.
+    b.step({ ...notice, prevIndex: index + 5, prevTerm: notice.term, commit: index + 5 });
+    const refusals = drain(b).flatMap((rd) => rd.messages);
+    expect(refusals).toMatchObject([{ type: 'appResp', to: 'a', reject: true }]);
+  });
+
   it('a single voter commits its proposal after the persist is advanced, not before', () => {
     const { n } = soloLeader();
     const { index } = n.propose(enc.encode('x')) as { index: number };
@@ -147,9 +170,9 @@ class SendsPromisesEarly extends RaftNode {
 }
 
 describe('sendBeforePersist, abused, is caught by the simulator', () => {
-  it('a node that sends votes and acks before persisting them fails within 60 seeds', () => {
+  it('a node that sends votes and acks before persisting them fails within 120 seeds', () => {
     let failure: string | undefined;
-    for (let seed = 1; seed <= 60 && failure === undefined; seed++) {
+    for (let seed = 1; seed <= 120 && failure === undefined; seed++) {
       const r = simulate(raftSimEngine({}, (o, d) => new SendsPromisesEarly(o, d)), { seed, ops: 500 });
       if (!r.ok) failure = `seed ${seed}: ${r.failure}`;
     }

@@ -1,4 +1,5 @@
 // Small file helpers. Every "durable" step in this library ends in one of the syncs below.
+import { writevSync } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
 
 /**
@@ -50,5 +51,14 @@ export async function writeAllAt(h: FileHandle, buffers: readonly Uint8Array[], 
   for (const b of buffers) total += b.length;
   const { bytesWritten } = await h.writev(buffers as Uint8Array[], position);
   if (bytesWritten !== total) throw new Error(`short write: ${bytesWritten} of ${total} bytes`);
+  return total;
+}
+
+/** writeAllAt, synchronously (a small write only copies into the page cache). */
+export function writeAllAtSync(fd: number, buffers: readonly Uint8Array[], position: number): number {
+  let total = 0;
+  for (const b of buffers) total += b.length;
+  const written = writevSync(fd, buffers as Uint8Array[], position);
+  if (written !== total) throw new Error(`short write: ${written} of ${total} bytes`);
   return total;
 }

@@ -17,11 +17,16 @@ import {
   snapshotName,
   validRecordAfter,
 } from './format.js';
-import { readAll, readFilePrefix, readPrefix, syncDir, writeAllAt } from './fs.js';
+import { readAll, readFilePrefix, readPrefix, syncDir, writeAllAt, writeAllAtSync } from './fs.js';
 import { crc32c } from './crc32c.js';
 import { SnapshotFile, SnapshotWriter } from './snapshot-file.js';
 
 export const DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024;
+/**
+ * Batches up to this size are written with a synchronous writev: it only copies into the page
+ * cache (tens of µs), and skipping the thread pool saves a hop (≈70 µs here) before the fdatasync.
+ */
+const INLINE_WRITE_BYTES = 256 * 1024;
 
 export interface WalOptions {
   /** Directory of the log; created (with its parents) if missing. One process, one open Wal. */
@@ -439,7 +444,9 @@ export class Wal {
     if (seg.size > 0 && seg.size + bytes > this.segmentBytes) seg = await this.rotate(seg);
     // One writev and one fdatasync for the whole batch: this is the group commit. fdatasync (not
     // fsync) is enough: it also flushes the file size, the only metadata needed to read the data.
-    await writeAllAt(this.active, batch.map((p) => p.frames), seg.size);
+    const frames = batch.map((p) => p.frames);
+    if (bytes <= INLINE_WRITE_BYTES) writeAllAtSync(this.active.fd, frames, seg.size);
+    else await writeAllAt(this.active, frames, seg.size);
     await this.active.datasync();
     seg.size += bytes;
     seg.count += batch.reduce((sum, p) => sum + p.count, 0);
