@@ -1,11 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import {
-  KV_ERROR_CODES,
   StoreRequest,
   SynodError,
-  isErrorCode,
-  subjects,
+  kvError,
   type KvError,
+  subjects,
   type StatusResult,
   type WatchFilter,
   type WatchMessage,
@@ -166,8 +165,8 @@ export class KvService {
     switch (req.type) {
       case 'write': {
         this.sessionSeen.set(req.session.clientId, this.now());
-        const cmd = KvCommand.parse({ type: 'request', session: req.session, op: req.op });
-        return this.proposeCommand(cmd);
+        // Validated as a StoreRequest already (the same rules as the log's RequestCommand).
+        return this.proposeCommand({ type: 'request', session: req.session, op: req.op });
       }
       case 'leaseKeepAlive': {
         await this.barrier('lease');
@@ -220,15 +219,21 @@ export class KvService {
 
   private applyEntry(e: CommittedEntry): KvApplyResult {
     if (e.kind !== 'command') return this.sm.apply(e.index, { type: 'noop' });
-    let cmd: KvCommand;
+    let cmd: unknown;
     try {
-      cmd = KvCommand.parse(JSON.parse(dec.decode(e.data)));
+      cmd = JSON.parse(dec.decode(e.data));
     } catch (err) {
       // Every replica fails the same way on the same entry, so they stay identical.
       this.log.error({ err, index: e.index }, 'undecodable command in the log applied as a no-op');
       cmd = { type: 'noop' };
     }
-    return this.sm.apply(e.index, cmd);
+    // The state machine validates the command (once) and answers an invalid one with an error,
+    // through the client's session when the envelope is valid: the same on every replica.
+    const result = this.sm.apply(e.index, cmd as KvCommand);
+    if (!result.ok && result.error.code === 'INVALID') {
+      this.log.error({ index: e.index, error: result.error.message }, 'invalid command in the log answered with an error');
+    }
+    return result;
   }
 
   private status(): StatusResult {
@@ -361,9 +366,3 @@ function unwrap<T>(a: { ok: true; result: T } | { ok: false; error: KvError }): 
 }
 
 /** A state-machine error as a catalogued one. */
-export function kvError(e: KvError): SynodError {
-  const code = e.code === 'INVALID' ? 'BAD_REQUEST' : e.code;
-  const details = 'compactRevision' in e ? { compactRevision: (e as { compactRevision?: number }).compactRevision } : undefined;
-  if (isErrorCode(code)) return new SynodError(code, e.message, details ? { details } : {});
-  return new SynodError('INTERNAL', e.message, { details: { kvCode: e.code, known: KV_ERROR_CODES } });
-}

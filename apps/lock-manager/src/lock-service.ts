@@ -15,6 +15,7 @@ import {
 import { Counter, EndpointServer, type Logger, type NatsConnection, type Registry, type RequestContext } from '@synod/service-kit';
 import type { StoreClient } from '@synod/store-client';
 import { appliedVersion, unwrap, wrap } from './objects.js';
+import { TxnBatcher } from './txn-batcher.js';
 import { decide, decodePermits, encodeLockValue, lockKey, lockPrefix, parseLockKey, splitHolders } from './ownership.js';
 import { conflict, notHolder } from './wire-error.js';
 
@@ -27,6 +28,10 @@ export interface LockServiceOptions {
   lockPrefix: string;
   dataPrefix: string;
   maxRequestBytes: number;
+  /** Store writes in flight at once before the others wait to go as one batch (0: no batching). */
+  writesInFlight?: number;
+  /** The store client's call timeout, for a txn that comes without one. */
+  storeTimeoutMs?: number;
 }
 
 /** Time kept at the end of a request's budget to answer before the requester gives up. */
@@ -41,6 +46,7 @@ export class LockService {
   private readonly log: Logger;
   private readonly wakeups: Counter;
   private readonly grants: Counter;
+  private readonly txns: TxnBatcher;
 
   constructor(private readonly opts: LockServiceOptions) {
     this.log = opts.log.child({ component: 'locks' });
@@ -54,6 +60,19 @@ export class LockService {
       name: 'synod_lock_wakeups_total',
       help: 'Waiters woken by the deletion of a key they watched (each then re-checks ownership once)',
       registers: [opts.metrics],
+    });
+    this.txns = new TxnBatcher(opts.store, opts.writesInFlight ?? 1, opts.storeTimeoutMs ?? 5000);
+    const txns = this.txns;
+    new Counter({
+      name: 'synod_lock_store_writes_total',
+      help: 'Lock manager writes to the store, and the store requests that carried them (several per request when batched)',
+      labelNames: ['kind'],
+      registers: [opts.metrics],
+      collect() {
+        this.reset();
+        this.inc({ kind: 'txns' }, txns.stats.txns);
+        this.inc({ kind: 'requests' }, txns.stats.requests);
+      },
     });
     this.grants = new Counter({ name: 'synod_lock_grants_total', help: 'Locks granted', labelNames: ['mode'], registers: [opts.metrics] });
     this.endpoints = new EndpointServer({
@@ -212,7 +231,7 @@ export class LockService {
     }
     const namePrefix = lockPrefix(this.opts.lockPrefix, req.name);
     const line = { op: 'range' as const, key: namePrefix, prefix: true, sortBy: 'createRevision' as const };
-    const t = await this.opts.store.txn(
+    const t = await this.txns.txn(
       {
         compare: [{ key, target: 'createRevision', op: '=', value: 0 }],
         success: [{ op: 'put', key, value: encodeLockValue(req.mode, req.permits), lease: req.lease }, line],
@@ -297,7 +316,7 @@ export class LockService {
 
   private async deleteKey(key: string, token: number | undefined, opts: { signal?: AbortSignal; timeoutMs?: number } = {}): Promise<boolean> {
     const compare = token === undefined ? [] : [{ key, target: 'createRevision' as const, op: '=' as const, value: token }];
-    const t = await this.opts.store.txn({ compare, success: [{ op: 'delete', key }], failure: [] }, opts);
+    const t = await this.txns.txn({ compare, success: [{ op: 'delete', key }], failure: [] }, opts);
     const r = t.results[0];
     return t.succeeded && r?.op === 'delete' && r.deleted > 0;
   }
@@ -359,7 +378,7 @@ export class LockService {
       const version = kv?.version ?? 0;
       if (version !== expectedVersion) throw conflict(`${key} is at version ${version}, not ${expectedVersion}`, version);
       const newVersion = expectedVersion + 1;
-      const t = await this.opts.store.txn(
+      const t = await this.txns.txn(
         {
           compare: [
             { key: storeKey, target: 'version', op: '=', value: expectedVersion },

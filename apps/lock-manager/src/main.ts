@@ -12,6 +12,8 @@ await runService({
     STORE_TIMEOUT_MS: env.int({ min: 100, max: 60_000, default: 5000 }),
     STORE_ATTEMPT_TIMEOUT_MS: env.int({ min: 50, max: 30_000, default: 1000 }),
     MAX_REQUEST_BYTES: env.int({ min: 1024, max: 900 * 1024, default: 384 * 1024 }),
+    // Store writes in flight at once; more waiting go together as one batch (0: no batching).
+    STORE_WRITES_IN_FLIGHT: env.int({ min: 0, max: 64, default: 1 }),
   },
   validate: (c) =>
     c.LOCK_KEY_PREFIX === c.DATA_KEY_PREFIX
@@ -37,6 +39,8 @@ await runService({
       lockPrefix: config.LOCK_KEY_PREFIX ?? 'locks',
       dataPrefix: config.DATA_KEY_PREFIX ?? 'objects',
       maxRequestBytes: config.MAX_REQUEST_BYTES,
+      writesInFlight: config.STORE_WRITES_IN_FLIGHT,
+      storeTimeoutMs: config.STORE_TIMEOUT_MS,
     });
     service.start();
     return {

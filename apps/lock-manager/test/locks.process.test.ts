@@ -186,6 +186,23 @@ describe('lock manager on a real store', () => {
     expect(err).toMatchObject({ code: 'CONFLICT', currentVersion: 20 });
   });
 
+  it('concurrent acquires and releases reach the store batched: fewer store requests than writes, each lock granted and released once', async () => {
+    const txns = () => c.metric('synod_lock_store_writes_total\\{kind="txns"[^}]*\\}');
+    const requests = () => c.metric('synod_lock_store_writes_total\\{kind="requests"[^}]*\\}');
+    const [t0, r0] = [await txns(), await requests()];
+    const clients = Array.from({ length: 4 }, () => client());
+    const names = Array.from({ length: 40 }, (_, i) => `batch-${i}`);
+    const locks = await Promise.all(names.map((n, i) => clients[i % 4]!.acquire(n, { ttlMs: 5000, timeoutMs: 10_000 })));
+    expect(new Set(locks.map((l) => l.token)).size).toBe(names.length);
+    expect(await Promise.all(locks.map((l) => l.release()))).toEqual(names.map(() => true));
+    const [t1, r1] = [await txns(), await requests()];
+    // 40 acquires and 40 releases, each one txn; sent while others were in flight, most share a request.
+    expect(t1 - t0).toBeGreaterThanOrEqual(80);
+    expect(r1 - r0).toBeLessThan(t1 - t0);
+    for (const n of names) expect((await clients[0]!.state(n)).holders).toEqual([]);
+    await Promise.all(clients.map((lc) => lc.close()));
+  });
+
   it('(b) a wait continued with fromRevision keeps its place and token; a continued wait whose key is gone goes to the back of the line', async () => {
     const session = async () => ((await c.raw({ type: 'session', ttlMs: 5000 })) as { lease: number }).lease;
     const [a, b, d] = [await session(), await session(), await session()];
@@ -241,7 +258,7 @@ describe('lock manager on a real store', () => {
   });
 
   it('(f) a bad environment exits with status 2 and names the variable', async () => {
-    const envs: Record<string, string>[] = [{ STORE_TIMEOUT_MS: 'soon' }, { LOCK_KEY_PREFIX: 'a/b' }, { LOCK_KEY_PREFIX: 'same', DATA_KEY_PREFIX: 'same' }];
+    const envs: Record<string, string>[] = [{ STORE_TIMEOUT_MS: 'soon' }, { STORE_WRITES_IN_FLIGHT: '-1' }, { LOCK_KEY_PREFIX: 'a/b' }, { LOCK_KEY_PREFIX: 'same', DATA_KEY_PREFIX: 'same' }];
     for (const env of envs) {
       const r = await AppProcess.runToExit({ script: appScript('lock-manager'), env: c.managerEnv(env) });
       expect(r.code).toBe(2);

@@ -1,4 +1,5 @@
 import {
+  type BatchedWriteOutcome,
   type Compare,
   type DeleteOp,
   type KeyValue,
@@ -482,6 +483,11 @@ export class KvStateMachine {
         this.leaseTable.delete(op.id);
         const deleted = this.deleteKeys([...lease.keys].sort(), undefined);
         return ok({ op: 'leaseRevoke', revision: this.rev, deleted });
+      }
+      case 'batch': {
+        // One after another, as separate requests would be: each its own revision and outcome.
+        const results = op.ops.map((o) => this.write(index, o) as BatchedWriteOutcome);
+        return ok({ op: 'batch', revision: this.rev, results });
       }
     }
   }

@@ -1,4 +1,4 @@
-import type { Compare, KvWriteOp, RangeRequest, TxnOp, WatchFilter } from '@synod/protocol';
+import type { BatchedWriteOp, Compare, KvWriteOp, RangeRequest, TxnOp, WatchFilter } from '@synod/protocol';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { type KvCommand, KvStateMachine } from '../src/index.js';
@@ -58,18 +58,17 @@ const compare: fc.Arbitrary<Compare> = fc.oneof(
   fc.record({ key, target: fc.constant('exists' as const), op: fc.constantFrom('=' as const, '!=' as const), value: fc.boolean() }),
 );
 const txnOp = fc.oneof(put, del, range);
+const txn = fc.record({
+  op: fc.constant('txn' as const),
+  compare: fc.array(compare, { maxLength: 2 }),
+  success: fc.array(txnOp, { maxLength: 3 }),
+  failure: fc.array(txnOp, { maxLength: 3 }),
+});
 const writeOp = fc.oneof(
   { weight: 6, arbitrary: put },
   { weight: 2, arbitrary: del },
-  {
-    weight: 3,
-    arbitrary: fc.record({
-      op: fc.constant('txn' as const),
-      compare: fc.array(compare, { maxLength: 2 }),
-      success: fc.array(txnOp, { maxLength: 3 }),
-      failure: fc.array(txnOp, { maxLength: 3 }),
-    }),
-  },
+  { weight: 3, arbitrary: txn },
+  { weight: 2, arbitrary: fc.record({ op: fc.constant('batch' as const), ops: fc.array(fc.oneof(put, del, txn), { minLength: 1, maxLength: 4 }) }) },
   { weight: 2, arbitrary: fc.record({ op: fc.constant('leaseGrant' as const), ttlMs: fc.constantFrom(100, 5000), id: opt(fc.integer({ min: 1, max: 5 })) }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('leaseRevoke' as const), id: leaseRef }) },
 );
@@ -134,6 +133,14 @@ class Resolver {
     return clean(o);
   }
 
+  private writeOp(o: Step & { kind: 'request' } extends { op: infer O } ? O : never): KvWriteOp {
+    if (o.op === 'txn') return { ...o, success: o.success.map((x) => this.txnOp(x)), failure: o.failure.map((x) => this.txnOp(x)) };
+    if (o.op === 'leaseRevoke') return { op: 'leaseRevoke', id: Math.max(1, this.lease(o.id)) };
+    if (o.op === 'put' || o.op === 'delete') return this.txnOp(o) as KvWriteOp;
+    if (o.op === 'batch') return { op: 'batch', ops: o.ops.map((x) => this.writeOp(x) as BatchedWriteOp) };
+    return clean(o);
+  }
+
   command(s: Step): KvCommand {
     switch (s.kind) {
       case 'noop':
@@ -154,18 +161,7 @@ class Resolver {
           seq = 1 + (s.seq.retry % last);
         }
         const ackBelow = s.ack === undefined ? undefined : s.ack % (seq + 1);
-        let op: KvWriteOp;
-        const o = s.op;
-        if (o.op === 'txn') {
-          op = { ...o, success: o.success.map((x) => this.txnOp(x)), failure: o.failure.map((x) => this.txnOp(x)) };
-        } else if (o.op === 'leaseRevoke') {
-          op = { op: 'leaseRevoke', id: Math.max(1, this.lease(o.id)) };
-        } else if (o.op === 'put' || o.op === 'delete') {
-          op = this.txnOp(o) as KvWriteOp;
-        } else {
-          op = clean(o);
-        }
-        return { type: 'request', session: clean({ clientId: s.client, seq, ackBelow }), op };
+        return { type: 'request', session: clean({ clientId: s.client, seq, ackBelow }), op: this.writeOp(s.op) };
       }
     }
   }

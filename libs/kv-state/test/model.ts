@@ -1,4 +1,5 @@
 import {
+  type BatchedWriteOutcome,
   type Compare,
   type KeyValue,
   type KvError,
@@ -139,6 +140,10 @@ export class ModelKv {
   }
 
   private write(index: number, op: KvWriteOp): KvOutcome {
+    if (op.op === 'batch') {
+      const results = op.ops.map((o) => this.write(index, o) as BatchedWriteOutcome);
+      return { ok: true, result: { op: 'batch', revision: this.revision, results } };
+    }
     if (op.op === 'leaseGrant') {
       let id = op.id;
       if (id === undefined) {

@@ -141,3 +141,49 @@ describe('exactly-once sessions', () => {
     expect(restored.revision).toBe(1);
   });
 });
+
+describe('batches of writes', () => {
+  it('apply each write in order with its own revision and outcome; a retry gets the same answer', () => {
+    const { m, send } = machine();
+    const batch: KvWriteOp = {
+      op: 'batch',
+      ops: [
+        { op: 'put', key: 'a', value: '1' },
+        { op: 'put', key: 'b', value: '2', lease: 77 },
+        { op: 'txn', compare: [{ key: 'a', target: 'version', op: '=', value: 1 }], success: [{ op: 'delete', key: 'a' }], failure: [] },
+        { op: 'put', key: 'a', value: '3' },
+      ],
+    };
+    const first = send('c', 1, batch);
+    expect(first).toMatchObject({
+      ok: true,
+      revision: 3,
+      result: {
+        op: 'batch',
+        revision: 3,
+        results: [
+          { ok: true, result: { op: 'put', revision: 1 } },
+          { ok: false, error: { code: 'LEASE_NOT_FOUND' } },
+          { ok: true, result: { op: 'txn', revision: 2, succeeded: true } },
+          { ok: true, result: { op: 'put', revision: 3 } },
+        ],
+      },
+    });
+    expect(first.events.map((e) => [e.type, e.kv.key, e.kv.modRevision])).toEqual([
+      ['put', 'a', 1],
+      ['delete', 'a', 2],
+      ['put', 'a', 3],
+    ]);
+    const retry = send('c', 1, batch);
+    expect(retry.duplicate).toBe(true);
+    expect(withoutDuplicateFlag(retry)).toEqual(withoutDuplicateFlag(first));
+    expect(m.revision).toBe(3);
+    expect(m.range({ key: 'a' })).toMatchObject({ ok: true, result: { kvs: [{ value: '3', version: 1, createRevision: 3 }] } });
+  });
+
+  it('refuse an empty batch and a batch holding a lease grant as INVALID', () => {
+    const { send } = machine();
+    expect(send('c', 1, { op: 'batch', ops: [] })).toMatchObject({ ok: false, error: { code: 'INVALID' } });
+    expect(send('c', 2, { op: 'batch', ops: [{ op: 'leaseGrant', ttlMs: 1000 }] } as unknown as KvWriteOp)).toMatchObject({ ok: false, error: { code: 'INVALID' } });
+  });
+});

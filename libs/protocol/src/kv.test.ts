@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import {
+  StoreRequest,
   Compare,
   DeleteResult,
   KeyValue,
@@ -154,5 +155,13 @@ describe('txnBranchConflict', () => {
     expect(txnBranchConflict([{ op: 'delete', key: 'a', prefix: true }, { op: 'put', key: 'ab', value: '' }])).toMatch(/both put and deleted/);
     expect(txnBranchConflict([{ op: 'put', key: 'ab', value: '' }, { op: 'delete', key: 'ab' }])).toMatch(/both put and deleted/);
     expect(txnBranchConflict([{ op: 'put', key: 'ab', value: '' }, { op: 'delete', key: 'abc', prefix: true }])).toBeUndefined();
+  });
+});
+
+describe('store requests', () => {
+  it('refuse a write session that acknowledges the request it is sending', () => {
+    const write = (session: object) => ({ type: 'write', session, op: { op: 'put', key: 'k', value: 'v' } });
+    expect(StoreRequest.safeParse(write({ clientId: 'c', seq: 3, ackBelow: 3 })).success).toBe(true);
+    expect(problem(StoreRequest, write({ clientId: 'c', seq: 3, ackBelow: 4 }))).toContain('ackBelow must not be above seq');
   });
 });

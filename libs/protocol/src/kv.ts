@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { isErrorCode, SynodError } from './errors.js';
 
 /**
  * The key-value store's wire schemas: keys and values, the operations a client sends (put, delete,
@@ -262,8 +263,26 @@ export type LeaseGrantOp = z.infer<typeof LeaseGrantOp>;
 export const LeaseRevokeOp = z.object({ op: z.literal('leaseRevoke'), id: LeaseId });
 export type LeaseRevokeOp = z.infer<typeof LeaseRevokeOp>;
 
+/** Most writes in one batch. */
+export const MAX_BATCH_OPS = 256;
+
+/**
+ * Independent writes in one request and one log entry, applied in order as if sent one after
+ * another: each has its own revision and its own outcome (one failing does not stop the others).
+ * What a lock manager sends when many of its clients' acquires and releases are waiting at once.
+ */
+export const BatchOp = z.object({
+  op: z.literal('batch'),
+  ops: z
+    .array(z.discriminatedUnion('op', [PutOp, DeleteOp, TxnRequestOp]))
+    .min(1, 'a batch holds at least one write')
+    .max(MAX_BATCH_OPS, `a batch holds at most ${MAX_BATCH_OPS} writes`),
+});
+export type BatchOp = z.infer<typeof BatchOp>;
+export type BatchedWriteOp = BatchOp['ops'][number];
+
 /** Every write a client may send. */
-export const KvWriteOp = z.discriminatedUnion('op', [PutOp, DeleteOp, TxnRequestOp, LeaseGrantOp, LeaseRevokeOp]);
+export const KvWriteOp = z.discriminatedUnion('op', [PutOp, DeleteOp, TxnRequestOp, LeaseGrantOp, LeaseRevokeOp, BatchOp]);
 export type KvWriteOp = z.infer<typeof KvWriteOp>;
 
 /** Which keys a watch follows; `prevKv` adds the previous value of the key to every event. */
@@ -318,6 +337,24 @@ export type LeaseRevokeResult = z.infer<typeof LeaseRevokeResult>;
 export const CompactResult = z.object({ revision: Revision, compactRevision: Revision });
 export type CompactResult = z.infer<typeof CompactResult>;
 
+/** One write of a batch: its result (tagged with its op), or why it was not applied. */
+export const BatchedWriteOutcome = z.discriminatedUnion('ok', [
+  z.object({
+    ok: z.literal(true),
+    result: z.discriminatedUnion('op', [
+      PutResult.extend({ op: z.literal('put') }),
+      DeleteResult.extend({ op: z.literal('delete') }),
+      TxnResult.extend({ op: z.literal('txn') }),
+    ]),
+  }),
+  z.object({ ok: z.literal(false), error: KvError }),
+]);
+export type BatchedWriteOutcome = z.infer<typeof BatchedWriteOutcome>;
+
+/** `revision`: the store revision after the batch; `results`: one per write, in order. */
+export const BatchResult = z.object({ revision: Revision, results: z.array(BatchedWriteOutcome) });
+export type BatchResult = z.infer<typeof BatchResult>;
+
 /** The result of a client write, tagged with the write's `op`. */
 export const KvWriteResult = z.discriminatedUnion('op', [
   PutResult.extend({ op: z.literal('put') }),
@@ -325,6 +362,7 @@ export const KvWriteResult = z.discriminatedUnion('op', [
   TxnResult.extend({ op: z.literal('txn') }),
   LeaseGrantResult.extend({ op: z.literal('leaseGrant') }),
   LeaseRevokeResult.extend({ op: z.literal('leaseRevoke') }),
+  BatchResult.extend({ op: z.literal('batch') }),
 ]);
 export type KvWriteResult = z.infer<typeof KvWriteResult>;
 
@@ -345,3 +383,11 @@ export const WatchEvent = z.object({
   cause: z.literal('lease-expired').optional(),
 });
 export type WatchEvent = z.infer<typeof WatchEvent>;
+
+/** A state-machine error as the bus error it is answered with (INVALID is BAD_REQUEST). */
+export function kvError(e: KvError): SynodError {
+  const code = e.code === 'INVALID' ? 'BAD_REQUEST' : e.code;
+  const details = e.compactRevision !== undefined ? { compactRevision: e.compactRevision } : undefined;
+  if (isErrorCode(code)) return new SynodError(code, e.message, details ? { details } : {});
+  return new SynodError('INTERNAL', e.message, { details: { kvCode: e.code, known: KV_ERROR_CODES } });
+}

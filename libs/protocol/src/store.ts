@@ -15,11 +15,16 @@ export const Consistency = z.enum(['linearizable', 'lease', 'stale']);
 export type Consistency = z.infer<typeof Consistency>;
 
 /** Exactly-once: a client id, a sequence number per write, and the first sequence still unanswered. */
-export const StoreSession = z.object({
-  clientId: z.string().min(1).max(256),
-  seq: z.int().positive(),
-  ackBelow: z.int().nonnegative().optional(),
-});
+export const StoreSession = z
+  .object({
+    clientId: z.string().min(1).max(256),
+    seq: z.int().positive(),
+    ackBelow: z.int().nonnegative().optional(),
+  })
+  .refine((s) => s.ackBelow === undefined || s.ackBelow <= s.seq, {
+    message: 'ackBelow must not be above seq (a client cannot acknowledge the request it is sending)',
+    path: ['ackBelow'],
+  });
 export type StoreSession = z.infer<typeof StoreSession>;
 
 export const WriteRequest = z.object({ type: z.literal('write'), session: StoreSession, op: KvWriteOp });

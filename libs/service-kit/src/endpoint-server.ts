@@ -110,33 +110,49 @@ export class EndpointServer {
   private async handle<I extends z.ZodType, O>(name: string, spec: EndpointSpec<I, O>, msg: Msg, baseLog: Logger): Promise<void> {
     const started = this.now();
     const requestId = msg.headers?.get(HEADERS.requestId) || `nats-${msg.sid}-${started}`;
-    const log = baseLog.child({ reqId: requestId });
+    // The child logger, the abort signal and its timer cost more than many handlers: made on first use.
+    let log: Logger | undefined;
+    const reqLog = (): Logger => (log ??= baseLog.child({ reqId: requestId }));
+    let controller: AbortController | undefined;
+    let timer: NodeJS.Timeout | undefined;
     let reply: { result: unknown } | ErrorEnvelope;
     let code: string | undefined;
     try {
       const input = this.decode(spec, msg);
       const timeoutMs = parseTimeout(msg.headers?.get(HEADERS.timeoutMs), spec.defaultTimeoutMs ?? 30_000);
       const deadline = started + timeoutMs;
-      const controller = new AbortController();
-      const timer = setTimeout(
-        () => controller.abort(new SynodError('DEADLINE_EXCEEDED', `deadline of ${timeoutMs} ms passed`)),
-        Math.max(0, timeoutMs),
-      );
+      const now = this.now;
+      const ctx: RequestContext = {
+        requestId,
+        deadline,
+        get signal(): AbortSignal {
+          if (!controller) {
+            const c = (controller = new AbortController());
+            const left = deadline - now();
+            if (left <= 0) c.abort(new SynodError('DEADLINE_EXCEEDED', `deadline of ${timeoutMs} ms passed`));
+            else timer = setTimeout(() => c.abort(new SynodError('DEADLINE_EXCEEDED', `deadline of ${timeoutMs} ms passed`)), left);
+          }
+          return controller.signal;
+        },
+        get log(): Logger {
+          return reqLog();
+        },
+      };
       try {
         if (timeoutMs <= 0) throw new SynodError('DEADLINE_EXCEEDED', 'the request arrived after its deadline');
-        const result = await spec.handler(input, { requestId, deadline, signal: controller.signal, log });
+        const result = await spec.handler(input, ctx);
         reply = { result };
       } finally {
         clearTimeout(timer);
       }
     } catch (err) {
       const e = toSynodError(err);
-      if (e.code === 'INTERNAL') log.error({ err }, 'handler failed');
-      else log.debug({ code: e.code, message: e.message }, 'request refused');
+      if (e.code === 'INTERNAL') reqLog().error({ err }, 'handler failed');
+      else if (baseLog.isLevelEnabled('debug')) reqLog().debug({ code: e.code, message: e.message }, 'request refused');
       code = e.code;
       reply = e.toEnvelope();
     }
-    this.respond(msg, reply, log);
+    this.respond(msg, reply, log ?? baseLog);
     this.opts.onOutcome?.(name, code === undefined ? 'ok' : 'error', code, this.now() - started);
   }
 

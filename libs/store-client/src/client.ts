@@ -2,6 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { createInbox as natsCreateInbox, type NatsConnection } from '@nats-io/transport-node';
 import {
   CompactResult,
+  type BatchedWriteOp,
+  type BatchResult,
   type Compare,
   type Consistency,
   type DeleteResult,
@@ -288,6 +290,16 @@ export class StoreClient {
   /** Compares, then one branch applied atomically. */
   async txn(t: TxnRequest, opts: CallOptions = {}): Promise<TxnResult> {
     const { op: _op, ...result } = await this.write({ op: 'txn', compare: t.compare, success: t.success, failure: t.failure }, 'txn', opts);
+    return result;
+  }
+
+  /**
+   * Independent writes (puts, deletes, txns) in one request and one log entry, applied in order as
+   * if sent one by one: one outcome per write, each with its own revision; one failing does not
+   * stop the others. Fewer, larger requests for a caller with many writes waiting at once.
+   */
+  async batch(ops: BatchedWriteOp[], opts: CallOptions = {}): Promise<BatchResult> {
+    const { op: _op, ...result } = await this.write({ op: 'batch', ops }, 'batch', opts);
     return result;
   }
 

@@ -64,6 +64,19 @@ describe('StoreClient against a three-replica store', () => {
     expect(lost.succeeded).toBe(false);
     expect(lost.results[0]).toMatchObject({ op: 'range', kvs: [{ value: '2', version: 2 }] });
 
+    const b = await client.batch([
+      { op: 'put', key: 'basic/c', value: 'x' },
+      { op: 'put', key: 'basic/d', value: 'y', lease: 424242 },
+      { op: 'txn', compare: [{ key: 'basic/c', target: 'exists', op: '=', value: true }], success: [{ op: 'delete', key: 'basic/c' }], failure: [] },
+    ]);
+    expect(b.results).toMatchObject([
+      { ok: true, result: { op: 'put', revision: b.revision - 1 } },
+      { ok: false, error: { code: 'LEASE_NOT_FOUND' } },
+      { ok: true, result: { op: 'txn', succeeded: true, revision: b.revision } },
+    ]);
+    expect(await client.get('basic/c')).toBeUndefined();
+    await expect(client.batch([])).rejects.toMatchObject({ code: 'BAD_REQUEST', retryable: false });
+
     const d = await client.delete('basic/', { prefix: true, prevKv: true });
     expect(d.deleted).toBe(2);
     expect(d.prevKvs?.map((kv) => kv.key)).toEqual(['basic/a', 'basic/b']);
