@@ -163,7 +163,7 @@ export class LockService {
       // That is enough: the keys ahead of ours only ever go away (a newcomer is created after us),
       // so whether this contender holds can only change from no to yes while its key exists, and
       // the leader has applied our key's creation, which it committed before answering the txn.
-      const { entries, revision } = first ?? (await this.entries(req.name, { ...storeOpts(), consistency: 'lease' }));
+      const { entries, revision }: { entries: LockEntry[]; revision: number } = first ?? (await this.entries(req.name, { ...storeOpts(), consistency: 'lease' }));
       first = undefined;
       const d = decide(entries, key);
       if (d.kind === 'missing') {
@@ -190,9 +190,22 @@ export class LockService {
       }
       if (Date.now() >= waitUntil) break;
       if (d.kind === 'wait') {
-        const ev = await this.waitForDelete(d.watchKey, req.name, new Set(d.ahead), key, revision + 1, waitUntil, ctx.signal);
+        // Next in line: watch the whole name (the key ahead and our own key; newcomers only add
+        // events after ours), so the wake-up itself can tell whether we hold. Further back: only
+        // the key that gates us, so a release wakes one waiter.
+        const watchKey = d.position === 1 ? undefined : d.watchKey;
+        const ev = await this.waitForDelete(watchKey, req.name, new Set(d.ahead), key, revision + 1, waitUntil, ctx.signal);
         if (ev) {
           this.wakeups.inc();
+          // A watch on the whole name saw every deletion up to this one, ours included (it would
+          // have come first). The line as last read, less the key just deleted, may still hold keys
+          // that are gone too, never one that was not there: keys ahead of ours only go away. So if
+          // it makes us the holder, we are, with no re-read. Anything short of that is re-read, as
+          // is every wake-up with a lock-delay (which must look at how the keys ahead went).
+          if (watchKey === undefined && req.lockDelayMs === 0 && ev.key !== key) {
+            const rest: LockEntry[] = entries.filter((e) => e.key !== ev.key);
+            if (decide(rest, key).kind === 'holder') first = { entries: rest, revision: ev.revision };
+          }
         } else if (Date.now() < waitUntil) {
           await sleep(20, undefined, opts); // the watch failed: do not spin
         }
@@ -292,18 +305,19 @@ export class LockService {
     fromRevision: number,
     until: number,
     signal: AbortSignal,
-  ): Promise<{ key: string; expired: boolean } | undefined> {
+  ): Promise<{ key: string; expired: boolean; revision: number } | undefined> {
     const ms = until - Date.now();
     if (ms <= 0) return undefined;
     const stop = AbortSignal.any([signal, AbortSignal.timeout(ms)]);
     const watch = this.opts.store.watch(
-      watchKey === undefined ? { key: lockPrefix(this.opts.lockPrefix, name), prefix: true, fromRevision, signal: stop } : { key: watchKey, fromRevision, signal: stop },
+      // On the leader: the deletion that frees the lock reaches us the moment it commits.
+      watchKey === undefined ? { key: lockPrefix(this.opts.lockPrefix, name), prefix: true, fromRevision, signal: stop, leader: true } : { key: watchKey, fromRevision, signal: stop, leader: true },
     );
     try {
       for await (const ev of watch) {
         if (ev.type !== 'delete') continue;
         if (ev.kv.key === watchKey || ev.kv.key === myKey || (watchKey === undefined && ahead.has(ev.kv.key))) {
-          return { key: ev.kv.key, expired: ev.cause === 'lease-expired' };
+          return { key: ev.kv.key, expired: ev.cause === 'lease-expired', revision: ev.kv.modRevision };
         }
       }
     } catch (err) {

@@ -17,6 +17,12 @@ export interface WatchOptions {
   fromRevision?: number;
   /** Aborting ends the watch (the iterator then reports done). */
   signal?: AbortSignal;
+  /**
+   * Ask the store's leader to serve it (each life of the watch starts on whoever leads then): an
+   * event comes as soon as its write commits, without waiting for a follower to hear of the commit.
+   * For latency-critical waiters such as lock hand-offs; by default any replica serves a watch.
+   */
+  leader?: boolean;
 }
 
 /** What a watch needs from its client. */
@@ -175,7 +181,8 @@ export class StoreWatch implements AsyncIterableIterator<WatchEvent> {
         if (this.opts.prefix) filter.prefix = true;
         if (this.opts.prevKv) filter.prevKv = true;
         const body = { type: 'watch', watchId: gen.watchId, inbox: gen.inbox, filter, fromRevision: this.nextRev };
-        const created = await this.host.call(subjects.kvAny(this.host.namespace), body, WatchCreated, 'watch', { signal: gen.abort.signal });
+        const subject = this.opts.leader ? subjects.kvLeader(this.host.namespace) : subjects.kvAny(this.host.namespace);
+        const created = await this.host.call(subject, body, WatchCreated, 'watch', { signal: gen.abort.signal });
         if (created.watchId !== gen.watchId) throw new SynodError('BAD_GATEWAY', `watch ${gen.watchId} was answered for ${created.watchId}`, { retryable: false });
         gen.node = created.node;
         gen.renewMs = created.renewMs;
