@@ -174,6 +174,19 @@ describe('StoreClient against a three-replica store', () => {
     expect(got[2]?.prevKv?.value).toBe('1');
   });
 
+  it('a watch asked of the leader is served by the leader', async () => {
+    const leader = (await client.status()).leader;
+    for (let i = 0; i < 5; i++) {
+      const w = client.watch({ key: `leaderwatch/${i}`, leader: true });
+      const next = w[Symbol.asyncIterator]().next();
+      await w.ready;
+      await client.put(`leaderwatch/${i}`, 'x');
+      expect((await next).value).toMatchObject({ type: 'put', kv: { key: `leaderwatch/${i}`, value: 'x' } });
+      expect(w.node).toBe(leader);
+      await w.cancel();
+    }
+  });
+
   it('a watch from a compacted revision throws COMPACTED', async () => {
     const r = await client.put('compact/k', '1');
     await client.put('compact/k', '2');
