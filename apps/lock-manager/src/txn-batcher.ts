@@ -6,8 +6,14 @@ export interface TxnCallOptions {
   timeoutMs?: number;
 }
 
+/** Most txns in one batch, and most request bytes (JSON) a batch is filled to. */
+const MAX_BATCH_TXNS = Math.min(64, MAX_BATCH_OPS);
+const MAX_BATCH_BYTES = 128 * 1024;
+
 interface Pending {
   txn: TxnRequest;
+  /** Its JSON size, for the batch bound. */
+  bytes: number;
   opts: TxnCallOptions;
   /** Local time by which the caller needs its answer. */
   deadline: number;
@@ -25,6 +31,9 @@ interface Pending {
  * messages through nats-server, fewer requests for the leader to decode, fewer replies.
  * `maxInFlight` 0 turns batching off (every txn its own request).
  */
+/** Errors that mean "not this batch" rather than "not these txns". */
+const BATCH_LEVEL = new Set(['PAYLOAD_TOO_LARGE', 'BAD_REQUEST', 'INTERNAL']);
+
 export class TxnBatcher {
   private inFlight = 0;
   private queue: Pending[] = [];
@@ -46,7 +55,7 @@ export class TxnBatcher {
     }
     return new Promise<TxnResult>((resolve, reject) => {
       if (opts.signal?.aborted) return reject(opts.signal.reason);
-      const p: Pending = { txn, opts, deadline: this.now() + (opts.timeoutMs ?? this.defaultTimeoutMs), resolve, reject, settled: false };
+      const p: Pending = { txn, bytes: JSON.stringify(txn).length, opts, deadline: this.now() + (opts.timeoutMs ?? this.defaultTimeoutMs), resolve, reject, settled: false };
       // An abort while queued takes the txn out of line; once sent, it may still apply (as any
       // request that was sent), but the caller is answered at once.
       opts.signal?.addEventListener('abort', () => this.settle(p, undefined, opts.signal!.reason), { once: true });
@@ -57,7 +66,11 @@ export class TxnBatcher {
 
   private pump(): void {
     while (this.inFlight < this.maxInFlight && this.queue.length > 0) {
-      const batch = this.queue.splice(0, MAX_BATCH_OPS).filter((p) => !p.settled);
+      this.queue = this.queue.filter((p) => !p.settled);
+      let n = 0;
+      let bytes = 0;
+      while (n < this.queue.length && n < MAX_BATCH_TXNS && (n === 0 || bytes + this.queue[n]!.bytes <= MAX_BATCH_BYTES)) bytes += this.queue[n++]!.bytes;
+      const batch = this.queue.splice(0, n);
       if (batch.length === 0) continue;
       this.inFlight++;
       void this.send(batch).finally(() => {
@@ -95,6 +108,14 @@ export class TxnBatcher {
         this.settle(p, result);
       });
     } catch (err) {
+      if (err instanceof SynodError && !err.retryable && BATCH_LEVEL.has(err.code)) {
+        // The batch as a whole was refused (too large a request, or a reply too large to send):
+        // each txn goes again alone. Each is safe to repeat: an acquire's put is conditional on
+        // the key's absence and its read answers either way; a release whose first copy applied
+        // finds nothing to delete and is answered NOT_HOLDER, the lock being free all the same.
+        await Promise.all(batch.map((p) => this.store.txn(p.txn, { timeoutMs: Math.max(1, p.deadline - this.now()) }).then((r) => this.settle(p, r), (e: unknown) => this.settle(p, undefined, e))));
+        return;
+      }
       for (const p of batch) this.settle(p, undefined, err);
     }
   }

@@ -103,6 +103,46 @@ describe('TxnBatcher', () => {
     for (const r of await Promise.allSettled(queued)) expect(r).toMatchObject({ status: 'rejected', reason: { code: 'BAD_GATEWAY' } });
   });
 
+  it('fills a batch up to 64 txns and 128 KiB of request', async () => {
+    const store = new FakeStore();
+    const b = new TxnBatcher(store as unknown as StoreClient, 1, 5000);
+    const first = b.txn(txn('a'));
+    const small = Array.from({ length: 70 }, (_, i) => b.txn(txn(`s${i}`)));
+    const big = Array.from({ length: 3 }, (_, i) => b.txn(txn(`b${i}-${'x'.repeat(50_000)}`)));
+    store.sent[0]!.answer(won(1));
+    await first;
+    const sizes: number[] = [];
+    let rev = 1;
+    for (let round = 0; round < 4; round++) {
+      await tick();
+      const s = store.sent.at(-1)!;
+      sizes.push(s.ops.length);
+      const results = s.ops.map(() => ({ ok: true, result: { op: 'txn', ...won(++rev) } }));
+      s.answer(s.kind === 'txn' ? won(++rev) : { revision: rev, results });
+    }
+    await Promise.all([...small, ...big]);
+    // 64 small; then 6 small and one big (100 KB: a second would pass 128 KiB); then each other big alone.
+    expect(sizes).toEqual([64, 7, 1, 1]);
+  });
+
+  it('sends each txn alone when the store refuses the batch as a whole', async () => {
+    const store = new FakeStore();
+    const b = new TxnBatcher(store as unknown as StoreClient, 1, 5000);
+    const first = b.txn(txn('a'));
+    const queued = [b.txn(txn('b')), b.txn(txn('c'))];
+    store.sent[0]!.answer(won(1));
+    await first;
+    await tick();
+    store.sent[1]!.fail(new SynodError('PAYLOAD_TOO_LARGE', 'too big'));
+    await tick();
+    expect(store.sent.map((s) => s.kind)).toEqual(['txn', 'batch', 'txn', 'txn']);
+    store.sent[2]!.answer(won(2));
+    store.sent[3]!.fail(new SynodError('LEASE_NOT_FOUND', 'gone'));
+    const [r1, r2] = await Promise.allSettled(queued);
+    expect(r1).toEqual({ status: 'fulfilled', value: won(2) });
+    expect(r2).toMatchObject({ status: 'rejected', reason: { code: 'LEASE_NOT_FOUND' } });
+  });
+
   it('with no batching, sends every txn as its own request', async () => {
     const store = new FakeStore();
     const b = new TxnBatcher(store as unknown as StoreClient, 0, 5000);
