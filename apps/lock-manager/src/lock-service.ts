@@ -46,6 +46,7 @@ export class LockService {
   private readonly log: Logger;
   private readonly wakeups: Counter;
   private readonly grants: Counter;
+  private readonly grantsOnWakeup: Counter;
   private readonly txns: TxnBatcher;
 
   constructor(private readonly opts: LockServiceOptions) {
@@ -73,6 +74,11 @@ export class LockService {
         this.inc({ kind: 'txns' }, txns.stats.txns);
         this.inc({ kind: 'requests' }, txns.stats.requests);
       },
+    });
+    this.grantsOnWakeup = new Counter({
+      name: 'synod_lock_grants_on_wakeup_total',
+      help: 'Grants decided from the wake-up itself (the next in line, its watch on the whole name), with no re-read of the line',
+      registers: [opts.metrics],
     });
     this.grants = new Counter({ name: 'synod_lock_grants_total', help: 'Locks granted', labelNames: ['mode'], registers: [opts.metrics] });
     this.endpoints = new EndpointServer({
@@ -204,7 +210,10 @@ export class LockService {
           // is every wake-up with a lock-delay (which must look at how the keys ahead went).
           if (watchKey === undefined && req.lockDelayMs === 0 && ev.key !== key) {
             const rest: LockEntry[] = entries.filter((e) => e.key !== ev.key);
-            if (decide(rest, key).kind === 'holder') first = { entries: rest, revision: ev.revision };
+            if (decide(rest, key).kind === 'holder') {
+              first = { entries: rest, revision: ev.revision };
+              this.grantsOnWakeup.inc();
+            }
           }
         } else if (Date.now() < waitUntil) {
           await sleep(20, undefined, opts); // the watch failed: do not spin
