@@ -9,7 +9,7 @@ import {
   type WatchFilter,
   type WatchMessage,
 } from '@synod/protocol';
-import { KvCommand, KvStateMachine, type KvApplyResult } from '@synod/kv-state';
+import { type KvCommand, KvStateMachine, type KvApplyResult } from '@synod/kv-state';
 import type { CommittedEntry } from '@synod/replog';
 import { EndpointServer, type Logger, type NatsConnection, type Registry, Counter } from '@synod/service-kit';
 import type { ReplicaHost, StateMachine } from './engine-host.js';

@@ -22,6 +22,18 @@ const txn = (key: string): TxnRequest => ({ compare: [{ key, target: 'createRevi
 const won = (revision: number): TxnResult => ({ revision, succeeded: true, results: [{ op: 'put', revision }] });
 const tick = () => new Promise((r) => setImmediate(r));
 
+/** One txn sent and answered; two more, queued meanwhile, sent as a batch that waits for its answer. */
+async function batchOfTwoSent() {
+  const store = new FakeStore();
+  const b = new TxnBatcher(store as unknown as StoreClient, 1, 5000);
+  const first = b.txn(txn('a'));
+  const queued = [b.txn(txn('b')), b.txn(txn('c'))];
+  store.sent[0]!.answer(won(1));
+  await first;
+  await tick();
+  return { store, b, queued };
+}
+
 describe('TxnBatcher', () => {
   it('sends a txn at once when nothing is in flight, and batches the ones that arrive meanwhile', async () => {
     const store = new FakeStore();
@@ -55,13 +67,7 @@ describe('TxnBatcher', () => {
   });
 
   it('fails every txn of a batch the store refused, and goes on with the next ones', async () => {
-    const store = new FakeStore();
-    const b = new TxnBatcher(store as unknown as StoreClient, 1, 5000);
-    const first = b.txn(txn('a'));
-    const queued = [b.txn(txn('b')), b.txn(txn('c'))];
-    store.sent[0]!.answer(won(1));
-    await first;
-    await tick();
+    const { store, b, queued } = await batchOfTwoSent();
     store.sent[1]!.fail(new SynodError('UNAVAILABLE', 'no leader', { retryable: true }));
     for (const r of await Promise.allSettled(queued)) expect(r).toMatchObject({ status: 'rejected', reason: { code: 'UNAVAILABLE' } });
     const after = b.txn(txn('d'));
@@ -92,13 +98,7 @@ describe('TxnBatcher', () => {
   });
 
   it('refuses a batch answer that does not match the batch', async () => {
-    const store = new FakeStore();
-    const b = new TxnBatcher(store as unknown as StoreClient, 1, 5000);
-    const first = b.txn(txn('a'));
-    const queued = [b.txn(txn('b')), b.txn(txn('c'))];
-    store.sent[0]!.answer(won(1));
-    await first;
-    await tick();
+    const { store, queued } = await batchOfTwoSent();
     store.sent[1]!.answer({ revision: 2, results: [{ ok: true, result: { op: 'txn', ...won(2) } }] });
     for (const r of await Promise.allSettled(queued)) expect(r).toMatchObject({ status: 'rejected', reason: { code: 'BAD_GATEWAY' } });
   });
@@ -126,13 +126,7 @@ describe('TxnBatcher', () => {
   });
 
   it('sends each txn alone when the store refuses the batch as a whole', async () => {
-    const store = new FakeStore();
-    const b = new TxnBatcher(store as unknown as StoreClient, 1, 5000);
-    const first = b.txn(txn('a'));
-    const queued = [b.txn(txn('b')), b.txn(txn('c'))];
-    store.sent[0]!.answer(won(1));
-    await first;
-    await tick();
+    const { store, queued } = await batchOfTwoSent();
     store.sent[1]!.fail(new SynodError('PAYLOAD_TOO_LARGE', 'too big'));
     await tick();
     expect(store.sent.map((s) => s.kind)).toEqual(['txn', 'batch', 'txn', 'txn']);
