@@ -91,6 +91,24 @@ describe.each(ENGINES)('%s: three replicas: election, reads and writes, bad inpu
       expect(await c.get('still')).toBe(which);
     });
 
+    it('a batch write with garbage inside is refused whole, with the reason; the leader keeps serving', async () => {
+      const subject = subjects.kvLeader(c.namespace);
+      const batch = (ops: unknown) => enc.encode(JSON.stringify({ type: 'write', session: { clientId: 'batch-garbage', seq: 1 }, op: { op: 'batch', ops } }));
+      expect(await ask(subject, batch('not a list'))).toMatchObject({ error: { code: 'BAD_REQUEST' } });
+      expect(await ask(subject, batch([]))).toMatchObject({ error: { code: 'BAD_REQUEST', message: expect.stringContaining('at least one write') } });
+      expect(await ask(subject, batch([{ op: 'put', key: 'ok', value: 'v' }, { op: 'leaseGrant', ttlMs: 1000 }]))).toMatchObject({ error: { code: 'BAD_REQUEST' } });
+      expect(await ask(subject, batch([{ op: 'put', key: 7, value: 'v' }]))).toMatchObject({ error: { code: 'BAD_REQUEST' } });
+      expect(await ask(subject, batch([{ op: 'batch', ops: [{ op: 'put', key: 'nested', value: 'v' }] }]))).toMatchObject({ error: { code: 'BAD_REQUEST' } });
+      const tooMany = Array.from({ length: 257 }, (_, i) => ({ op: 'put', key: `b${i}`, value: '' }));
+      expect(await ask(subject, batch(tooMany))).toMatchObject({ error: { code: 'BAD_REQUEST', message: expect.stringContaining('at most 256') } });
+      const big = Array.from({ length: 3 }, (_, i) => ({ op: 'put', key: `big${i}`, value: 'x'.repeat(300 * 1024) }));
+      expect(await ask(subject, batch(big))).toMatchObject({ error: { code: 'PAYLOAD_TOO_LARGE' } });
+      // None of it applied.
+      expect(await c.get('ok')).toBeNull();
+      await c.put('after-batch-garbage', 'ok');
+      expect(await c.get('after-batch-garbage')).toBe('ok');
+    });
+
     it('peer garbage on a raft subject is dropped and logged; the cluster keeps serving', async () => {
       const leader = await c.leader();
       for (const id of c.ids) {
