@@ -45,7 +45,7 @@ describe('sendBeforePersist: the leader replicates while it persists', () => {
     a.step(rb.messages.find((m) => m.type === 'acceptResp')!);
     const ra = a.ready();
     a.advance();
-    const notice = (ra.sendBeforePersist ?? []).find((m) => m.type === 'accept' && m.to === 'b')!;
+    const notice = (ra.sendBeforePersist ?? []).find((m): m is PaxosMessage & { type: 'accept' } => m.type === 'accept' && m.to === 'b')!;
     expect(notice).toMatchObject({ entries: [], commit: index, notice: true });
     b.step(notice);
     const after = b.ready();

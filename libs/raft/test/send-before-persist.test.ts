@@ -103,7 +103,7 @@ describe('sendBeforePersist: a leader replicates while it persists (dissertation
     const acks = drain(b).flatMap((rd) => rd.messages);
     expect(acks.map((m) => m.type)).toEqual(['appResp']);
     a.step(acks[0]!);
-    const notice = drain(a).flatMap((rd) => rd.sendBeforePersist ?? []).find((m) => m.type === 'app' && m.to === 'b')!;
+    const notice = drain(a).flatMap((rd) => rd.sendBeforePersist ?? []).find((m): m is RaftMessage & { type: 'app' } => m.type === 'app' && m.to === 'b')!;
     expect(notice).toMatchObject({ entries: [], commit: index, notice: true, prevIndex: index });
     b.step(notice);
     const after = drain(b);
