@@ -240,7 +240,7 @@ export class EngineHost<Msg extends Addressed, Rec, Meta, R> implements ReplicaH
       // are commit notices and heartbeats: they go after the answers to the clients of those
       // entries instead (a message may always be sent later than the contract allows).
       const early = rd.sendBeforePersist ?? [];
-      const deferEarly = process.env.HOST_DEFER !== '0' && early.length > 0 && rd.committed.length > 0 && rd.records.length === 0 && !rd.snapshot && rd.meta === undefined;
+      const deferEarly = early.length > 0 && rd.committed.length > 0 && rd.records.length === 0 && !rd.snapshot && rd.meta === undefined;
       if (early.length > 0 && !deferEarly) this.o.send(early);
       await this.o.storage.persist(rd);
       if (rd.messages.length > 0) this.o.send(rd.messages);

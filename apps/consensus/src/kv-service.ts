@@ -364,5 +364,3 @@ function unwrap<T>(a: { ok: true; result: T } | { ok: false; error: KvError }): 
   if (!a.ok) throw kvError(a.error);
   return a.result;
 }
-
-/** A state-machine error as a catalogued one. */
