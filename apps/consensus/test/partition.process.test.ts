@@ -48,8 +48,10 @@ describe.each(ENGINES)('%s: a network partition between two NATS servers', (engi
   it('the minority gets no write and no linearizable read, the majority serves, and the minority catches up by snapshot after healing', async () => {
     pair = await startNatsPair();
     const [urlA, urlB] = pair.urls as [string, string];
-    clientA = await connect({ servers: urlA, ignoreClusterUpdates: true, maxReconnectAttempts: -1 });
-    clientB = await connect({ servers: urlB, ignoreClusterUpdates: true, maxReconnectAttempts: -1 });
+    // waitOnFirstConnect: a refused first dial (seen once in CI right after the server said it was
+    // ready) is retried like a reconnect instead of failing the test.
+    clientA = await connect({ servers: urlA, ignoreClusterUpdates: true, maxReconnectAttempts: -1, waitOnFirstConnect: true });
+    clientB = await connect({ servers: urlB, ignoreClusterUpdates: true, maxReconnectAttempts: -1, waitOnFirstConnect: true });
     const placement: Record<string, string> = { n1: urlA, n2: urlB, n3: urlB };
     for (const [id, url] of Object.entries(placement)) {
       const dir = await mkdtemp(join(tmpdir(), `synod-part-${id}-`));
