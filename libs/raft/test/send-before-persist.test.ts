@@ -15,6 +15,15 @@ function drain(n: RaftNode): RaftReady[] {
   return out;
 }
 
+/** Three nodes with `a` elected, and one entry `a` has proposed but not yet handed to a Ready. */
+function leaderWithProposal() {
+  const c = new Cluster(['a', 'b', 'c']);
+  c.elect('a');
+  const a = c.get('a');
+  const { index } = a.propose(enc.encode('x')) as { index: number };
+  return { c, a, term: a.term, index };
+}
+
 /** A single voter (with optional learners) that has elected itself and settled. */
 function soloLeader(learners: string[] = []): { n: RaftNode; readies: RaftReady[] } {
   const n = new RaftNode({ id: 'a', initialMembership: { voters: ['a'], learners }, random: () => 0.5 });
@@ -32,10 +41,7 @@ const ack = (from: string, to: string, term: number, index: number): RaftMessage
 
 describe('sendBeforePersist: a leader replicates while it persists (dissertation §10.2.1)', () => {
   it("puts the leader's appends in sendBeforePersist and everything a follower promises in messages", () => {
-    const c = new Cluster(['a', 'b', 'c']);
-    c.elect('a');
-    const a = c.get('a');
-    const { index } = a.propose(enc.encode('x')) as { index: number };
+    const { c, a, index } = leaderWithProposal();
     const rd = a.ready();
     expect(rd.records.map((e) => e.index)).toEqual([index]);
     const early = rd.sendBeforePersist ?? [];
@@ -57,11 +63,7 @@ describe('sendBeforePersist: a leader replicates while it persists (dissertation
   });
 
   it('the leader counts itself only for entries durable on its disk: one follower ack is not a quorum of 3 before the leader persisted', () => {
-    const c = new Cluster(['a', 'b', 'c']);
-    c.elect('a');
-    const a = c.get('a');
-    const term = a.term;
-    const { index } = a.propose(enc.encode('x')) as { index: number };
+    const { a, term, index } = leaderWithProposal();
     // Acknowledgements arriving while the leader has yet to persist the entry (a driver that steps
     // peer messages during the leader's fsync would present them so).
     a.step(ack('b', 'a', term, index));
@@ -73,11 +75,7 @@ describe('sendBeforePersist: a leader replicates while it persists (dissertation
   });
 
   it("with one follower's ack, the entry commits once the leader's own persist is advanced", () => {
-    const c = new Cluster(['a', 'b', 'c']);
-    c.elect('a');
-    const a = c.get('a');
-    const term = a.term;
-    const { index } = a.propose(enc.encode('x')) as { index: number };
+    const { a, term, index } = leaderWithProposal();
     a.step(ack('b', 'a', term, index));
     expect(a.log.committed).toBeLessThan(index);
     const rd = a.ready();
@@ -93,11 +91,8 @@ describe('sendBeforePersist: a leader replicates while it persists (dissertation
   });
 
   it('a follower applies a commit notice without answering it, and answers one that does not match its log', () => {
-    const c = new Cluster(['a', 'b', 'c']);
-    c.elect('a');
-    const a = c.get('a');
+    const { c, a, index } = leaderWithProposal();
     const b = c.get('b');
-    const { index } = a.propose(enc.encode('x')) as { index: number };
     const append = drain(a).flatMap((rd) => [...(rd.sendBeforePersist ?? []), ...rd.messages]).find((m) => m.type === 'app' && m.to === 'b')!;
     b.step(append);
     const acks = drain(b).flatMap((rd) => rd.messages);
