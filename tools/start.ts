@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import PinoPretty from 'pino-pretty';
-import { appScript, startNats, workspaceRoot } from '@synod/testkit';
+import { APP_PROCESS_ENV, appScript, startNats, workspaceRoot } from '@synod/testkit';
 import { z } from 'zod';
 
 interface Spec {
@@ -62,7 +62,7 @@ let stopping = false;
 
 function launch(spec: Spec): ChildProcess {
   const child = spawn(process.execPath, ['--enable-source-maps', appScript(spec.app)], {
-    env: { ...process.env, NATS_URL: nats.url, SYNOD_NAMESPACE: namespace, ...spec.env },
+    env: { ...APP_PROCESS_ENV, ...process.env, NATS_URL: nats.url, SYNOD_NAMESPACE: namespace, ...spec.env },
     stdio: ['ignore', 'pipe', 'pipe'],
     // Own process group: Ctrl-C reaches only this launcher, which then stops each app once, gracefully.
     detached: true,

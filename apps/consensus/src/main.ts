@@ -5,7 +5,7 @@ import { PaxosWalStorage } from '@synod/paxos-wal';
 import { RaftNode, type RaftMessage } from '@synod/raft';
 import { RaftWalStorage } from '@synod/raft-wal';
 import { snapshotBytes, type Addressed, type ConsensusEngine, type DurableState } from '@synod/replog';
-import { env, runService, type Logger } from '@synod/service-kit';
+import { DEFAULT_HEAP_TRIM, env, runService, startHeapTrimmer, type Logger } from '@synod/service-kit';
 import type { KvApplyResult } from '@synod/kv-state';
 import type { WalWarning } from '@synod/wal';
 import { consensusEnv } from './config.js';
@@ -118,11 +118,16 @@ await runService({
     transport.start();
     kv.start(host);
     host.start();
+    const trimmer =
+      config.HEAP_TRIM_QUIET_MS > 0
+        ? startHeapTrimmer({ log: log.child({ component: 'heap' }), metrics, options: { ...DEFAULT_HEAP_TRIM, quietMs: config.HEAP_TRIM_QUIET_MS } })
+        : undefined;
     log.info({ engine: config.ENGINE, voters: host.status().membership.voters, restoredFrom: durable?.snapshot?.index ?? 0, entries: durable?.records.length ?? 0 }, 'replica started');
     return {
       ready: { nodeId: config.NODE_ID, dataDir: config.DATA_DIR, engine: config.ENGINE },
       checks: [{ name: config.ENGINE, ok: () => host.status().leader !== undefined }],
       async stop() {
+        trimmer?.stop();
         // Rolling restarts: a leader hands over before leaving, so writes pause only briefly.
         if (host.status().role === 'leader') {
           const st = host.status();

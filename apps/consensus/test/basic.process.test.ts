@@ -135,6 +135,7 @@ describe('bad configuration exits with status 2 naming the variable', () => {
     [{ ENGINE: 'zab' }, 'ENGINE'],
     [{ ENGINE: 'paxos', PAXOS_WINDOW: '0' }, 'PAXOS_WINDOW'],
     [{ HEAP_MODE: 'tiny' }, 'HEAP_MODE'],
+    [{ HEAP_TRIM_QUIET_MS: 'soon' }, 'HEAP_TRIM_QUIET_MS'],
     [{ SNAPSHOT_LOG_PERCENT: '-1' }, 'SNAPSHOT_LOG_PERCENT'],
     [{ HEARTBEAT_TICKS: '10', ELECTION_TICKS: '10' }, 'HEARTBEAT_TICKS'],
   ])('%o', async (env, variable) => {

@@ -14,3 +14,5 @@ export type { BusRequestOptions } from './bus-request.js';
 export { BusRequester } from './bus-requester.js';
 export { runService } from './lifecycle.js';
 export type { ServiceContext, ServiceDefinition, StartedService, CommonConfig } from './lifecycle.js';
+export { HeapTrimPolicy, startHeapTrimmer, compactHeap, DEFAULT_HEAP_TRIM } from './heap-trim.js';
+export type { HeapTrimOptions, HeapSample, HeapTrimmer, HeapTrimAction } from './heap-trim.js';

@@ -12,7 +12,7 @@ export {
 export type { NatsFixture, NatsSource, StartNatsOptions, NatsClusterFixture } from './nats-server.js';
 export { AppProcess } from './process.js';
 export type { AppProcessOptions, ExitResult, LogLine } from './process.js';
-export { appScript, workspaceRoot } from './paths.js';
+export { APP_PROCESS_ENV, appScript, workspaceRoot } from './paths.js';
 export { checkLinearizability, describeOperation, kvModel } from './linearizability/index.js';
 export type { CheckOptions, CheckResult, KvInput, KvOutput, KvState, Model, Operation, StepResult } from './linearizability/index.js';
 export { simulate, applyKv, DEFAULT_FAULTS, NO_FAULTS } from './sim/index.js';

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
+import { APP_PROCESS_ENV } from './paths.js';
 
 /** One parsed NDJSON log line of an app. */
 export type LogLine = Record<string, unknown> & { msg?: string };
@@ -32,7 +33,7 @@ export class AppProcess {
 
   private constructor(readonly opts: AppProcessOptions) {
     this.child = spawn(process.execPath, [opts.script], {
-      env: { PATH: process.env.PATH, ...opts.env } as NodeJS.ProcessEnv,
+      env: { PATH: process.env.PATH, ...APP_PROCESS_ENV, ...opts.env } as NodeJS.ProcessEnv,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.exited = new Promise((resolve) => this.child.once('exit', (code, signal) => resolve({ code, signal })));
