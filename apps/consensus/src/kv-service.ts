@@ -56,7 +56,7 @@ export class KvService {
   private leaderEndpoints: EndpointServer | undefined;
   private readonly leaseDeadlines = new Map<number, number>();
   private readonly sessionSeen = new Map<string, number>();
-  private readonly watches = new Map<string, { inbox: string; filter: WatchFilter; next: number; expiresAt: number }>();
+  private readonly watches = new Map<string, { inbox: string; filter: WatchFilter; next: number; expiresAt: number; firstOf?: string }>();
   private readonly snapshots = new Map<string, { data: Uint8Array; index: number; revision: number; expiresAt: number }>();
   private sweeper: NodeJS.Timeout | undefined;
   private expiring = false;
@@ -296,7 +296,7 @@ export class KvService {
     const probe = this.sm.watchFrom(req.fromRevision, req.filter, 1);
     if (!probe.ok) throw kvError(probe.error);
     const from = req.fromRevision === 0 ? this.sm.revision + 1 : req.fromRevision;
-    this.watches.set(req.watchId, { inbox: req.inbox, filter: req.filter, next: from, expiresAt: this.now() + 3 * WATCH_RENEW_MS });
+    this.watches.set(req.watchId, { inbox: req.inbox, filter: req.filter, next: from, expiresAt: this.now() + 3 * WATCH_RENEW_MS, ...(req.firstOf === undefined ? {} : { firstOf: req.firstOf }) });
     // The backlog goes out right after the reply (the client subscribed to its inbox first).
     setImmediate(() => this.pushWatches());
     return { watchId: req.watchId, node: this.o.id, renewMs: WATCH_RENEW_MS, startRevision: from };
@@ -313,6 +313,13 @@ export class KvService {
         }
         w.next = ans.nextRevision;
         if (ans.events.length === 0) break;
+        if (w.firstOf !== undefined) {
+          // Read now, after the events' revisions were applied: the head of the line at this state.
+          const head = this.sm.range({ key: w.firstOf, prefix: true, sortBy: 'createRevision', limit: 1, keysOnly: true });
+          const kv = head.ok ? head.result.kvs[0] : undefined;
+          const first = kv ? { key: kv.key, createRevision: kv.createRevision } : null;
+          for (const e of ans.events) e.first = first;
+        }
         this.publish(w.inbox, { type: 'events', watchId: id, events: ans.events, revision: this.sm.revision });
         if (ans.events.length < WATCH_BATCH) break;
       }

@@ -18,7 +18,7 @@ async function keepAlive(cluster: ReplicaCluster, id: number): Promise<void> {
 }
 
 /** A raw watch on one chosen replica: events collected in arrival order. */
-async function watchOn(cluster: ReplicaCluster, node: string, filter: { key: string; prefix?: boolean }) {
+async function watchOn(cluster: ReplicaCluster, node: string, filter: { key: string; prefix?: boolean }, firstOf?: string) {
   const inbox = `_INBOX.${cluster.namespace}.${Math.random().toString(36).slice(2)}`;
   const events: WatchEvent[] = [];
   const ended: unknown[] = [];
@@ -31,7 +31,7 @@ async function watchOn(cluster: ReplicaCluster, node: string, filter: { key: str
   });
   await cluster.nc.flush();
   const watchId = `w-${Math.random().toString(36).slice(2)}`;
-  await cluster.call(subjects.kvNode(cluster.namespace, node), { type: 'watch', watchId, inbox, filter, fromRevision: 0 });
+  await cluster.call(subjects.kvNode(cluster.namespace, node), { type: 'watch', watchId, inbox, filter, fromRevision: 0, ...(firstOf ? { firstOf } : {}) });
   const renew = setInterval(() => {
     void cluster.call(subjects.kvWatch(cluster.namespace, node), { type: 'watchRenew', watchIds: [watchId] }, 1000).catch(() => undefined);
   }, 1000);
@@ -114,6 +114,37 @@ describe.each(ENGINES)('%s: leases and watches on real replicas', (engine) => {
     expect(watch.events.map((e) => e.kv.value)).toEqual(Array.from({ length: 60 }, (_, i) => `a${i}`));
     expect(watch.ended).toEqual([]);
     watch.stop();
+  });
+
+  it('a watch with firstOf reports the head of the line (lowest createRevision under the prefix) with each event', async () => {
+    c = await ReplicaCluster.start(3, {}, { engine });
+    const leader = await c.leader();
+    // Created in this order, so the line is z, a, m although key order is a, m, z.
+    const z = (await c.put('line/z', '1')).revision;
+    const a = (await c.put('line/a', '1')).revision;
+    const m = (await c.put('line/m', '1')).revision;
+    const watch = await watchOn(c, leader, { key: 'line/a' }, 'line/');
+    const plain = await watchOn(c, leader, { key: 'line/a' });
+    await c.put('line/a', '2'); // a's createRevision stays: the head is still z
+    await c.write({ op: 'delete', key: 'line/z' }); // not watched: no event
+    await c.write({ op: 'delete', key: 'line/a' }); // the head is now m
+    await c.put('line/a', '3'); // a comes back last in line: still m
+    for (let i = 0; i < 300 && (watch.events.length < 3 || plain.events.length < 3); i++) await new Promise((r) => setTimeout(r, 10));
+    expect(watch.events.map((e) => [e.type, e.first])).toEqual([
+      ['put', { key: 'line/z', createRevision: z }],
+      ['delete', { key: 'line/m', createRevision: m }],
+      ['put', { key: 'line/m', createRevision: m }],
+    ]);
+    expect(a).toBeLessThan(m);
+    // Without firstOf, no head.
+    expect(plain.events.map((e) => e.first)).toEqual([undefined, undefined, undefined]);
+    await c.write({ op: 'delete', key: 'line/m' });
+    await c.write({ op: 'delete', key: 'line/a' });
+    for (let i = 0; i < 300 && watch.events.length < 4; i++) await new Promise((r) => setTimeout(r, 10));
+    // The last key of the line went with this event: no head.
+    expect(watch.events[3]).toMatchObject({ type: 'delete', first: null });
+    watch.stop();
+    plain.stop();
   });
 
   it('a watch from a compacted revision ends with COMPACTED', async () => {

@@ -208,9 +208,16 @@ export class LockService {
           // that are gone too, never one that was not there: keys ahead of ours only go away. So if
           // it makes us the holder, we are, with no re-read. Anything short of that is re-read, as
           // is every wake-up with a lock-delay (which must look at how the keys ahead went).
-          if (watchKey === undefined && req.lockDelayMs === 0 && ev.key !== key) {
+          if (req.lockDelayMs === 0 && ev.key !== key) {
+            // The replica that sent the event also read the head of the line (`firstOf`) at a state
+            // at or after it: our key, this very one, first means nothing is ahead of us any more
+            // (in every mode), and keys ahead never come back.
+            const mine: LockEntry[] = entries.filter((e: LockEntry) => e.key === key && e.createRevision === myRevision);
             const rest: LockEntry[] = entries.filter((e) => e.key !== ev.key);
-            if (decide(rest, key).kind === 'holder') {
+            if (ev.first?.key === key && ev.first.createRevision === myRevision && mine.length === 1) {
+              first = { entries: mine, revision: ev.revision };
+              this.grantsOnWakeup.inc();
+            } else if (watchKey === undefined && decide(rest, key).kind === 'holder') {
               first = { entries: rest, revision: ev.revision };
               this.grantsOnWakeup.inc();
             }
@@ -314,19 +321,23 @@ export class LockService {
     fromRevision: number,
     until: number,
     signal: AbortSignal,
-  ): Promise<{ key: string; expired: boolean; revision: number } | undefined> {
+  ): Promise<{ key: string; expired: boolean; revision: number; first: { key: string; createRevision: number } | null | undefined } | undefined> {
     const ms = until - Date.now();
     if (ms <= 0) return undefined;
     const stop = AbortSignal.any([signal, AbortSignal.timeout(ms)]);
+    const line = lockPrefix(this.opts.lockPrefix, name);
     const watch = this.opts.store.watch(
-      // On the leader: the deletion that frees the lock reaches us the moment it commits.
-      watchKey === undefined ? { key: lockPrefix(this.opts.lockPrefix, name), prefix: true, fromRevision, signal: stop, leader: true } : { key: watchKey, fromRevision, signal: stop, leader: true },
+      // On the leader: the deletion that frees the lock reaches us the moment it commits. With the
+      // head of the line on each event, so a wake-up that makes us the holder needs no re-read.
+      watchKey === undefined
+        ? { key: line, prefix: true, fromRevision, signal: stop, leader: true, firstOf: line }
+        : { key: watchKey, fromRevision, signal: stop, leader: true, firstOf: line },
     );
     try {
       for await (const ev of watch) {
         if (ev.type !== 'delete') continue;
         if (ev.kv.key === watchKey || ev.kv.key === myKey || (watchKey === undefined && ahead.has(ev.kv.key))) {
-          return { key: ev.kv.key, expired: ev.cause === 'lease-expired', revision: ev.kv.modRevision };
+          return { key: ev.kv.key, expired: ev.cause === 'lease-expired', revision: ev.kv.modRevision, first: ev.first };
         }
       }
     } catch (err) {

@@ -81,6 +81,10 @@ describe('kv schemas: valid samples parse', () => {
     expect(KvWriteResult.parse({ op: 'leaseGrant', id: 9, ttlMs: 100 })).toEqual({ op: 'leaseGrant', id: 9, ttlMs: 100 });
     const del = { type: 'delete', kv: { ...kv, value: '', version: 0, createRevision: 0, modRevision: 5 }, prevKv: kv, cause: 'lease-expired' };
     expect(WatchEvent.parse(del)).toEqual(del);
+    const headed = { ...del, first: { key: 'k2', createRevision: 3 } };
+    expect(WatchEvent.parse(headed)).toEqual(headed);
+    expect(WatchEvent.parse({ ...del, first: null })).toEqual({ ...del, first: null });
+    expect(WatchEvent.safeParse({ ...del, first: { key: 'k2' } }).success).toBe(false);
     expect(WatchFilter.parse({ key: 'a', prefix: true, prevKv: true })).toBeTruthy();
     for (const code of KV_ERROR_CODES) expect(KvError.parse({ code, message: 'm' }).code).toBe(code);
     expect(KvError.parse({ code: 'COMPACTED', message: 'm', compactRevision: 4 })).toBeTruthy();

@@ -381,6 +381,12 @@ export const WatchEvent = z.object({
   kv: KeyValue,
   prevKv: KeyValue.optional(),
   cause: z.literal('lease-expired').optional(),
+  /**
+   * For a watch created with `firstOf`: the key under that prefix with the lowest createRevision
+   * (null: none), read on the serving replica when the event was sent, so at a revision at or
+   * after the event's — the head of a line of contenders, without a read of its own.
+   */
+  first: z.object({ key: z.string(), createRevision: Revision }).nullable().optional(),
 });
 export type WatchEvent = z.infer<typeof WatchEvent>;
 

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { KvWriteOp, LeaseId, LeaseInfo, RangeRequest, Revision, WatchEvent, WatchFilter } from './kv.js';
+import { KvWriteOp, LeaseId, LeaseInfo, MAX_KEY_LENGTH, RangeRequest, Revision, WatchEvent, WatchFilter } from './kv.js';
 import { ErrorBody } from './errors.js';
 import { NodeIdSchema } from './subjects.js';
 
@@ -50,6 +50,8 @@ export const WatchRequest = z.object({
   filter: WatchFilter,
   /** First revision to deliver (0 = from the next change). */
   fromRevision: Revision.default(0),
+  /** Report with every event the first key under this prefix by createRevision (`WatchEvent.first`). */
+  firstOf: z.string().min(1).max(MAX_KEY_LENGTH).optional(),
 });
 export const WatchRenewRequest = z.object({ type: z.literal('watchRenew'), watchIds: z.array(z.string().max(128)).max(1000) });
 export const WatchCancelRequest = z.object({ type: z.literal('watchCancel'), watchId: z.string().max(128) });

@@ -23,6 +23,12 @@ export interface WatchOptions {
    * For latency-critical waiters such as lock hand-offs; by default any replica serves a watch.
    */
   leader?: boolean;
+  /**
+   * With every event, report the key under this prefix with the lowest createRevision (`first` on
+   * the event; null when there is none), read by the serving replica when it sent the event, so at
+   * the event's revision or later: the head of a line of contenders, without a read of one's own.
+   */
+  firstOf?: string;
 }
 
 /** What a watch needs from its client. */
@@ -180,7 +186,7 @@ export class StoreWatch implements AsyncIterableIterator<WatchEvent> {
         const filter: Record<string, unknown> = { key: this.opts.key };
         if (this.opts.prefix) filter.prefix = true;
         if (this.opts.prevKv) filter.prevKv = true;
-        const body = { type: 'watch', watchId: gen.watchId, inbox: gen.inbox, filter, fromRevision: this.nextRev };
+        const body = { type: 'watch', watchId: gen.watchId, inbox: gen.inbox, filter, fromRevision: this.nextRev, ...(this.opts.firstOf === undefined ? {} : { firstOf: this.opts.firstOf }) };
         const subject = this.opts.leader ? subjects.kvLeader(this.host.namespace) : subjects.kvAny(this.host.namespace);
         const created = await this.host.call(subject, body, WatchCreated, 'watch', { signal: gen.abort.signal });
         if (created.watchId !== gen.watchId) throw new SynodError('BAD_GATEWAY', `watch ${gen.watchId} was answered for ${created.watchId}`, { retryable: false });
