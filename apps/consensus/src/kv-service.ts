@@ -55,6 +55,8 @@ export class KvService {
   private readonly endpoints: EndpointServer;
   private leaderEndpoints: EndpointServer | undefined;
   private readonly leaseDeadlines = new Map<number, number>();
+  /** The lease table `leaseDeadlines` last followed (see onApplied). */
+  private leasesSynced: { sm: KvStateMachine; epoch: number } | undefined;
   private readonly sessionSeen = new Map<string, number>();
   private readonly watches = new Map<string, { inbox: string; filter: WatchFilter; next: number; expiresAt: number; firstOf?: string }>();
   private readonly snapshots = new Map<string, { data: Uint8Array; index: number; revision: number; expiresAt: number }>();
@@ -107,7 +109,8 @@ export class KvService {
       // A new leader extends every live lease by its full TTL instead of expiring it on failover.
       const now = this.now();
       this.leaseDeadlines.clear();
-      for (const l of this.sm.leases()) this.leaseDeadlines.set(l.id, now + l.ttlMs);
+      for (const [id, ttlMs] of this.sm.leaseTtls()) this.leaseDeadlines.set(id, now + ttlMs);
+      this.leasesSynced = { sm: this.sm, epoch: this.sm.leaseEpoch };
       this.sessionSeen.clear();
       this.leaderEndpoints = new EndpointServer({ nc: this.o.nc, log: this.log, onOutcome: (name, outcome) => this.requests.inc({ type: name, outcome }) });
       this.leaderEndpoints.add('leader', { input: StoreRequest, maxRequestBytes: this.o.maxRequestBytes, subject: subjects.kvLeader(this.o.namespace), handler: (req: StoreRequest) => this.handle(req, 'leader') });
@@ -121,14 +124,17 @@ export class KvService {
 
   /** Called by the host after entries are applied. */
   onApplied(): void {
-    if (this.isLeader) {
+    // The leader's expiry deadlines follow the lease table: only when it changed (or was replaced
+    // by a snapshot, or leadership began) is it walked, not after every write.
+    if (this.isLeader && (this.leasesSynced?.sm !== this.sm || this.leasesSynced.epoch !== this.sm.leaseEpoch)) {
       const now = this.now();
       const live = new Set<number>();
-      for (const l of this.sm.leases()) {
-        live.add(l.id);
-        if (!this.leaseDeadlines.has(l.id)) this.leaseDeadlines.set(l.id, now + l.ttlMs);
+      for (const [id, ttlMs] of this.sm.leaseTtls()) {
+        live.add(id);
+        if (!this.leaseDeadlines.has(id)) this.leaseDeadlines.set(id, now + ttlMs);
       }
       for (const id of this.leaseDeadlines.keys()) if (!live.has(id)) this.leaseDeadlines.delete(id);
+      this.leasesSynced = { sm: this.sm, epoch: this.sm.leaseEpoch };
     }
     this.pushWatches();
   }

@@ -98,6 +98,8 @@ export class KvStateMachine {
   /** Tombstones written by a lease expiry. */
   private readonly expiredTombstones = new Set<Rec>();
   private readonly leaseTable = new Map<number, Lease>();
+  /** Bumped whenever a lease is granted, revoked or expired. */
+  private leaseChanges = 0;
   /** Client sessions, least recently used first. */
   private readonly sessions = new Map<string, Session>();
   private rev = 0;
@@ -250,6 +252,19 @@ export class KvStateMachine {
       }
     }
     return { ok: true, events, nextRevision };
+  }
+
+  /**
+   * A number that changes whenever a lease is granted, revoked or expired (with `leaseTtls`, lets a
+   * caller keep per-lease state in step without listing every lease after every write).
+   */
+  get leaseEpoch(): number {
+    return this.leaseChanges;
+  }
+
+  /** Every lease id with its TTL, unsorted and without copying attached keys. */
+  *leaseTtls(): IterableIterator<[id: number, ttlMs: number]> {
+    for (const l of this.leaseTable.values()) yield [l.id, l.ttlMs];
   }
 
   /** Every lease, by id, with its attached keys sorted. */
@@ -481,6 +496,7 @@ export class KvStateMachine {
         const lease = this.leaseTable.get(op.id);
         if (!lease) return { ok: false, error: leaseNotFound(op.id) };
         this.leaseTable.delete(op.id);
+        this.leaseChanges++;
         const deleted = this.deleteKeys([...lease.keys].sort(), undefined);
         return ok({ op: 'leaseRevoke', revision: this.rev, deleted });
       }
@@ -542,6 +558,7 @@ export class KvStateMachine {
       return { ok: false, error: { code: 'LEASE_EXISTS', message: `lease ${id} already exists` } };
     }
     this.leaseTable.set(id, { id, ttlMs: op.ttlMs, keys: new Set() });
+    this.leaseChanges++;
     return ok({ op: 'leaseGrant', id, ttlMs: op.ttlMs });
   }
 
@@ -552,6 +569,7 @@ export class KvStateMachine {
       const lease = this.leaseTable.get(id);
       if (!lease) continue;
       this.leaseTable.delete(id);
+      this.leaseChanges++;
       expired.push(id);
       keys.push(...[...lease.keys].sort());
     }

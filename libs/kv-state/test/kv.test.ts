@@ -442,6 +442,27 @@ describe('leases', () => {
     expect(d.command({ type: 'leaseExpire', ids: [10] })).toMatchObject({ ok: true, result: { deleted: 0, expired: [] }, revision: 4 });
   });
 
+  it('leaseEpoch moves with every grant, revoke and expiry, and only then; leaseTtls lists the table', () => {
+    const d = Driver.create();
+    const e0 = d.m.leaseEpoch;
+    const a = d.grant(1000, 10).id;
+    const b = d.grant(2000, 20).id;
+    const e1 = d.m.leaseEpoch;
+    expect(e1).toBe(e0 + 2);
+    expect([...d.m.leaseTtls()].sort((x, y) => x[0] - y[0])).toEqual([[a, 1000], [b, 2000]]);
+    // Keys coming and going on a lease, refused grants and unknown ids change nothing.
+    d.put('k', 'v', { lease: a });
+    d.write({ op: 'delete', key: 'k' });
+    d.fail({ op: 'leaseGrant', ttlMs: 10, id: a });
+    d.command({ type: 'leaseExpire', ids: [99] });
+    expect(d.m.leaseEpoch).toBe(e1);
+    d.revoke(a);
+    expect(d.m.leaseEpoch).toBe(e1 + 1);
+    d.command({ type: 'leaseExpire', ids: [b] });
+    expect(d.m.leaseEpoch).toBe(e1 + 2);
+    expect([...d.m.leaseTtls()]).toEqual([]);
+  });
+
   it('deletes the keys of an expired lease in key order, whatever order they were attached in', () => {
     const d = Driver.create();
     const id = d.grant(1000).id;
