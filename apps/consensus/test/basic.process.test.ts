@@ -109,6 +109,18 @@ describe.each(ENGINES)('%s: three replicas: election, reads and writes, bad inpu
       expect(await c.get('after-batch-garbage')).toBe('ok');
     });
 
+    it('a watch asking for a line head (firstOf) of the wrong type or size is refused; the replica keeps serving', async () => {
+      const leader = await c.leader();
+      const subject = subjects.kvNode(c.namespace, leader);
+      const watch = (firstOf: unknown) => enc.encode(JSON.stringify({ type: 'watch', watchId: `fo-${Math.random()}`, inbox: '_INBOX.never', filter: { key: 'a' }, firstOf }));
+      expect(await ask(subject, watch(5))).toMatchObject({ error: { code: 'BAD_REQUEST', message: expect.stringContaining('firstOf') } });
+      expect(await ask(subject, watch(''))).toMatchObject({ error: { code: 'BAD_REQUEST', message: expect.stringContaining('firstOf') } });
+      expect(await ask(subject, watch('p'.repeat(5000)))).toMatchObject({ error: { code: 'BAD_REQUEST', message: expect.stringContaining('firstOf') } });
+      expect(await ask(subject, watch('line/'))).toMatchObject({ result: { node: leader } });
+      await c.put('after-firstof-garbage', 'ok');
+      expect(await c.get('after-firstof-garbage')).toBe('ok');
+    });
+
     it('peer garbage on a raft subject is dropped and logged; the cluster keeps serving', async () => {
       const leader = await c.leader();
       for (const id of c.ids) {
