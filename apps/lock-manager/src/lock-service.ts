@@ -203,23 +203,24 @@ export class LockService {
         const ev = await this.waitForDelete(watchKey, req.name, new Set(d.ahead), key, revision + 1, waitUntil, ctx.signal);
         if (ev) {
           this.wakeups.inc();
-          // A watch on the whole name saw every deletion up to this one, ours included (it would
-          // have come first). The line as last read, less the key just deleted, may still hold keys
-          // that are gone too, never one that was not there: keys ahead of ours only go away. So if
-          // it makes us the holder, we are, with no re-read. Anything short of that is re-read, as
-          // is every wake-up with a lock-delay (which must look at how the keys ahead went).
+          // Two ways a wake-up alone proves we hold, with no re-read (keys ahead of ours only ever
+          // go away, in every mode): (1) the replica that sent the event read the head of the line
+          // (`firstOf`) at a state at or after it, and it is our key, this very one; (2) a watch on
+          // the whole name saw every deletion up to this one, ours included (it would have come
+          // first), so the line as last read less the key just deleted holds no key that was not
+          // there. Anything short of that is re-read, as is every wake-up with a lock-delay (which
+          // must look at how the keys ahead went).
           if (req.lockDelayMs === 0 && ev.key !== key) {
-            // The replica that sent the event also read the head of the line (`firstOf`) at a state
-            // at or after it: our key, this very one, first means nothing is ahead of us any more
-            // (in every mode), and keys ahead never come back.
             const mine: LockEntry[] = entries.filter((e: LockEntry) => e.key === key && e.createRevision === myRevision);
-            const rest: LockEntry[] = entries.filter((e) => e.key !== ev.key);
             if (ev.first?.key === key && ev.first.createRevision === myRevision && mine.length === 1) {
               first = { entries: mine, revision: ev.revision };
               this.grantsOnWakeup.inc();
-            } else if (watchKey === undefined && decide(rest, key).kind === 'holder') {
-              first = { entries: rest, revision: ev.revision };
-              this.grantsOnWakeup.inc();
+            } else if (watchKey === undefined) {
+              const rest: LockEntry[] = entries.filter((e: LockEntry) => e.key !== ev.key);
+              if (decide(rest, key).kind === 'holder') {
+                first = { entries: rest, revision: ev.revision };
+                this.grantsOnWakeup.inc();
+              }
             }
           }
         } else if (Date.now() < waitUntil) {
