@@ -236,11 +236,13 @@ export class EngineHost<Msg extends Addressed, Rec, Meta, R> implements ReplicaH
       }
       const rd = node.ready();
       // A leader's appends go out first: followers write their copy while we write ours. When this
-      // Ready writes nothing but applies entries (a leader learning a commit), its early messages
+      // Ready writes no entries but applies some (a leader learning a commit), its early messages
       // are commit notices and heartbeats: they go after the answers to the clients of those
-      // entries instead (a message may always be sent later than the contract allows).
+      // entries instead (a message may always be sent later than the contract allows). Its meta
+      // then differs at most in the commit index: early messages exist only once the epoch and the
+      // vote are durable.
       const early = rd.sendBeforePersist ?? [];
-      const deferEarly = early.length > 0 && rd.committed.length > 0 && rd.records.length === 0 && !rd.snapshot && rd.meta === undefined;
+      const deferEarly = early.length > 0 && rd.committed.length > 0 && rd.records.length === 0 && !rd.snapshot;
       if (early.length > 0 && !deferEarly) this.o.send(early);
       await this.o.storage.persist(rd);
       if (rd.messages.length > 0) this.o.send(rd.messages);
