@@ -29,7 +29,10 @@ export interface KvServiceOptions {
   sweepMs: number;
   /** Sessions of clients silent for this long are dropped through the log. */
   sessionTtlMs: number;
-  /** History older than this many revisions is compacted by the leader (0: never automatically). */
+  /**
+   * History older than this many revisions is compacted by the leader (0: never automatically), in
+   * steps of a tenth of it: one log entry per step rather than one per sweep under steady writes.
+   */
   retainRevisions: number;
   /** The consensus engine underneath, reported in status. */
   engine?: string;
@@ -362,7 +365,8 @@ export class KvService {
       this.proposeCommand({ type: 'expireSessions', clientIds: idle.slice(0, 10_000) }).catch((err: unknown) => this.log.warn({ err }, 'session expiry not committed'));
     }
     const target = this.sm.revision - this.o.retainRevisions;
-    if (this.o.retainRevisions > 0 && target > this.sm.compactRevision && !this.compacting) {
+    const step = Math.max(1, Math.floor(this.o.retainRevisions / 10));
+    if (this.o.retainRevisions > 0 && target - this.sm.compactRevision >= step && !this.compacting) {
       this.compacting = true;
       this.proposeCommand({ type: 'compact', revision: target })
         .catch((err: unknown) => this.log.warn({ err }, 'compaction not committed'))

@@ -158,4 +158,27 @@ describe.each(ENGINES)('%s: leases and watches on real replicas', (engine) => {
     const range = await c.call(subjects.kvLeader(c.namespace), { type: 'range', request: { key: 'old', revision: 2 } }).catch((e: unknown) => e);
     expect(range).toMatchObject({ code: 'COMPACTED' });
   });
+
+  it('the leader compacts history older than RETAIN_REVISIONS on its own, a tenth of it at a time', async () => {
+    const retain = 20;
+    c = await ReplicaCluster.start(3, { RETAIN_REVISIONS: String(retain) }, { engine });
+    await c.leader();
+    let revision = 0;
+    for (let i = 0; i < 3 * retain; i++) revision = (await c.put('hist', `${i}`)).revision;
+    const readAt = (rev: number) => c!.call(subjects.kvLeader(c!.namespace), { type: 'range', request: { key: 'hist', revision: rev } }).catch((e: unknown) => e);
+    // The leader looks every tick; a compaction is one more write to commit.
+    let err: unknown;
+    for (let waited = 0; waited < 20 * TICK_MS + MAX_ELECTION_MS; waited += TICK_MS) {
+      err = await readAt(revision - 2 * retain);
+      if ((err as { code?: string }).code === 'COMPACTED') break;
+      await new Promise((r) => setTimeout(r, TICK_MS));
+    }
+    expect(err).toMatchObject({ code: 'COMPACTED' });
+    // Compacted up to within one step (retain / 10) of the retention, never into it.
+    const compactRevision = (err as { details: { compactRevision: number } }).details.compactRevision;
+    expect(compactRevision).toBeGreaterThanOrEqual(revision - retain - retain / 10);
+    expect(compactRevision).toBeLessThanOrEqual(revision - retain);
+    const kept = (await readAt(revision - retain + 1)) as { kvs: { value: string }[] };
+    expect(kept.kvs[0]?.value).toBe(`${2 * retain}`);
+  });
 });

@@ -580,7 +580,16 @@ export class KvStateMachine {
   private compact(revision: number): KvOutcome {
     if (revision > this.rev) return { ok: false, error: futureRevision(revision, this.rev) };
     if (revision <= this.compactRev) return { ok: false, error: compacted(revision, this.compactRev) };
-    for (const [key, stored] of this.histories) {
+    // Only a key changed in (compactRev, revision] can hold history this compaction drops: every
+    // other key keeps at most one version at or below compactRev (a live one) and versions above
+    // `revision`. Those keys are the ones the change log names up to `revision`, so the work is
+    // in proportion to the history dropped, not to the size of the store.
+    const end = firstAbove(this.log, revision);
+    const touched = new Set<string>();
+    for (let i = 0; i < end; i++) touched.add((this.log[i] as Rec).key);
+    for (const key of touched) {
+      const stored = this.histories.get(key);
+      if (stored === undefined) continue;
       if (!Array.isArray(stored)) {
         // One version: it goes only if it is a delete at or below `revision`.
         if (stored.modRevision > revision || stored.version !== 0) continue;
@@ -603,7 +612,7 @@ export class KvStateMachine {
         this.histories.set(key, drop === h.length - 1 ? (h[drop] as Rec) : h.slice(drop));
       }
     }
-    this.log = this.log.slice(firstAbove(this.log, revision));
+    this.log = this.log.slice(end);
     this.compactRev = revision;
     return { ok: true, result: { op: 'compact', revision: this.rev, compactRevision: revision } };
   }
