@@ -33,7 +33,9 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  */
 export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   const say = o.onEvent ?? (() => undefined);
-  const c = await ReplicaCluster.start(3, { SNAPSHOT_EVERY: '200', SNAPSHOT_TRAILING_ENTRIES: '50' }, { proxied: true, engine: o.engine ?? 'raft' });
+  // Snapshots and history compaction both often, so that catching up, restarting and compacting
+  // all happen under the faults.
+  const c = await ReplicaCluster.start(3, { SNAPSHOT_EVERY: '200', SNAPSHOT_TRAILING_ENTRIES: '50', RETAIN_REVISIONS: '500' }, { proxied: true, engine: o.engine ?? 'raft' });
   const faults = { kill: 0, pause: 0, cut: 0 };
   try {
     await c.leader();
