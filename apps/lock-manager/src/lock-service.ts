@@ -136,9 +136,14 @@ export class LockService {
     }
   }
 
+  /**
+   * The contenders of a name in arrival order. `keysOnly`: without the values, which only say how
+   * many permits a semaphore key asked for (the key itself names its mode and lease, and its
+   * createRevision its place): what deciding a mutex, read or write contender needs.
+   */
   private async entries(
     name: string,
-    opts: { signal?: AbortSignal; timeoutMs?: number; consistency?: 'linearizable' | 'lease' },
+    opts: { signal?: AbortSignal; timeoutMs?: number; consistency?: 'linearizable' | 'lease'; keysOnly?: boolean },
   ): Promise<{ entries: LockEntry[]; revision: number }> {
     const namePrefix = lockPrefix(this.opts.lockPrefix, name);
     const r = await this.opts.store.range({ key: namePrefix, prefix: true, sortBy: 'createRevision', ...opts });
@@ -169,7 +174,7 @@ export class LockService {
       // That is enough: the keys ahead of ours only ever go away (a newcomer is created after us),
       // so whether this contender holds can only change from no to yes while its key exists, and
       // the leader has applied our key's creation, which it committed before answering the txn.
-      const { entries, revision }: { entries: LockEntry[]; revision: number } = first ?? (await this.entries(req.name, { ...storeOpts(), consistency: 'lease' }));
+      const { entries, revision }: { entries: LockEntry[]; revision: number } = first ?? (await this.entries(req.name, { ...storeOpts(), consistency: 'lease', keysOnly: req.mode !== 'semaphore' }));
       first = undefined;
       const d = decide(entries, key);
       if (d.kind === 'missing') {
@@ -255,12 +260,13 @@ export class LockService {
     opts: { signal: AbortSignal; timeoutMs: number },
   ): Promise<{ seen: LockEntry[]; myRevision: number; revision: number }> {
     if (req.fromRevision !== undefined) {
-      const { entries, revision } = await this.entries(req.name, { ...opts, consistency: 'lease' });
+      const { entries, revision } = await this.entries(req.name, { ...opts, consistency: 'lease', keysOnly: req.mode !== 'semaphore' });
       const mine = entries.find((e) => e.key === key);
       if (mine && mine.lease === req.lease) return { seen: entries, myRevision: mine.createRevision, revision };
     }
     const namePrefix = lockPrefix(this.opts.lockPrefix, req.name);
-    const line = { op: 'range' as const, key: namePrefix, prefix: true, sortBy: 'createRevision' as const };
+    // The whole line, read in the same write; a semaphore contender needs the values (its permits).
+    const line = { op: 'range' as const, key: namePrefix, prefix: true, sortBy: 'createRevision' as const, ...(req.mode === 'semaphore' ? {} : { keysOnly: true }) };
     const t = await this.txns.txn(
       {
         compare: [{ key, target: 'createRevision', op: '=', value: 0 }],
@@ -288,7 +294,7 @@ export class LockService {
   private async expiredAhead(name: string, now: LockEntry[], myRevision: number, since: number, signal: AbortSignal): Promise<boolean> {
     const namePrefix = lockPrefix(this.opts.lockPrefix, name);
     try {
-      const then = await this.opts.store.range({ key: namePrefix, prefix: true, revision: since, signal });
+      const then = await this.opts.store.range({ key: namePrefix, prefix: true, revision: since, keysOnly: true, signal });
       const present = new Set(now.map((e) => e.key));
       const vanished = new Set(then.kvs.filter((kv) => kv.createRevision < myRevision && !present.has(kv.key)).map((kv) => kv.key));
       if (vanished.size === 0) return false;
@@ -364,7 +370,7 @@ export class LockService {
     opts: { signal?: AbortSignal; timeoutMs?: number },
   ): Promise<{ released: boolean }> {
     // With the mode the key is known: one compare-and-delete on the token. Without it, find the key.
-    const key = mode === undefined ? (await this.entries(name, opts)).entries.find((e) => e.lease === lease && e.createRevision === token)?.key : lockKey(this.opts.lockPrefix, name, mode, lease);
+    const key = mode === undefined ? (await this.entries(name, { ...opts, keysOnly: true })).entries.find((e) => e.lease === lease && e.createRevision === token)?.key : lockKey(this.opts.lockPrefix, name, mode, lease);
     if (key === undefined || !(await this.deleteKey(key, token, opts))) {
       throw notHolder(`lease ${lease} does not hold ${name} with token ${token} (expired, revoked or released already)`, { name, lease, token });
     }
@@ -372,7 +378,7 @@ export class LockService {
   }
 
   private async cancel(name: string, lease: number, opts: { signal?: AbortSignal; timeoutMs?: number }): Promise<{ deleted: boolean }> {
-    const { entries } = await this.entries(name, opts);
+    const { entries } = await this.entries(name, { ...opts, keysOnly: true });
     let deleted = false;
     for (const e of entries.filter((x) => x.lease === lease)) deleted = (await this.deleteKey(e.key, e.createRevision, opts)) || deleted;
     return { deleted };
@@ -438,7 +444,7 @@ function toEntries(namePrefix: string, kvs: readonly { key: string; value: strin
   for (const kv of kvs) {
     const parsed = parseLockKey(namePrefix, kv.key);
     if (!parsed) continue;
-    const permits = decodePermits(kv.value);
+    const permits = kv.value === '' ? undefined : decodePermits(kv.value);
     entries.push({ key: kv.key, mode: parsed.mode, lease: kv.lease, createRevision: kv.createRevision, ...(permits === undefined ? {} : { permits }) });
   }
   return entries;

@@ -172,6 +172,17 @@ describe('lock manager on a real store', () => {
     await w.release();
     await (await lateReader).release();
 
+    // Semaphore: three permits, three holders at once; a fourth waits for one of them.
+    const permitted = await Promise.all([0, 1, 2].map(() => client().acquire('pool2', { mode: 'semaphore', permits: 3, timeoutMs: 5000 })));
+    const fourth = client().acquire('pool2', { mode: 'semaphore', permits: 3, timeoutMs: 5000 });
+    await sleep(200);
+    const pool = await clients[0]!.state('pool2');
+    expect(pool.holders).toHaveLength(3);
+    expect(pool.waiters).toHaveLength(1);
+    await permitted[0]!.release();
+    await (await fourth).release();
+    await Promise.all(permitted.slice(1).map((p) => p.release()));
+
     await sleep(3000);
     running = false;
     await Promise.all([...rwLoops, ...semLoops]);
