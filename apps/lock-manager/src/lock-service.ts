@@ -298,7 +298,8 @@ export class LockService {
       const present = new Set(now.map((e) => e.key));
       const vanished = new Set(then.kvs.filter((kv) => kv.createRevision < myRevision && !present.has(kv.key)).map((kv) => kv.key));
       if (vanished.size === 0) return false;
-      const watch = this.opts.store.watch({ key: namePrefix, prefix: true, fromRevision: since + 1, signal: AbortSignal.any([signal, AbortSignal.timeout(1000)]) });
+      const stop = abortAfter(signal, 1000);
+      const watch = this.opts.store.watch({ key: namePrefix, prefix: true, fromRevision: since + 1, signal: stop.signal });
       try {
         for await (const ev of watch) {
           if (ev.type !== 'delete' || !vanished.has(ev.kv.key)) continue;
@@ -307,6 +308,7 @@ export class LockService {
           if (vanished.size === 0) return false;
         }
       } finally {
+        stop.release();
         void watch.cancel();
       }
     } catch (err) {
@@ -331,14 +333,14 @@ export class LockService {
   ): Promise<{ key: string; expired: boolean; revision: number; first: { key: string; createRevision: number } | null | undefined } | undefined> {
     const ms = until - Date.now();
     if (ms <= 0) return undefined;
-    const stop = AbortSignal.any([signal, AbortSignal.timeout(ms)]);
+    const stop = abortAfter(signal, ms);
     const line = lockPrefix(this.opts.lockPrefix, name);
     const watch = this.opts.store.watch(
       // On the leader: the deletion that frees the lock reaches us the moment it commits. With the
       // head of the line on each event, so a wake-up that makes us the holder needs no re-read.
       watchKey === undefined
-        ? { key: line, prefix: true, fromRevision, signal: stop, leader: true, firstOf: line }
-        : { key: watchKey, fromRevision, signal: stop, leader: true, firstOf: line },
+        ? { key: line, prefix: true, fromRevision, signal: stop.signal, leader: true, firstOf: line }
+        : { key: watchKey, fromRevision, signal: stop.signal, leader: true, firstOf: line },
     );
     try {
       for await (const ev of watch) {
@@ -350,6 +352,7 @@ export class LockService {
     } catch (err) {
       this.log.debug({ err }, 'watch ended; re-checking');
     } finally {
+      stop.release();
       void watch.cancel();
     }
     return undefined;
@@ -448,4 +451,26 @@ function toEntries(namePrefix: string, kvs: readonly { key: string; value: strin
     entries.push({ key: kv.key, mode: parsed.mode, lease: kv.lease, createRevision: kv.createRevision, ...(permits === undefined ? {} : { permits }) });
   }
   return entries;
+}
+
+/**
+ * A signal that aborts with `parent` or after `ms`, whichever first, until `release()`. Made by hand
+ * rather than with AbortSignal.any and AbortSignal.timeout: on Node 20 a composite signal that has a
+ * listener and is never aborted stays reachable for good (its timeout source is held only weakly,
+ * so it may be collected before it fires), and whatever listens on it with it — here a watch, one
+ * per wait that ended with an event: a lock manager under contention grew by thousands of them.
+ */
+export function abortAfter(parent: AbortSignal, ms: number): { signal: AbortSignal; release(): void } {
+  const controller = new AbortController();
+  const onAbort = (): void => controller.abort(parent.reason);
+  if (parent.aborted) onAbort();
+  else parent.addEventListener('abort', onAbort, { once: true });
+  const timer = setTimeout(() => controller.abort(new SynodError('TIMEOUT', `no event within ${ms} ms`)), ms);
+  return {
+    signal: controller.signal,
+    release() {
+      clearTimeout(timer);
+      parent.removeEventListener('abort', onAbort);
+    },
+  };
 }

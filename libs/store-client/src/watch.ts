@@ -92,6 +92,8 @@ export class StoreWatch implements AsyncIterableIterator<WatchEvent> {
   private readonly id = randomBytes(8).toString('hex');
   private readonly stopController = new AbortController();
   private cancelling: Promise<void> | undefined;
+  /** On the caller's signal while the watch lives; taken off when it ends, so a long-lived signal does not keep ended watches. */
+  private readonly onAbort = (): void => void this.cancel();
 
   constructor(
     private readonly host: WatchHost,
@@ -107,7 +109,7 @@ export class StoreWatch implements AsyncIterableIterator<WatchEvent> {
       void this.cancel();
       return;
     }
-    opts.signal?.addEventListener('abort', () => void this.cancel(), { once: true });
+    opts.signal?.addEventListener('abort', this.onAbort, { once: true });
     void this.run();
   }
 
@@ -151,6 +153,7 @@ export class StoreWatch implements AsyncIterableIterator<WatchEvent> {
     if (this.cancelling) return this.cancelling;
     const wasClosed = this.closed;
     this.closed = true;
+    this.opts.signal?.removeEventListener('abort', this.onAbort);
     this.buffer.length = 0;
     this.stopController.abort();
     if (!this.established) this.readyReject(new Error('the watch was cancelled before it started'));
@@ -309,6 +312,7 @@ export class StoreWatch implements AsyncIterableIterator<WatchEvent> {
     if (this.closed) return;
     this.failure = err;
     this.closed = true;
+    this.opts.signal?.removeEventListener('abort', this.onAbort);
     this.stopController.abort();
     if (!this.established) this.readyReject(err);
     const gen = this.current;

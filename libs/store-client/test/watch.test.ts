@@ -1,4 +1,5 @@
 import { SynodError, type WatchEvent } from '@synod/protocol';
+import { getEventListeners } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import { StoreClient, type StoreWatch } from '../src/index.js';
 import { FakeClock, HANG, fakeTransport, kv, settle } from './fakes.js';
@@ -292,6 +293,22 @@ describe('watch', () => {
     await expect(w.ready).rejects.toMatchObject({ code: 'COMPACTED' });
     await expect(w.next()).rejects.toMatchObject({ code: 'COMPACTED' });
     await expect(w.next()).resolves.toEqual({ value: undefined, done: true });
+  });
+
+  it('leaves nothing on a long-lived signal once a watch ends, cancelled or failed', async () => {
+    const { cluster, client } = setup();
+    const controller = new AbortController();
+    const cancelled = client.watch({ key: 'a', fromRevision: 1, signal: controller.signal });
+    await cancelled.ready;
+    expect(getEventListeners(controller.signal, 'abort')).toHaveLength(1);
+    await cancelled.return();
+    expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
+    cluster.rev = 10;
+    cluster.compactRev = 5;
+    const failed = client.watch({ key: 'a', fromRevision: 2, signal: controller.signal });
+    await expect(failed.ready).rejects.toMatchObject({ code: 'COMPACTED' });
+    expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
+    expect(controller.signal.aborted).toBe(false);
   });
 
   it('an abort ends the iterator, cancels on the replica and unsubscribes', async () => {
