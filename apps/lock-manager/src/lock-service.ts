@@ -136,11 +136,7 @@ export class LockService {
     }
   }
 
-  /**
-   * The contenders of a name in arrival order. `keysOnly`: without the values, which only say how
-   * many permits a semaphore key asked for (the key itself names its mode and lease, and its
-   * createRevision its place): what deciding a mutex, read or write contender needs.
-   */
+  /** The contenders of a name in arrival order; `keysOnly`: without the values (see `keysDecide`). */
   private async entries(
     name: string,
     opts: { signal?: AbortSignal; timeoutMs?: number; consistency?: 'linearizable' | 'lease'; keysOnly?: boolean },
@@ -174,7 +170,7 @@ export class LockService {
       // That is enough: the keys ahead of ours only ever go away (a newcomer is created after us),
       // so whether this contender holds can only change from no to yes while its key exists, and
       // the leader has applied our key's creation, which it committed before answering the txn.
-      const { entries, revision }: { entries: LockEntry[]; revision: number } = first ?? (await this.entries(req.name, { ...storeOpts(), consistency: 'lease', keysOnly: req.mode !== 'semaphore' }));
+      const { entries, revision }: { entries: LockEntry[]; revision: number } = first ?? (await this.entries(req.name, { ...storeOpts(), consistency: 'lease', keysOnly: keysDecide(req.mode) }));
       first = undefined;
       const d = decide(entries, key);
       if (d.kind === 'missing') {
@@ -260,13 +256,13 @@ export class LockService {
     opts: { signal: AbortSignal; timeoutMs: number },
   ): Promise<{ seen: LockEntry[]; myRevision: number; revision: number }> {
     if (req.fromRevision !== undefined) {
-      const { entries, revision } = await this.entries(req.name, { ...opts, consistency: 'lease', keysOnly: req.mode !== 'semaphore' });
+      const { entries, revision } = await this.entries(req.name, { ...opts, consistency: 'lease', keysOnly: keysDecide(req.mode) });
       const mine = entries.find((e) => e.key === key);
       if (mine && mine.lease === req.lease) return { seen: entries, myRevision: mine.createRevision, revision };
     }
     const namePrefix = lockPrefix(this.opts.lockPrefix, req.name);
-    // The whole line, read in the same write; a semaphore contender needs the values (its permits).
-    const line = { op: 'range' as const, key: namePrefix, prefix: true, sortBy: 'createRevision' as const, ...(req.mode === 'semaphore' ? {} : { keysOnly: true }) };
+    // The whole line, read in the same write.
+    const line = { op: 'range' as const, key: namePrefix, prefix: true, sortBy: 'createRevision' as const, ...(keysDecide(req.mode) ? { keysOnly: true } : {}) };
     const t = await this.txns.txn(
       {
         compare: [{ key, target: 'createRevision', op: '=', value: 0 }],
@@ -451,6 +447,15 @@ function toEntries(namePrefix: string, kvs: readonly { key: string; value: strin
     entries.push({ key: kv.key, mode: parsed.mode, lease: kv.lease, createRevision: kv.createRevision, ...(permits === undefined ? {} : { permits }) });
   }
   return entries;
+}
+
+/**
+ * Whether a contender in `mode` can be decided from the keys of its line alone: a key's path names
+ * its mode and lease and its createRevision its place; only a semaphore contender needs a value
+ * (its own key's permits).
+ */
+function keysDecide(mode: LockMode): boolean {
+  return mode !== 'semaphore';
 }
 
 /**

@@ -152,10 +152,8 @@ export class StoreWatch implements AsyncIterableIterator<WatchEvent> {
   cancel(): Promise<void> {
     if (this.cancelling) return this.cancelling;
     const wasClosed = this.closed;
-    this.closed = true;
-    this.opts.signal?.removeEventListener('abort', this.onAbort);
+    this.close();
     this.buffer.length = 0;
-    this.stopController.abort();
     if (!this.established) this.readyReject(new Error('the watch was cancelled before it started'));
     const gen = this.current;
     this.cancelling = gen ? this.endGeneration(gen, true) : Promise.resolve();
@@ -311,14 +309,19 @@ export class StoreWatch implements AsyncIterableIterator<WatchEvent> {
   private fail(err: SynodError): void {
     if (this.closed) return;
     this.failure = err;
-    this.closed = true;
-    this.opts.signal?.removeEventListener('abort', this.onAbort);
-    this.stopController.abort();
+    this.close();
     if (!this.established) this.readyReject(err);
     const gen = this.current;
     if (gen) void this.endGeneration(gen, true);
     this.wake();
     this.onEnd(this);
+  }
+
+  /** No more lives: marks the watch closed, stops its loop and lets go of the caller's signal. */
+  private close(): void {
+    this.closed = true;
+    this.opts.signal?.removeEventListener('abort', this.onAbort);
+    this.stopController.abort();
   }
 
   private wake(): void {
