@@ -5,7 +5,7 @@ import { PaxosWalStorage } from '@synod/paxos-wal';
 import { RaftNode, type RaftMessage } from '@synod/raft';
 import { RaftWalStorage } from '@synod/raft-wal';
 import { snapshotBytes, type Addressed, type ConsensusEngine, type DurableState } from '@synod/replog';
-import { DEFAULT_HEAP_TRIM, env, runService, startHeapTrimmer, type Logger } from '@synod/service-kit';
+import { Counter, DEFAULT_HEAP_TRIM, env, runService, startHeapTrimmer, type Logger } from '@synod/service-kit';
 import type { KvApplyResult } from '@synod/kv-state';
 import type { WalWarning } from '@synod/wal';
 import { consensusEnv } from './config.js';
@@ -114,6 +114,17 @@ await runService({
       initialSnapshotBytes: durable?.snapshot?.data.length,
       onRoleChange: (role) => kv.onRoleChange(role),
       onApplied: () => kv.onApplied(),
+    });
+    new Counter({
+      name: 'synod_commit_notices_total',
+      help: "A leader's commit notices: sent after their short hold, or dropped because the next append to that follower carried the commit",
+      labelNames: ['outcome'],
+      registers: [metrics],
+      collect() {
+        this.reset();
+        this.inc({ outcome: 'sent' }, host.noticeStats.sent);
+        this.inc({ outcome: 'dropped' }, host.noticeStats.dropped);
+      },
     });
     transport.start();
     kv.start(host);
