@@ -76,6 +76,10 @@ interface Session {
 const DEFAULT_MAX_SESSIONS = 10_000;
 const DEFAULT_MAX_RESULTS_PER_SESSION = 1_000;
 
+function isRevision(n: number): boolean {
+  return Number.isSafeInteger(n) && n >= 0;
+}
+
 const WatchArgs = z.object({
   fromRevision: Revision,
   filter: WatchFilter,
@@ -111,6 +115,8 @@ export class KvStateMachine {
   private readonly maxResultsPerSession: number;
   /** Events of the command being applied. */
   private events: WatchEvent[] = [];
+  /** Watch filters that passed their schema check here (see `watchFrom`). */
+  private readonly checkedFilters = new WeakSet<object>();
 
   constructor(options: KvStateMachineOptions = {}) {
     this.maxSessions = positiveInt(options.maxSessions ?? DEFAULT_MAX_SESSIONS, 'maxSessions');
@@ -212,10 +218,16 @@ export class KvStateMachine {
    * never split, so a reply holds whole revisions, at least one. Call again with `nextRevision`.
    */
   watchFrom(fromRevision: number, filter: WatchFilter, limit?: number): WatchAnswer {
-    const parsed = WatchArgs.safeParse({ fromRevision, filter, limit });
-    if (!parsed.success) return { ok: false, error: invalid(parsed.error) };
-    const { filter: f } = parsed.data;
-    const max = parsed.data.limit ?? Infinity;
+    // A watch asks with the same filter object on every change: its schema check is done once.
+    // The numbers are checked every time (cheap); a filter object must not be changed once used.
+    let f = filter;
+    if (!this.checkedFilters.has(filter) || !isRevision(fromRevision) || (limit !== undefined && !(Number.isSafeInteger(limit) && limit > 0))) {
+      const parsed = WatchArgs.safeParse({ fromRevision, filter, limit });
+      if (!parsed.success) return { ok: false, error: invalid(parsed.error) };
+      f = parsed.data.filter;
+      this.checkedFilters.add(filter);
+    }
+    const max = limit ?? Infinity;
     const from = fromRevision === 0 ? this.rev + 1 : fromRevision;
     if (from <= this.compactRev) return { ok: false, error: compacted(from, this.compactRev) };
     const events: WatchEvent[] = [];

@@ -550,6 +550,21 @@ describe('watchFrom', () => {
     expect(d.m.watchFrom(-1, { key: 'a' }).ok).toBe(false);
     expect(d.m.watchFrom(1, { key: '' }).ok).toBe(false);
   });
+
+  it('checks a filter object it saw before as well: its numbers every time, and a bad one never passes', () => {
+    const d = history();
+    const filter = { key: 'a' };
+    expect(d.m.watchFrom(1, filter).ok).toBe(true);
+    // The same (checked) object with bad numbers is still refused.
+    expect(d.m.watchFrom(-1, filter)).toMatchObject({ ok: false, error: { code: 'INVALID' } });
+    expect(d.m.watchFrom(1.5, filter).ok).toBe(false);
+    expect(d.m.watchFrom(1, filter, 0).ok).toBe(false);
+    expect(d.m.watchFrom(1, filter, 2)).toMatchObject({ ok: true, nextRevision: 4 });
+    // A bad filter is refused every time it is asked with, not only the first.
+    const bad = { key: '' };
+    expect(d.m.watchFrom(1, bad).ok).toBe(false);
+    expect(d.m.watchFrom(1, bad).ok).toBe(false);
+  });
 });
 
 describe('compaction', () => {
