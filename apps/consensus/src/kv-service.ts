@@ -61,7 +61,7 @@ export class KvService {
   /** The lease table `leaseDeadlines` last followed (see onApplied). */
   private leasesSynced: { sm: KvStateMachine; epoch: number } | undefined;
   private readonly sessionSeen = new Map<string, number>();
-  private readonly watches = new Map<string, { inbox: string; filter: WatchFilter; next: number; expiresAt: number; firstOf?: string }>();
+  private readonly watches = new Map<string, { inbox: string; filter: WatchFilter; next: number; expiresAt: number; firstOf?: string; once?: boolean }>();
   private readonly snapshots = new Map<string, { data: Uint8Array; index: number; revision: number; expiresAt: number }>();
   private sweeper: NodeJS.Timeout | undefined;
   private expiring = false;
@@ -305,7 +305,14 @@ export class KvService {
     const probe = this.sm.watchFrom(req.fromRevision, req.filter, 1);
     if (!probe.ok) throw kvError(probe.error);
     const from = req.fromRevision === 0 ? this.sm.revision + 1 : req.fromRevision;
-    this.watches.set(req.watchId, { inbox: req.inbox, filter: req.filter, next: from, expiresAt: this.now() + 3 * WATCH_RENEW_MS, ...(req.firstOf === undefined ? {} : { firstOf: req.firstOf }) });
+    this.watches.set(req.watchId, {
+      inbox: req.inbox,
+      filter: req.filter,
+      next: from,
+      expiresAt: this.now() + 3 * WATCH_RENEW_MS,
+      ...(req.firstOf === undefined ? {} : { firstOf: req.firstOf }),
+      ...(req.once ? { once: true } : {}),
+    });
     // The backlog goes out right after the reply (the client subscribed to its inbox first).
     setImmediate(() => this.pushWatches());
     return { watchId: req.watchId, node: this.o.id, renewMs: WATCH_RENEW_MS, startRevision: from };
@@ -330,6 +337,10 @@ export class KvService {
           for (const e of ans.events) e.first = first;
         }
         this.publish(w.inbox, { type: 'events', watchId: id, events: ans.events, revision: this.sm.revision });
+        if (w.once) {
+          this.watches.delete(id);
+          break;
+        }
         if (ans.events.length < WATCH_BATCH) break;
       }
     }

@@ -202,6 +202,7 @@ export class LockService {
         // the key that gates us, so a release wakes one waiter.
         const watchKey = d.position === 1 ? undefined : d.watchKey;
         const ev = await this.waitForDelete(watchKey, req.name, new Set(d.ahead), key, revision + 1, waitUntil, ctx.signal);
+        if (ev === 'again') continue;
         if (ev) {
           this.wakeups.inc();
           // Two ways a wake-up alone proves we hold, with no re-read (keys ahead of ours only ever
@@ -315,8 +316,9 @@ export class LockService {
 
   /**
    * Waits for the deletion of `watchKey` (or, when undefined, of any key in `ahead`), or of the
-   * contender's own key, from `fromRevision`, until `until`. Undefined when the time ran out or the
-   * watch failed (the caller re-checks either way).
+   * contender's own key, from `fromRevision`, until `until`. 'again' when the watch's one delivery
+   * held none of those (re-check now); undefined when the time ran out or the watch failed (the
+   * caller re-checks either way).
    */
   private async waitForDelete(
     watchKey: string | undefined,
@@ -326,7 +328,7 @@ export class LockService {
     fromRevision: number,
     until: number,
     signal: AbortSignal,
-  ): Promise<{ key: string; expired: boolean; revision: number; first: { key: string; createRevision: number } | null | undefined } | undefined> {
+  ): Promise<{ key: string; expired: boolean; revision: number; first: { key: string; createRevision: number } | null | undefined } | 'again' | undefined> {
     const ms = until - Date.now();
     if (ms <= 0) return undefined;
     const stop = abortAfter(signal, ms);
@@ -334,9 +336,10 @@ export class LockService {
     const watch = this.opts.store.watch(
       // On the leader: the deletion that frees the lock reaches us the moment it commits. With the
       // head of the line on each event, so a wake-up that makes us the holder needs no re-read.
+      // Deletions only, and one delivery: the store forgets the watch as it sends it (no cancel).
       watchKey === undefined
-        ? { key: line, prefix: true, fromRevision, signal: stop.signal, leader: true, firstOf: line }
-        : { key: watchKey, fromRevision, signal: stop.signal, leader: true, firstOf: line },
+        ? { key: line, prefix: true, fromRevision, signal: stop.signal, leader: true, firstOf: line, noPut: true, once: true }
+        : { key: watchKey, fromRevision, signal: stop.signal, leader: true, firstOf: line, noPut: true, once: true },
     );
     try {
       for await (const ev of watch) {
@@ -345,6 +348,8 @@ export class LockService {
           return { key: ev.kv.key, expired: ev.cause === 'lease-expired', revision: ev.kv.modRevision, first: ev.first };
         }
       }
+      // The one delivery held only deletions behind us (a prefix watch): look again at once.
+      return 'again';
     } catch (err) {
       this.log.debug({ err }, 'watch ended; re-checking');
     } finally {

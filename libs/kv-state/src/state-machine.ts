@@ -242,6 +242,7 @@ export class KvStateMachine {
             nextRevision = rec.modRevision;
             break;
           }
+          if (f.noPut && rec.version !== 0) continue;
           events.push(this.event(rec, f.prevKv ? prevOf(h, i) : undefined));
         }
       }
@@ -255,6 +256,7 @@ export class KvStateMachine {
           break;
         }
         lastRevision = rec.modRevision;
+        if (f.noPut && rec.version !== 0) continue;
         let prev: Rec | undefined;
         if (f.prevKv) {
           const h = versions(this.histories.get(rec.key) as History);

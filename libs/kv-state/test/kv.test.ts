@@ -551,6 +551,14 @@ describe('watchFrom', () => {
     expect(d.m.watchFrom(1, { key: '' }).ok).toBe(false);
   });
 
+  it('leaves out puts with noPut, on one key and on a prefix', () => {
+    const d = history();
+    const one = d.m.watchFrom(1, { key: 'a', noPut: true });
+    expect(one.ok && [one.events.map((e) => `${e.kv.modRevision}:${e.type}`), one.nextRevision]).toEqual([['4:delete'], 7]);
+    const all = d.m.watchFrom(1, { key: '', prefix: true, noPut: true, prevKv: true });
+    expect(all.ok && all.events.map((e) => `${e.kv.modRevision}:${e.type}:${e.kv.key}:${e.prevKv?.value}`)).toEqual(['4:delete:a:2']);
+  });
+
   it('checks a filter object it saw before as well: its numbers every time, and a bad one never passes', () => {
     const d = history();
     const filter = { key: 'a' };

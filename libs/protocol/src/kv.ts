@@ -285,9 +285,12 @@ export type BatchedWriteOp = BatchOp['ops'][number];
 export const KvWriteOp = z.discriminatedUnion('op', [PutOp, DeleteOp, TxnRequestOp, LeaseGrantOp, LeaseRevokeOp, BatchOp]);
 export type KvWriteOp = z.infer<typeof KvWriteOp>;
 
-/** Which keys a watch follows; `prevKv` adds the previous value of the key to every event. */
+/**
+ * Which keys a watch follows; `prevKv` adds the previous value of the key to every event; `noPut`
+ * leaves out put events (etcd's NOPUT filter: a waiter that only cares about deletions).
+ */
 export const WatchFilter = z
-  .object({ key: KeyOrPrefix, prefix: z.boolean().optional(), prevKv: z.boolean().optional() })
+  .object({ key: KeyOrPrefix, prefix: z.boolean().optional(), prevKv: z.boolean().optional(), noPut: z.boolean().optional() })
   .refine((f) => f.key !== '' || f.prefix === true, emptyKeyNeedsPrefix);
 export type WatchFilter = z.infer<typeof WatchFilter>;
 

@@ -52,6 +52,11 @@ export const WatchRequest = z.object({
   fromRevision: Revision.default(0),
   /** Report with every event the first key under this prefix by createRevision (`WatchEvent.first`). */
   firstOf: z.string().min(1).max(MAX_KEY_LENGTH).optional(),
+  /**
+   * The watch ends once its first message of events is published: the replica forgets it then, so
+   * the client needs no cancel round trip (a waiter that wakes on one event).
+   */
+  once: z.boolean().optional(),
 });
 export const WatchRenewRequest = z.object({ type: z.literal('watchRenew'), watchIds: z.array(z.string().max(128)).max(1000) });
 export const WatchCancelRequest = z.object({ type: z.literal('watchCancel'), watchId: z.string().max(128) });

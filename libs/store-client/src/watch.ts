@@ -29,6 +29,14 @@ export interface WatchOptions {
    * the event's revision or later: the head of a line of contenders, without a read of one's own.
    */
   firstOf?: string;
+  /** Leave out put events: deletions only (etcd's NOPUT filter). */
+  noPut?: boolean;
+  /**
+   * End after the first delivery of events (one or more, of one message): the replica forgets the
+   * watch as it sends them, so ending costs no cancel round trip. The iterator yields those events,
+   * then reports done. For a waiter that wakes once; combine with `noPut` to wake on a deletion.
+   */
+  once?: boolean;
 }
 
 /** What a watch needs from its client. */
@@ -61,6 +69,8 @@ interface Generation {
   renewMs?: number;
   /** Aborted when this generation ends (resume, close or failure). */
   readonly abort: AbortController;
+  /** The replica forgot this life itself (a one-shot watch delivered): never cancel it. */
+  forgotten?: boolean;
 }
 
 type Waiter = { resolve: (r: IteratorResult<WatchEvent>) => void; reject: (e: unknown) => void };
@@ -187,7 +197,16 @@ export class StoreWatch implements AsyncIterableIterator<WatchEvent> {
         const filter: Record<string, unknown> = { key: this.opts.key };
         if (this.opts.prefix) filter.prefix = true;
         if (this.opts.prevKv) filter.prevKv = true;
-        const body = { type: 'watch', watchId: gen.watchId, inbox: gen.inbox, filter, fromRevision: this.nextRev, ...(this.opts.firstOf === undefined ? {} : { firstOf: this.opts.firstOf }) };
+        if (this.opts.noPut) filter.noPut = true;
+        const body = {
+          type: 'watch',
+          watchId: gen.watchId,
+          inbox: gen.inbox,
+          filter,
+          fromRevision: this.nextRev,
+          ...(this.opts.firstOf === undefined ? {} : { firstOf: this.opts.firstOf }),
+          ...(this.opts.once ? { once: true } : {}),
+        };
         const subject = this.opts.leader ? subjects.kvLeader(this.host.namespace) : subjects.kvAny(this.host.namespace);
         const created = await this.host.call(subject, body, WatchCreated, 'watch', { signal: gen.abort.signal });
         if (created.watchId !== gen.watchId) throw new SynodError('BAD_GATEWAY', `watch ${gen.watchId} was answered for ${created.watchId}`, { retryable: false });
@@ -241,7 +260,7 @@ export class StoreWatch implements AsyncIterableIterator<WatchEvent> {
     gen.sub = undefined;
     if (this.current === gen) this.current = undefined;
     const node = gen.node;
-    if (!cancel || node === undefined) return;
+    if (!cancel || node === undefined || gen.forgotten) return;
     gen.node = undefined;
     try {
       await this.host.once(subjects.kvWatch(this.host.namespace, node), { type: 'watchCancel', watchId: gen.watchId }, CancelResult, 'watchCancel', Math.min(1000, this.host.timeoutMs));
@@ -303,7 +322,37 @@ export class StoreWatch implements AsyncIterableIterator<WatchEvent> {
       if (rev + 1 > next) next = rev + 1;
     }
     this.nextRev = next;
+    if (this.opts.once) {
+      // The replica forgot this life as it sent the message. Nothing new in it (all delivered by an
+      // earlier life): another life watches on; else the watch is done, with no cancel to send.
+      if (next === base) {
+        gen.forgotten = true;
+        this.resume('a one-shot life ended with nothing new');
+        return;
+      }
+      this.finish();
+      return;
+    }
     this.wake();
+  }
+
+  /** A one-shot watch got its events: ends with them buffered, without telling the replica. */
+  private finish(): void {
+    const gen = this.current;
+    this.close();
+    // It ran on a replica (its events came), even if the answer to its start is still on the way.
+    if (!this.established) {
+      this.established = true;
+      this.readyResolve();
+    }
+    if (gen) {
+      // Nothing to cancel, now or when the life's loop winds down (its answer may still be on
+      // its way: the events can overtake it).
+      gen.forgotten = true;
+      void this.endGeneration(gen, false);
+    }
+    this.wake();
+    this.onEnd(this);
   }
 
   private fail(err: SynodError): void {

@@ -9,6 +9,7 @@ interface FakeWatch {
   key: string;
   prefix: boolean;
   next: number;
+  once: boolean;
 }
 
 /** The store's history, and replicas that push it to watches as the real ones do. */
@@ -20,6 +21,8 @@ class FakeCluster {
   /** Which replica the `kv.any` queue group hands the next watch to. */
   order: string[] = [];
   renewMs = 1000;
+  /** Push a new watch's backlog before answering its start (the events overtake the answer). */
+  eager = false;
   publish: (subject: string, msg: unknown) => void = () => undefined;
 
   constructor(ids: string[]) {
@@ -49,7 +52,10 @@ class FakeCluster {
       }
       const events = this.log.filter((e) => e.kv.modRevision >= w.next && (w.prefix ? e.kv.key.startsWith(w.key) : e.kv.key === w.key));
       w.next = this.rev + 1;
-      if (events.length > 0) this.publish(w.inbox, { type: 'events', watchId, events, revision: this.rev });
+      if (events.length > 0) {
+        this.publish(w.inbox, { type: 'events', watchId, events, revision: this.rev });
+        if (w.once) r.watches.delete(watchId);
+      }
     }
   }
 
@@ -71,8 +77,9 @@ class FakeCluster {
       if (from !== 0 && from <= this.compactRev) throw new SynodError('COMPACTED', `revision ${from} is compacted`);
       const filter = body.filter as { key: string; prefix?: boolean };
       // A sloppy replica starts a few revisions early (the client must drop what it had).
-      r.watches.set(body.watchId as string, { inbox: body.inbox as string, key: filter.key, prefix: filter.prefix === true, next: Math.max(1, from - r.sloppy) });
-      setImmediate(() => this.pump(id));
+      r.watches.set(body.watchId as string, { inbox: body.inbox as string, key: filter.key, prefix: filter.prefix === true, next: Math.max(1, from - r.sloppy), once: body.once === true });
+      if (this.eager) this.pump(id);
+      else setImmediate(() => this.pump(id));
       return { watchId: body.watchId, node: id, renewMs: this.renewMs };
     }
     const m = /^unit\.kv\.watch\.(\w+)$/.exec(subject);
@@ -345,6 +352,51 @@ describe('watch', () => {
     expect(t.sent.some((s) => s.body.type === 'watchCancel')).toBe(true);
     expect(t.subs.size).toBe(0);
     await expect(w.next()).resolves.toMatchObject({ done: true });
+  });
+
+  it('a one-shot watch yields its first delivery and ends, with no cancel sent and nothing left behind', async () => {
+    for (const eager of [false, true]) {
+      const { cluster, client, t } = setup();
+      cluster.eager = eager;
+      cluster.write('a', 'a/x'); // one revision, two events: one message
+      cluster.write('a');
+      const w = client.watch({ key: 'a', prefix: true, fromRevision: 1, once: true, noPut: true });
+      const got = consume(w);
+      await w.ready;
+      await settle();
+      const create = t.sent.find((s) => s.body.type === 'watch')!;
+      expect(create.body).toMatchObject({ once: true, filter: { key: 'a', prefix: true, noPut: true } });
+      // Both revisions were in the backlog: one message, all of it delivered, then done.
+      expect(got.revs).toEqual([1, 1, 2]);
+      expect(got.done).toBe(true);
+      expect(got.error).toBeUndefined();
+      cluster.write('a');
+      await settle();
+      expect(got.revs).toEqual([1, 1, 2]);
+      expect(t.sent.filter((s) => s.body.type === 'watchCancel')).toEqual([]);
+      expect(t.subs.size).toBe(0);
+      expect(cluster.replicas.get('n1')!.watches.size).toBe(0);
+      await w.cancel();
+      expect(t.sent.filter((s) => s.body.type === 'watchCancel')).toEqual([]);
+    }
+  });
+
+  it('a one-shot watch with nothing yet waits for the first change; cancelled before it, it cancels on the replica', async () => {
+    const { cluster, client, t } = setup();
+    const w = client.watch({ key: 'a', once: true });
+    const got = consume(w);
+    await w.ready;
+    await settle();
+    expect(got.done).toBe(false);
+    cluster.write('b');
+    cluster.write('a');
+    await settle();
+    expect(got.revs).toEqual([2]);
+    expect(got.done).toBe(true);
+    const w2 = client.watch({ key: 'a', once: true });
+    await w2.ready;
+    await w2.cancel();
+    expect(t.sent.filter((s) => s.body.type === 'watchCancel')).toHaveLength(1);
   });
 
   it('delivers a long history across many resumes exactly once', async () => {
