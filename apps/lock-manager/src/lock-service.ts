@@ -16,7 +16,7 @@ import { Counter, EndpointServer, type Logger, type NatsConnection, type Registr
 import type { StoreClient } from '@synod/store-client';
 import { appliedVersion, unwrap, wrap } from './objects.js';
 import { TxnBatcher } from './txn-batcher.js';
-import { decide, decodePermits, encodeLockValue, lockKey, lockPrefix, parseLockKey, splitHolders } from './ownership.js';
+import { decide, type Decision, decodePermits, encodeLockValue, lockKey, lockPrefix, parseLockKey, splitHolders } from './ownership.js';
 import { conflict, notHolder } from './wire-error.js';
 
 export interface LockServiceOptions {
@@ -159,20 +159,22 @@ export class LockService {
     // Store calls end before the request's deadline, so a slow store is answered with a retryable
     // error (the client re-sends) instead of DEADLINE_EXCEEDED.
     const storeOpts = () => ({ signal: ctx.signal, timeoutMs: Math.max(1, ctx.deadline - Date.now() - REPLY_MARGIN_MS) });
-    const { seen, myRevision, revision: firstRevision } = await this.enterLine(req, key, storeOpts());
+    const { seen, myRevision, revision: firstRevision, ahead: firstAhead } = await this.enterLine(req, key, storeOpts());
     let delayUntil = 0;
     // Lock-delay: every change up to `covered` has been checked for an expired key ahead of us.
     let covered = Math.max(req.fromRevision ?? myRevision, myRevision);
     let position = -1;
-    let first: { entries: LockEntry[]; revision: number } | undefined = { entries: seen, revision: firstRevision };
+    // `ahead`: the line was read in part (see enterLine); how many keys are ahead of ours.
+    let first: { entries: LockEntry[]; revision: number; ahead?: number } | undefined = { entries: seen, revision: firstRevision, ...(firstAhead === undefined ? {} : { ahead: firstAhead }) };
     for (;;) {
       // A re-check after a wake-up reads on the leader's lease (no heartbeat round to a quorum).
       // That is enough: the keys ahead of ours only ever go away (a newcomer is created after us),
       // so whether this contender holds can only change from no to yes while its key exists, and
       // the leader has applied our key's creation, which it committed before answering the txn.
-      const { entries, revision }: { entries: LockEntry[]; revision: number } = first ?? (await this.entries(req.name, { ...storeOpts(), consistency: 'lease', keysOnly: keysDecide(req.mode) }));
+      const { entries, revision, ahead }: { entries: LockEntry[]; revision: number; ahead?: number } =
+        first ?? (await this.entries(req.name, { ...storeOpts(), consistency: 'lease', keysOnly: keysDecide(req.mode) }));
       first = undefined;
-      const d = decide(entries, key);
+      const d = inLine(decide(entries, key), ahead);
       if (d.kind === 'missing') {
         throw new SynodError('LEASE_NOT_FOUND', `the waiter's key ${key} is gone: lease ${req.lease} expired or was revoked`);
       }
@@ -255,7 +257,7 @@ export class LockService {
     req: AcquireRequest,
     key: string,
     opts: { signal: AbortSignal; timeoutMs: number },
-  ): Promise<{ seen: LockEntry[]; myRevision: number; revision: number }> {
+  ): Promise<{ seen: LockEntry[]; myRevision: number; revision: number; ahead?: number }> {
     if (req.fromRevision !== undefined) {
       const { entries, revision } = await this.entries(req.name, { ...opts, consistency: 'lease', keysOnly: keysDecide(req.mode) });
       const mine = entries.find((e) => e.key === key);
@@ -264,15 +266,32 @@ export class LockService {
     const namePrefix = lockPrefix(this.opts.lockPrefix, req.name);
     // The whole line, read in the same write.
     const line = { op: 'range' as const, key: namePrefix, prefix: true, sortBy: 'createRevision' as const, ...(keysDecide(req.mode) ? { keysOnly: true } : {}) };
+    // An exclusive contender new in line (no lock-delay to look back for) needs only how many keys
+    // are ahead and the one just ahead: alone it holds, else it waits on that key. So its write
+    // reads the two newest keys (its own, just made, and the one before it) and the count instead
+    // of the whole line (in a queue of 32, 2 keys instead of 32 per hand-off).
+    const newest = exclusive(req.mode) && req.lockDelayMs === 0;
+    const tail = { op: 'range' as const, key: namePrefix, prefix: true, sortBy: 'createRevision' as const, order: 'desc' as const, limit: 2, keysOnly: true };
     const t = await this.txns.txn(
       {
         compare: [{ key, target: 'createRevision', op: '=', value: 0 }],
-        success: [{ op: 'put', key, value: encodeLockValue(req.mode, req.permits), lease: req.lease }, line],
+        success: [{ op: 'put', key, value: encodeLockValue(req.mode, req.permits), lease: req.lease }, newest ? tail : line],
         failure: [line],
       },
       opts,
     );
     const lineResult = t.results.find((r) => r.op === 'range');
+    if (t.succeeded && newest && lineResult?.op === 'range') {
+      const kvs = [...lineResult.kvs].reverse();
+      const seen = toEntries(namePrefix, kvs);
+      // Only when both keys are contenders' and the newest is ours; a key of another shape under
+      // the name (written by someone else) could hide the real one ahead: read the whole line.
+      if (seen.length === kvs.length && seen.at(-1)?.key === key && seen.at(-1)?.createRevision === t.revision) {
+        return { seen, myRevision: t.revision, revision: t.revision, ahead: lineResult.count - 1 };
+      }
+      const all = await this.entries(req.name, { ...opts, consistency: 'lease', keysOnly: true });
+      return { seen: all.entries, myRevision: t.revision, revision: all.revision };
+    }
     const seen = lineResult?.op === 'range' ? toEntries(namePrefix, lineResult.kvs) : [];
     const existing = seen.find((e) => e.key === key);
     if (!t.succeeded && existing && existing.lease !== req.lease) {
@@ -461,6 +480,21 @@ function toEntries(namePrefix: string, kvs: readonly { key: string; value: strin
  */
 function keysDecide(mode: LockMode): boolean {
   return mode !== 'semaphore';
+}
+
+/** Modes whose holder must be first in line: whether it holds depends only on the keys ahead of it. */
+function exclusive(mode: LockMode): boolean {
+  return mode === 'mutex' || mode === 'write';
+}
+
+/**
+ * A decision made on part of the line (the key just ahead and ours, `ahead` keys ahead in all):
+ * with the real position. Waiting on the key just ahead is right whatever the position; only
+ * next in line (position 1, where the part is the whole line) watches the whole name.
+ */
+function inLine(d: Decision, ahead: number | undefined): Decision {
+  if (ahead === undefined || d.kind !== 'wait') return d;
+  return { ...d, position: Math.max(d.position, ahead) };
 }
 
 /**

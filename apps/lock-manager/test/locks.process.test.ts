@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { subjects } from '@synod/protocol';
 import { LockClient, LockTimeoutError, type Lock } from '@synod/locks';
 import { AppProcess, appScript } from '@synod/testkit';
+import { StoreClient } from '@synod/store-client';
 import { HolderProcess } from '../chaos/holder-process.js';
 import { FencedResource, LockCluster, SharedResource, sleep } from './cluster.js';
 import { serveFencedResource } from './fenced-workload.js';
@@ -242,6 +243,25 @@ describe('lock manager on a real store', () => {
     await c.raw({ type: 'release', name: 'cont', lease: a, token: held.token, mode: 'mutex' });
     await expect(acquire(d, { fromRevision: w1.revision })).resolves.toMatchObject({ name: 'cont', lease: d });
     for (const lease of [a, b, d]) await c.raw({ type: 'revoke', lease });
+  });
+
+  it('a key of another shape under a lock name never hides the holder from a newcomer', async () => {
+    // A newcomer to a mutex reads only the two newest keys of the line; if one is not a
+    // contender's key, the key that matters may be further back, so it must read the whole line.
+    const store = new StoreClient({ nc: c.nc, namespace: c.namespace });
+    const lc = client();
+    const holder = await lc.acquire('odd', { ttlMs: 5000 });
+    await store.put('locks/odd/not-a-mode', 'x');
+    await expect(lc.acquire('odd', { ttlMs: 5000, timeoutMs: 0 })).rejects.toBeInstanceOf(LockTimeoutError);
+    const waiter = lc.acquire('odd', { ttlMs: 5000, timeoutMs: 10_000 });
+    await sleep(200);
+    expect((await lc.state('odd')).holders.map((h) => h.token)).toEqual([holder.token]);
+    await holder.release();
+    const next = await waiter;
+    expect(next.token).toBeGreaterThan(holder.token);
+    await next.release();
+    await store.delete('locks/odd/not-a-mode');
+    await store.close();
   });
 
   it('(f) garbage, wrong types and oversized requests get structured errors and the service keeps serving', async () => {
