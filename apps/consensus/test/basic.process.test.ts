@@ -109,7 +109,7 @@ describe.each(ENGINES)('%s: three replicas: election, reads and writes, bad inpu
       expect(await c.get('after-batch-garbage')).toBe('ok');
     });
 
-    it('a watch asking for a line head (firstOf) of the wrong type or size is refused; the replica keeps serving', async () => {
+    it('a watch asking for a line head (firstOf), a one-shot or a NOPUT filter of the wrong type or size is refused; the replica keeps serving', async () => {
       const leader = await c.leader();
       const subject = subjects.kvNode(c.namespace, leader);
       const watch = (firstOf: unknown) => enc.encode(JSON.stringify({ type: 'watch', watchId: `fo-${Math.random()}`, inbox: '_INBOX.never', filter: { key: 'a' }, firstOf }));
@@ -117,6 +117,10 @@ describe.each(ENGINES)('%s: three replicas: election, reads and writes, bad inpu
       expect(await ask(subject, watch(''))).toMatchObject({ error: { code: 'BAD_REQUEST', message: expect.stringContaining('firstOf') } });
       expect(await ask(subject, watch('p'.repeat(5000)))).toMatchObject({ error: { code: 'BAD_REQUEST', message: expect.stringContaining('firstOf') } });
       expect(await ask(subject, watch('line/'))).toMatchObject({ result: { node: leader } });
+      // The one-shot flag and the NOPUT filter, of the wrong type.
+      const raw = (body: object) => enc.encode(JSON.stringify({ type: 'watch', watchId: `fo-${Math.random()}`, inbox: '_INBOX.never', filter: { key: 'a' }, ...body }));
+      expect(await ask(subject, raw({ once: 'yes' }))).toMatchObject({ error: { code: 'BAD_REQUEST', message: expect.stringContaining('once') } });
+      expect(await ask(subject, raw({ filter: { key: 'a', noPut: 1 } }))).toMatchObject({ error: { code: 'BAD_REQUEST', message: expect.stringContaining('noPut') } });
       await c.put('after-firstof-garbage', 'ok');
       expect(await c.get('after-firstof-garbage')).toBe('ok');
     });

@@ -18,7 +18,7 @@ async function keepAlive(cluster: ReplicaCluster, id: number): Promise<void> {
 }
 
 /** A raw watch on one chosen replica: events collected in arrival order. */
-async function watchOn(cluster: ReplicaCluster, node: string, filter: { key: string; prefix?: boolean }, firstOf?: string) {
+async function watchOn(cluster: ReplicaCluster, node: string, filter: { key: string; prefix?: boolean; noPut?: boolean }, firstOf?: string, extra: { once?: boolean } = {}) {
   const inbox = `_INBOX.${cluster.namespace}.${Math.random().toString(36).slice(2)}`;
   const events: WatchEvent[] = [];
   const ended: unknown[] = [];
@@ -31,13 +31,14 @@ async function watchOn(cluster: ReplicaCluster, node: string, filter: { key: str
   });
   await cluster.nc.flush();
   const watchId = `w-${Math.random().toString(36).slice(2)}`;
-  await cluster.call(subjects.kvNode(cluster.namespace, node), { type: 'watch', watchId, inbox, filter, fromRevision: 0, ...(firstOf ? { firstOf } : {}) });
+  await cluster.call(subjects.kvNode(cluster.namespace, node), { type: 'watch', watchId, inbox, filter, fromRevision: 0, ...(firstOf ? { firstOf } : {}), ...extra });
   const renew = setInterval(() => {
     void cluster.call(subjects.kvWatch(cluster.namespace, node), { type: 'watchRenew', watchIds: [watchId] }, 1000).catch(() => undefined);
   }, 1000);
   return {
     events,
     ended,
+    watchId,
     stop() {
       clearInterval(renew);
       sub.unsubscribe();
@@ -145,6 +146,25 @@ describe.each(ENGINES)('%s: leases and watches on real replicas', (engine) => {
     expect(watch.events[3]).toMatchObject({ type: 'delete', first: null });
     watch.stop();
     plain.stop();
+  });
+
+  it('a one-shot deletions-only watch delivers the first deletion, then the replica forgets it', async () => {
+    c = await ReplicaCluster.start(3, {}, { engine });
+    const leader = await c.leader();
+    const watch = await watchOn(c, leader, { key: 'one/', prefix: true, noPut: true }, undefined, { once: true });
+    await c.put('one/a', '1'); // a put: not delivered, and the watch stays
+    await c.put('one/b', '1');
+    const renewed = (await c.call(subjects.kvWatch(c.namespace, leader), { type: 'watchRenew', watchIds: [watch.watchId] })) as { missing: string[] };
+    expect(renewed.missing).toEqual([]);
+    await c.write({ op: 'delete', key: 'one/a' });
+    for (let i = 0; i < 300 && watch.events.length < 1; i++) await new Promise((r) => setTimeout(r, 10));
+    await c.write({ op: 'delete', key: 'one/b' }); // after the one delivery: not delivered
+    await c.put('one/c', '1');
+    await new Promise((r) => setTimeout(r, 200));
+    expect(watch.events.map((e) => [e.type, e.kv.key])).toEqual([['delete', 'one/a']]);
+    const after = (await c.call(subjects.kvWatch(c.namespace, leader), { type: 'watchRenew', watchIds: [watch.watchId] })) as { missing: string[] };
+    expect(after.missing).toEqual([watch.watchId]);
+    watch.stop();
   });
 
   it('a watch from a compacted revision ends with COMPACTED', async () => {
