@@ -269,6 +269,8 @@ export class LockClient {
         () => this.letGo(session, name),
         () => this.retire(session, true),
       );
+      // Named after the caller's wait, not the last of the shorter waits it was made of.
+      if (err instanceof LockTimeoutError && timeoutMs > 0) throw new LockTimeoutError(`lock ${name} not granted within ${timeoutMs} ms`, err.details, err);
       if (err instanceof LockTimeoutError) throw err;
       if (err instanceof SynodError && err.code === 'TIMEOUT') throw new LockTimeoutError(`lock ${name} not granted within ${timeoutMs} ms`, undefined, err);
       throw err;

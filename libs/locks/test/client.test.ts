@@ -89,6 +89,27 @@ describe('LockClient (fake transport)', () => {
     expect(calls).toBe(3); // the session's revoke
   });
 
+  it("a long wait made of shorter ones times out with the caller's wait in its message", async () => {
+    const client = new LockClient({
+      namespace: 't',
+      pollMs: 20,
+      request: async (_s, raw) => {
+        const body = raw as Body;
+        if (body.type === 'session') return { lease: 5, ttlMs: 1000 };
+        if (body.type === 'revoke') return { revoked: true };
+        if (body.type === 'cancel') return { deleted: true };
+        const wait = body.timeoutMs as number;
+        await new Promise((r) => setTimeout(r, wait));
+        throw new WireError('TIMEOUT', `lock a not granted within ${wait} ms`, false, body.keepWaiting ? { waiting: true, position: 1, revision: 3 } : { waiting: false, position: 1 });
+      },
+    });
+    const err = await client.acquire('a', { ttlMs: 1000, timeoutMs: 100 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(LockTimeoutError);
+    expect((err as Error).message).toBe('lock a not granted within 100 ms');
+    expect((err as LockTimeoutError).details).toMatchObject({ position: 1 });
+    await client.close();
+  });
+
   /** A fake lock manager for sessions: grants leases, keys per name, counts every request by type. */
   function sessionServer(opts: { failRelease?: boolean } = {}) {
     const counts: Record<string, number> = {};
