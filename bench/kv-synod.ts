@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { StatusResult, SynodError, subjects } from '@synod/protocol';
-import { BusRequester, busRequest } from '@synod/service-kit';
+import { busRequest, sharedRequester } from '@synod/service-kit';
 import { AppProcess, appScript, startNats, uniqueNamespace, type NatsFixture } from '@synod/testkit';
 import { Counters, sleep, withRetry, type KvTarget, type RetryPolicy } from './kv-common.js';
 
@@ -43,8 +43,6 @@ export class SynodTarget implements KvTarget {
   private readonly apps = new Map<string, AppProcess>();
   private readonly dirs = new Map<string, string>();
   private conns: NatsConnection[] = [];
-  /** One per connection, as @synod/store-client sends (one inbox subscription, no per-request error objects). */
-  private readonly requesters = new Map<NatsConnection, BusRequester>();
   /** Idle client sessions: each in-flight request holds one, so a session's seqs never overlap. */
   private readonly idle: Session[] = [];
   private sessions = 0;
@@ -94,9 +92,9 @@ export class SynodTarget implements KvTarget {
   }
 
   private request(nc: NatsConnection, subject: string, body: Uint8Array | object, timeoutMs: number): Promise<unknown> {
-    let via = this.requesters.get(nc);
-    if (!via) this.requesters.set(nc, (via = new BusRequester(nc)));
-    return busRequest(nc, subject, body, { timeoutMs, requestId: `b${++this.requestIds}`, via });
+    // Through the connection's BusRequester, as @synod/store-client sends (nc.request builds Error
+    // objects with stack traces for every request).
+    return busRequest(nc, subject, body, { timeoutMs, requestId: `b${++this.requestIds}`, via: sharedRequester(nc) });
   }
 
   async put(key: string, value: string, policy: RetryPolicy): Promise<number> {
@@ -187,7 +185,6 @@ export class SynodTarget implements KvTarget {
 
   async stop(): Promise<void> {
     await Promise.all([...this.apps.values()].map((a) => a.stop(5000)));
-    for (const r of this.requesters.values()) r.close();
     await Promise.all(this.conns.map((c) => c.close()));
     await this.nats?.stop();
     await Promise.all([...this.dirs.values()].map((d) => rm(d, { recursive: true, force: true })));

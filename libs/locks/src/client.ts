@@ -16,7 +16,7 @@ import {
   type LockMode,
   type LockRequestInput,
 } from '@synod/protocol';
-import { BusRequester, mapRequestError, requestHeaders } from '@synod/service-kit';
+import { mapRequestError, requestHeaders, sharedRequester } from '@synod/service-kit';
 import type { z } from 'zod';
 import { ConflictError, LeaseLostError, LockTimeoutError, NotHolderError, TooManyConflictsError, WireError, toLockError, wireCode } from './errors.js';
 import { RETRIED_CODES, abortableSleep, backoffMs } from './retry.js';
@@ -490,14 +490,10 @@ export function natsLockRequest(nc: NatsConnection): LockRequestFn {
   return (subject, body, opts) => natsRequest(nc, subject, body, opts);
 }
 
-const requesters = new WeakMap<NatsConnection, BusRequester>();
-
 async function natsRequest(nc: NatsConnection, subject: string, body: unknown, opts: { timeoutMs: number; requestId: string }): Promise<unknown> {
   let data: Uint8Array;
   try {
-    let via = requesters.get(nc);
-    if (!via) requesters.set(nc, (via = new BusRequester(nc)));
-    const msg = await via.request(subject, encoder.encode(JSON.stringify(body)), {
+    const msg = await sharedRequester(nc).request(subject, encoder.encode(JSON.stringify(body)), {
       timeoutMs: opts.timeoutMs,
       headers: requestHeaders(opts.requestId, opts.timeoutMs),
     });

@@ -66,3 +66,15 @@ export class BusRequester {
     else p.resolve(msg);
   }
 }
+
+const shared = new WeakMap<NatsConnection, BusRequester>();
+
+/**
+ * The BusRequester of a connection, made on first use and shared by every client on it (one inbox
+ * subscription per connection, living as long as the connection).
+ */
+export function sharedRequester(nc: NatsConnection): BusRequester {
+  let r = shared.get(nc);
+  if (!r) shared.set(nc, (r = new BusRequester(nc)));
+  return r;
+}

@@ -11,7 +11,7 @@ export { EndpointServer, requestHeaders } from './endpoint-server.js';
 export type { EndpointSpec, EndpointServerOptions, RequestContext, Outcome } from './endpoint-server.js';
 export { busRequest, mapRequestError } from './bus-request.js';
 export type { BusRequestOptions } from './bus-request.js';
-export { BusRequester } from './bus-requester.js';
+export { BusRequester, sharedRequester } from './bus-requester.js';
 export { runService } from './lifecycle.js';
 export type { ServiceContext, ServiceDefinition, StartedService, CommonConfig } from './lifecycle.js';
 export { HeapTrimPolicy, startHeapTrimmer, compactHeap, DEFAULT_HEAP_TRIM } from './heap-trim.js';

@@ -30,7 +30,7 @@ import {
   subjects,
   toSynodError,
 } from '@synod/protocol';
-import { BusRequester, busRequest, mapRequestError } from '@synod/service-kit';
+import { busRequest, mapRequestError, sharedRequester, type BusRequester } from '@synod/service-kit';
 import { z } from 'zod';
 import { type Clock, systemClock } from './clock.js';
 import { startKeepAlive, type KeepAliveHandle, type KeepAliveOptions } from './keepalive.js';
@@ -601,19 +601,6 @@ export class StoreClient {
   private assertOpen(): void {
     if (this.closed) throw new SynodError('SHUTTING_DOWN', 'the store client is closed', { retryable: false });
   }
-}
-
-const requesters = new WeakMap<NatsConnection, BusRequester>();
-
-/**
- * One BusRequester (one wildcard inbox subscription) per connection, shared by every client on it
- * and living as long as the connection: request-reply without the per-request cost of the NATS
- * client's own request (it builds an Error with its stack trace for every request).
- */
-function sharedRequester(nc: NatsConnection): BusRequester {
-  let r = requesters.get(nc);
-  if (!r) requesters.set(nc, (r = new BusRequester(nc)));
-  return r;
 }
 
 function positive(n: number, what: string): number {
