@@ -18,8 +18,11 @@ export interface StateMachine<R> {
 
 /** An engine's durable state on disk (RaftWalStorage, PaxosWalStorage). */
 export interface EngineStorage<Msg, Rec, Meta> {
-  /** Step 1 of the Ready contract: snapshot, records, then meta, each durable before the next. */
-  persist(rd: Pick<Ready<Msg, Rec, Meta>, 'snapshot' | 'records' | 'meta'>): Promise<void>;
+  /**
+   * Step 1 of the Ready contract: snapshot, records, then meta, each durable before the next.
+   * Returns undefined when the Ready holds nothing that must be written (no await needed).
+   */
+  persist(rd: Pick<Ready<Msg, Rec, Meta>, 'snapshot' | 'records' | 'meta'>): Promise<void> | undefined;
   /** Starts writing a snapshot the state machine takes at `index` (libs/wal's EngineWalStorage). */
   beginLocalSnapshot(index: number): Promise<LocalSnapshotWriter<unknown>>;
   close(): Promise<void>;
@@ -258,9 +261,22 @@ export class EngineHost<Msg extends Addressed, Rec, Meta, R> implements ReplicaH
       // vote are durable.
       const early = rd.sendBeforePersist ?? [];
       const deferEarly = early.length > 0 && rd.committed.length > 0 && rd.records.length === 0 && !rd.snapshot;
-      if (early.length > 0 && !deferEarly) this.out.send(early);
-      await this.o.storage.persist(rd);
-      if (rd.messages.length > 0) this.out.send(rd.messages);
+      if (early.length > 0 && !deferEarly) {
+        this.out.send(early);
+        // The bus client writes in a microtask: one turn lets it put the appends on the wire before
+        // our own disk write starts, rather than after it.
+        await Promise.resolve();
+      }
+      const persisting = this.o.storage.persist(rd);
+      // Nothing to write (a commit index alone): no turn of the event loop, so nothing else slips in
+      // between learning a commit and answering its client.
+      if (persisting) await persisting;
+      if (rd.messages.length > 0) {
+        this.out.send(rd.messages);
+        // A follower's acknowledgement leaves before it applies what the same append committed:
+        // applying is not on the leader's critical path, the acknowledgement is.
+        if (rd.committed.length > 0) await Promise.resolve();
+      }
       if (rd.snapshot) {
         this.o.sm.restore(snapshotBytes(rd.snapshot.data), rd.snapshot.index);
         this.appliedSinceSnapshot = 0;

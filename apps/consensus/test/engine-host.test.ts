@@ -25,6 +25,17 @@ class ScriptedLeader implements ConsensusEngine<Msg, number, Meta> {
 
   tick(): void {}
   step(m: Msg): void {
+    if (m.kind === 'append') {
+      // As a follower: write the next entry, acknowledge it, apply what the append committed.
+      this.queued.push({
+        records: [2],
+        sendBeforePersist: [],
+        messages: [{ from: 'n1', to: 'n2', kind: 'ack' }],
+        committed: [{ index: 1, kind: 'command', data: new Uint8Array([1]) }],
+        readStates: [],
+      });
+      return;
+    }
     if (m.kind !== 'ack') return;
     const entry: CommittedEntry = { index: 1, kind: 'command', data: this.data };
     this.queued.push({
@@ -81,9 +92,10 @@ class ScriptedLeader implements ConsensusEngine<Msg, number, Meta> {
 function setup() {
   const events: string[] = [];
   const storage: EngineStorage<Msg, number, Meta> = {
-    persist: async (rd) => {
+    // As the WAL storage does: nothing to write (a commit index alone) is answered synchronously.
+    persist: (rd) => {
       events.push(`persist records=${rd.records.length}`);
-      await new Promise((r) => setTimeout(r, 5));
+      return rd.records.length === 0 ? undefined : new Promise((r) => setTimeout(r, 5));
     },
     beginLocalSnapshot: () => Promise.reject(new Error('not in this script')),
     close: async () => {},
@@ -100,7 +112,12 @@ function setup() {
     engine: new ScriptedLeader(),
     storage,
     sm,
-    send: (ms) => events.push(`send ${ms.map((m) => `${m.kind}>${m.to}`).join(',')}`),
+    // As the NATS client does: publish buffers, and the buffer is written in a microtask.
+    send: (ms) => {
+      const what = ms.map((m) => `${m.kind}>${m.to}`).join(',');
+      events.push(`send ${what}`);
+      queueMicrotask(() => events.push(`wire ${what}`));
+    },
     log: pino({ level: 'silent' }),
     tickMs: 1000,
     snapshotEvery: 0,
@@ -114,7 +131,8 @@ describe('EngineHost: the order of sends, persists and answers', () => {
     host.start();
     const answered = host.propose(new Uint8Array([1]));
     await new Promise((r) => setTimeout(r, 20));
-    expect(events).toEqual(['send append>n2,append>n3', 'persist records=1']);
+    // ...and lets the bus client put them on the wire before its own disk write starts.
+    expect(events).toEqual(['send append>n2,append>n3', 'wire append>n2,append>n3', 'persist records=1']);
     await host.stop();
     await answered.catch(() => undefined);
   });
@@ -127,7 +145,16 @@ describe('EngineHost: the order of sends, persists and answers', () => {
     host.receive({ from: 'n2', to: 'n1', kind: 'ack' });
     await answered;
     await new Promise((r) => setTimeout(r, 20));
-    expect(events.slice(2)).toEqual(['persist records=0', 'apply 1', 'answered 1 ok', 'send notice>n2,notice>n3']);
+    expect(events.slice(3)).toEqual(['persist records=0', 'apply 1', 'answered 1 ok', 'send notice>n2,notice>n3', 'wire notice>n2,notice>n3']);
+    await host.stop();
+  });
+
+  it("puts a follower's acknowledgement on the wire before applying the entries the same append committed", async () => {
+    const { host, events } = setup();
+    host.start();
+    host.receive({ from: 'n2', to: 'n1', kind: 'append' });
+    await new Promise((r) => setTimeout(r, 20));
+    expect(events).toEqual(['persist records=1', 'send ack>n2', 'wire ack>n2', 'apply 1']);
     await host.stop();
   });
 });

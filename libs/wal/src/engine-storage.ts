@@ -126,8 +126,16 @@ export class EngineWalStorage<Rec extends { index: number }, Meta, Extra> {
     return empty ? undefined : durable;
   }
 
-  /** Step 1 of the Ready contract: snapshot, records, then meta, each durable before the next. */
-  async persist(rd: Pick<Ready<unknown, Rec, Meta>, 'snapshot' | 'records' | 'meta'>): Promise<void> {
+  /**
+   * Step 1 of the Ready contract: snapshot, records, then meta, each durable before the next.
+   * Returns undefined, synchronously, when there is nothing to write (a commit index alone).
+   */
+  persist(rd: Pick<Ready<unknown, Rec, Meta>, 'snapshot' | 'records' | 'meta'>): Promise<void> | undefined {
+    if (!rd.snapshot && rd.records.length === 0 && (rd.meta === undefined || !this.format.metaMustPersist(rd.meta, this.lastMeta))) return undefined;
+    return this.write(rd);
+  }
+
+  private async write(rd: Pick<Ready<unknown, Rec, Meta>, 'snapshot' | 'records' | 'meta'>): Promise<void> {
     if (rd.snapshot) {
       // A snapshot from the leader supersedes every record before it (whatever the engine keeps
       // after it comes again in this Ready's records).
