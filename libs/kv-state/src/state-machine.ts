@@ -156,12 +156,26 @@ export class KvStateMachine {
    * non-increasing `index` (a driver bug) throws.
    */
   apply(index: number, cmd: KvCommand): KvApplyResult {
+    return this.applyChecked(index, cmd, false);
+  }
+
+  /**
+   * `apply` for a command that is already the output of `KvCommand.parse` (or of a schema with the
+   * same rules, such as the store's WriteRequest): the leader applying a client's write it
+   * validated when the request arrived. Skips the second check; same state, same answer. A command
+   * that was not validated so must go through `apply`: this one trusts it.
+   */
+  applyParsed(index: number, cmd: KvCommand): KvApplyResult {
+    return this.applyChecked(index, cmd, true);
+  }
+
+  private applyChecked(index: number, cmd: KvCommand, validated: boolean): KvApplyResult {
     if (!Number.isSafeInteger(index) || index <= this.applied) {
       throw new RangeError(`log index ${index} does not follow the last applied index ${this.applied}`);
     }
     this.applied = index;
     this.events = [];
-    const parsed = KvCommand.safeParse(cmd);
+    const parsed = validated ? ({ success: true, data: cmd } as const) : KvCommand.safeParse(cmd);
     let outcome: KvOutcome;
     let duplicate = false;
     if (!parsed.success) {
