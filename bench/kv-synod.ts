@@ -40,6 +40,8 @@ export class SynodTarget implements KvTarget {
   readonly counters = new Counters();
   readonly members = ['n1', 'n2', 'n3'];
   readonly namespace = uniqueNamespace('kvbench');
+  /** Computed once, as @synod/store-client does (building it checks the namespace with zod). */
+  private readonly leaderSubject = subjects.kvLeader(this.namespace);
   private readonly apps = new Map<string, AppProcess>();
   private readonly dirs = new Map<string, string>();
   private conns: NatsConnection[] = [];
@@ -103,7 +105,7 @@ export class SynodTarget implements KvTarget {
     // Every answer below seq was received (or given up on): the replicas may drop them.
     const body = enc.encode(JSON.stringify({ type: 'write', session: { clientId: s.clientId, seq, ackBelow: seq }, op: { op: 'put', key, value } }));
     try {
-      return await withRetry(policy, this.counters, retryable, (timeoutMs) => this.request(s.nc, subjects.kvLeader(this.namespace), body, timeoutMs).then(() => undefined));
+      return await withRetry(policy, this.counters, retryable, (timeoutMs) => this.request(s.nc, this.leaderSubject, body, timeoutMs).then(() => undefined));
     } finally {
       this.idle.push(s);
     }
@@ -113,7 +115,7 @@ export class SynodTarget implements KvTarget {
     const nc = this.conns[this.requestIds % this.conns.length]!;
     const body = enc.encode(JSON.stringify({ type: 'range', consistency: 'linearizable', request: { key } }));
     return withRetry(policy, this.counters, retryable, async (timeoutMs) => {
-      const r = (await this.request(nc, subjects.kvLeader(this.namespace), body, timeoutMs)) as { kvs: { value: string }[] };
+      const r = (await this.request(nc, this.leaderSubject, body, timeoutMs)) as { kvs: { value: string }[] };
       if (r.kvs.length !== 1 || r.kvs[0]!.value.length !== 256) throw new Error(`range of ${key} gave ${r.kvs.length} keys`);
     });
   }

@@ -19,6 +19,7 @@ export const raftPeerCodec: PeerCodec<RaftMessage> = { encode: encodePeerMessage
  */
 export class PeerTransport<Msg extends Addressed & { type: string } = RaftMessage> {
   private sub: Subscription | undefined;
+  private readonly peerSubjects = new Map<string, string>();
   dropped = 0;
 
   constructor(
@@ -56,12 +57,22 @@ export class PeerTransport<Msg extends Addressed & { type: string } = RaftMessag
     if (this.nc.isClosed() || this.nc.isDraining()) return;
     for (const m of messages) {
       try {
-        this.nc.publish(subjects.raftPeer(this.namespace, m.to), this.codec.encode(m));
+        this.nc.publish(this.subjectOf(m.to), this.codec.encode(m));
       } catch (err) {
         // Too large or a closed connection: Raft resends what matters.
         this.log.warn({ err, to: m.to, type: m.type }, 'peer message not sent');
       }
     }
+  }
+
+  /** A peer's subject, checked (namespace and node id) the first time only: it is on every message's path. */
+  private subjectOf(to: string): string {
+    let subject = this.peerSubjects.get(to);
+    if (subject === undefined) {
+      subject = subjects.raftPeer(this.namespace, to);
+      this.peerSubjects.set(to, subject);
+    }
+    return subject;
   }
 
   stop(): void {
