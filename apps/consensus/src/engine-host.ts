@@ -108,6 +108,8 @@ export class EngineHost<Msg extends Addressed, Rec, Meta, R> implements ReplicaH
   private readonly log: Logger;
   /** Every message leaves through here (commit notices may wait for a message that carries them). */
   private readonly out: NoticeHold<Msg>;
+  /** Index of the last entry applied to the state machine (or of the snapshot it was restored from). */
+  private applied: number;
 
   constructor(private readonly o: HostOptions<Msg, Rec, Meta, R>) {
     this.now = o.now ?? (() => performance.now());
@@ -115,6 +117,7 @@ export class EngineHost<Msg extends Addressed, Rec, Meta, R> implements ReplicaH
     this.lastTick = this.now();
     this.log = o.log.child({ component: o.engineName ?? 'raft' });
     this.out = new NoticeHold(o.send, o.commitNoticeDelayMs ?? 5);
+    this.applied = o.engine.status().appliedIndex;
   }
 
   /** Commit notices held back and sent, and those a later append made needless. */
@@ -283,12 +286,13 @@ export class EngineHost<Msg extends Addressed, Rec, Meta, R> implements ReplicaH
         this.bytesSinceSnapshot = 0;
         this.lastSnapshotBytes = rd.snapshot.data.length;
         this.installedIndex = rd.snapshot.index;
+        this.applied = rd.snapshot.index;
         this.log.info({ index: rd.snapshot.index, bytes: rd.snapshot.data.length }, 'snapshot installed from the leader');
       }
       let lastApplied = -1;
       for (const e of rd.committed) {
         const result = this.o.sm.apply(e);
-        lastApplied = e.index;
+        lastApplied = this.applied = e.index;
         this.appliedSinceSnapshot++;
         this.bytesSinceSnapshot += e.data.length;
         const ps = this.proposals.get(e.index);
@@ -318,7 +322,9 @@ export class EngineHost<Msg extends Addressed, Rec, Meta, R> implements ReplicaH
       node.advance();
       // After the microtasks that answer the clients of what was just applied.
       if (deferEarly) setImmediate(() => this.stopped || this.out.send(early));
-      const applied = node.status().appliedIndex;
+      // Kept here rather than asked of the engine: status() builds a whole report (a leader's
+      // progress per peer included) and this runs for every Ready.
+      const applied = this.applied;
       for (const [ctx, r] of this.reads) {
         if (r.index !== undefined && r.index <= applied) {
           this.reads.delete(ctx);
