@@ -153,6 +153,9 @@ export class EndpointServer {
       reply = e.toEnvelope();
     }
     this.respond(msg, reply, log ?? baseLog);
+    // The NATS client writes in a microtask: one turn puts the reply on the wire before the
+    // bookkeeping below (metrics) runs.
+    await Promise.resolve();
     this.opts.onOutcome?.(name, code === undefined ? 'ok' : 'error', code, this.now() - started);
   }
 
