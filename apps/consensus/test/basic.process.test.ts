@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { subjects } from '@synod/protocol';
 import { AppProcess, appScript } from '@synod/testkit';
 import { ENGINES, ReplicaCluster } from './cluster.js';
+import { encodePeerMessage } from '../src/peer-codec.js';
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -131,9 +132,18 @@ describe.each(ENGINES)('%s: three replicas: election, reads and writes, bad inpu
         c.nc.publish(subjects.raftPeer(c.namespace, id), enc.encode('garbage'));
         c.nc.publish(subjects.raftPeer(c.namespace, id), new Uint8Array([10, 0, 0, 0, ...enc.encode('{"type":1}')]));
         c.nc.publish(subjects.raftPeer(c.namespace, id), new Uint8Array(500_000));
+        // Well framed in Raft's format, a wrong type inside: a heartbeat whose term is 2.5 (the
+        // float64 after version, type and the two length-prefixed node ids).
+        const wrongType = encodePeerMessage({ type: 'heartbeat', from: 'zz', to: id, term: 1, commit: 0, readRound: 0 }).slice();
+        new DataView(wrongType.buffer).setFloat64(2 + 1 + 2 + 1 + id.length, 2.5, true);
+        c.nc.publish(subjects.raftPeer(c.namespace, id), wrongType);
       }
       await c.nc.flush();
       for (const id of c.ids) await c.app(id).waitForLine((l) => l.msg === 'invalid peer message dropped', 5000);
+      if (engine === 'raft') {
+        const named = (l: { msg?: unknown; err?: unknown }): boolean => l.msg === 'invalid peer message dropped' && JSON.stringify(l.err ?? '').includes('term is 2.5');
+        for (const id of c.ids) await c.app(id).waitForLine(named, 5000);
+      }
       expect(await c.leader()).toBe(leader);
       await c.put('after-garbage', 'ok');
       expect(await c.get('after-garbage')).toBe('ok');
