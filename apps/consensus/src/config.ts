@@ -30,6 +30,14 @@ export const consensusEnv = {
   SNAPSHOT_TRAILING_ENTRIES: env.int({ min: 0, max: 10_000_000, default: 1000 }),
   /** Multi-Paxos only: α, the slots a configuration change waits before it decides (and the most slots in flight). */
   PAXOS_WINDOW: env.int({ min: 1, max: 1_000_000, default: 1024 }),
+  /**
+   * Raft only: a leader holds its appends to the followers a quorum does not need for up to this
+   * long and sends them in batches (thrifty replication; 0: every follower gets every append at
+   * once). Those followers' copies lag by at most this much.
+   */
+  THRIFTY_HOLD_MS: env.int({ min: 0, max: 1000, default: 5 }),
+  /** ...unless a quorum follower's acknowledgement is this late (or 3x its usual delay, if more): then all go at once. */
+  THRIFTY_HEDGE_MS: env.int({ min: 1, max: 1000, default: 2 }),
   MAX_UNCOMMITTED_BYTES: env.int({ min: 1024, max: 1024 ** 3, default: 64 * 1024 * 1024 }),
   /**
    * `throughput` (default): V8's heap sizing. `compact`: `--optimize-for-size`, the heap stays near

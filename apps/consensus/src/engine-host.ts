@@ -3,6 +3,7 @@ import type { LocalSnapshotWriter, SnapshotFile } from '@synod/wal';
 import { SynodError } from '@synod/protocol';
 import type { Logger } from '@synod/service-kit';
 import { NoticeHold } from './notice-hold.js';
+import { ThriftySender, type ThriftyCodec } from './thrifty.js';
 
 /** What the host needs from the replicated state machine. */
 export interface StateMachine<R> {
@@ -68,6 +69,11 @@ export interface HostOptions<Msg extends Addressed, Rec, Meta, R> {
    * instead (see NoticeHold); 0 sends each at once. Default 5 ms.
    */
   commitNoticeDelayMs?: number;
+  /**
+   * Thrifty replication (see ThriftySender): a leader's appends to the followers a quorum does not
+   * need are held up to `holdMs` (0: off) and sent in batches.
+   */
+  thrifty?: { codec: ThriftyCodec<Msg>; holdMs: number; hedgeMinMs: number };
 }
 
 interface PendingProposal<R> {
@@ -108,6 +114,8 @@ export class EngineHost<Msg extends Addressed, Rec, Meta, R> implements ReplicaH
   private readonly log: Logger;
   /** Every message leaves through here (commit notices may wait for a message that carries them). */
   private readonly out: NoticeHold<Msg>;
+  private readonly thrifty: ThriftySender<Msg> | undefined;
+  private leading = false;
   /** Index of the last entry applied to the state machine (or of the snapshot it was restored from). */
   private applied: number;
 
@@ -116,8 +124,16 @@ export class EngineHost<Msg extends Addressed, Rec, Meta, R> implements ReplicaH
     this.lastSnapshotBytes = o.initialSnapshotBytes ?? 0;
     this.lastTick = this.now();
     this.log = o.log.child({ component: o.engineName ?? 'raft' });
-    this.out = new NoticeHold(o.send, o.commitNoticeDelayMs ?? 5);
+    const t = o.thrifty;
+    this.thrifty = t && t.holdMs > 0 ? new ThriftySender({ out: o.send, codec: t.codec, holdMs: t.holdMs, hedgeMinMs: t.hedgeMinMs, now: this.now }) : undefined;
+    const thrifty = this.thrifty;
+    this.out = new NoticeHold(thrifty ? (m) => thrifty.send(m) : o.send, o.commitNoticeDelayMs ?? 5);
     this.applied = o.engine.status().appliedIndex;
+  }
+
+  /** Thrifty replication: appends held, batches sent after their hold, hedges (zeros when off). */
+  get thriftyStats(): { held: number; flushed: number; hedges: number } {
+    return this.thrifty?.stats ?? { held: 0, flushed: 0, hedges: 0 };
   }
 
   /** Commit notices held back and sent, and those a later append made needless. */
@@ -139,6 +155,7 @@ export class EngineHost<Msg extends Addressed, Rec, Meta, R> implements ReplicaH
     this.stopped = true;
     clearInterval(this.timer);
     this.out.stop();
+    this.thrifty?.stop();
     while (this.running) await new Promise((r) => setTimeout(r, 5));
     await this.snapshotting;
     for (const ps of this.proposals.values()) for (const p of ps) p.reject(new SynodError('SHUTTING_DOWN', 'the replica is stopping'));
@@ -150,6 +167,7 @@ export class EngineHost<Msg extends Addressed, Rec, Meta, R> implements ReplicaH
   /** A peer message arrived. */
   receive(m: Msg): void {
     if (this.stopped) return;
+    this.thrifty?.observe(m);
     this.inbox.push(m);
     this.kick();
   }
@@ -290,8 +308,10 @@ export class EngineHost<Msg extends Addressed, Rec, Meta, R> implements ReplicaH
         this.log.info({ index: rd.snapshot.index, bytes: rd.snapshot.data.length }, 'snapshot installed from the leader');
       }
       let lastApplied = -1;
+      let membershipApplied = false;
       for (const e of rd.committed) {
         const result = this.o.sm.apply(e);
+        if (e.kind === 'membership') membershipApplied = true;
         lastApplied = this.applied = e.index;
         this.appliedSinceSnapshot++;
         this.bytesSinceSnapshot += e.data.length;
@@ -317,8 +337,11 @@ export class EngineHost<Msg extends Addressed, Rec, Meta, R> implements ReplicaH
             r.reject(new SynodError('UNAVAILABLE', 'leadership lost before the read was confirmed', { retryable: true }));
           }
         }
+        this.leading = role === 'leader';
         this.o.onRoleChange?.(role, leader, epoch);
       }
+      // Who the followers are matters to thrifty replication (status() is costly: only on changes).
+      if (this.thrifty && (rd.softState || membershipApplied)) this.thrifty.configure(this.leading, node.id, node.status().membership.voters);
       node.advance();
       // After the microtasks that answer the clients of what was just applied.
       if (deferEarly) setImmediate(() => this.stopped || this.out.send(early));
