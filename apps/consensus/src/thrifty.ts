@@ -9,6 +9,8 @@ export interface ThriftyCodec<M> {
   appendEnd(m: M): number | undefined;
   /** For a follower's positive acknowledgement: the index it holds up to. */
   ackIndex(m: M): number | undefined;
+  /** `a` and then `b` as one message, if they can be (consecutive entries of one term), else undefined. */
+  merge?(a: M, b: M): M | undefined;
 }
 
 export interface ThriftyOptions<M> {
@@ -26,6 +28,8 @@ export interface ThriftyOptions<M> {
 
 /** A follower that acknowledged nothing this long is not counted on for the quorum. */
 const HEALTH_MS = 1000;
+/** A batch merges consecutive appends up to this many bytes of entry data (well under NATS's 1 MiB). */
+const MAX_MERGED_BYTES = 256 * 1024;
 /** Unacknowledged direct appends timed per follower, at most. */
 const MAX_TIMED = 256;
 
@@ -137,9 +141,16 @@ export class ThriftySender<M extends Addressed> {
     if (this.holdTimer !== undefined) this.clearTimer(this.holdTimer);
     this.holdTimer = undefined;
     const out: M[] = [];
+    const merge = this.o.codec.merge;
     for (const p of this.peers.values()) {
       if (p.held.length === 0) continue;
-      out.push(...p.held);
+      // Consecutive appends go as one: one message, one step and one acknowledgement per batch.
+      let last: M | undefined;
+      for (const m of p.held) {
+        const merged = last !== undefined && merge ? merge(last, m) : undefined;
+        if (merged !== undefined) out[out.length - 1] = last = merged;
+        else out.push((last = m));
+      }
       p.held = [];
       this.stats.flushed++;
     }
@@ -195,4 +206,13 @@ export const raftThriftyCodec: ThriftyCodec<RaftMessage> = {
   isAppend: (m) => m.type === 'app',
   appendEnd: (m) => (m.type === 'app' && m.entries.length > 0 ? m.prevIndex + m.entries.length : undefined),
   ackIndex: (m) => (m.type === 'appResp' && !m.reject ? m.index : undefined),
+  merge: (a, b) => {
+    if (a.type !== 'app' || b.type !== 'app' || a.notice || b.notice || a.term !== b.term || a.to !== b.to) return undefined;
+    if (a.entries.length === 0 || b.entries.length === 0 || b.prevIndex !== a.prevIndex + a.entries.length) return undefined;
+    let bytes = 0;
+    for (const e of a.entries) bytes += e.data.length;
+    for (const e of b.entries) bytes += e.data.length;
+    if (bytes > MAX_MERGED_BYTES) return undefined;
+    return { ...a, entries: [...a.entries, ...b.entries], commit: Math.max(a.commit, b.commit) };
+  },
 };

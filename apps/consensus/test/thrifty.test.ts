@@ -9,7 +9,7 @@ const app = (to: string, prevIndex: number, n = 1): M =>
   ({ type: 'app', from: 'n1', to, term: 1, prevIndex, prevTerm: 1, entries: Array.from({ length: n }, (_, i) => entry(prevIndex + 1 + i)), commit: prevIndex }) as M;
 const heartbeat = (to: string): M => ({ type: 'heartbeat', from: 'n1', to, term: 1, commit: 0, readRound: 1 }) as M;
 const ack = (from: string, index: number, reject = false): M => ({ type: 'appResp', from, to: 'n1', term: 1, index, reject, hint: 0 }) as M;
-const show = (m: M): string => `${m.type}>${m.to}${m.type === 'app' ? `@${(m as { prevIndex: number }).prevIndex}` : ''}`;
+const show = (m: M): string => `${m.type}>${m.to}${m.type === 'app' ? `@${m.prevIndex}${m.entries.length === 1 ? '' : `+${m.entries.length}`}` : ''}`;
 
 const HOLD = 20;
 const HEDGE = 2;
@@ -38,7 +38,8 @@ describe('ThriftySender: appends to followers a quorum does not need wait, bound
     vi.advanceTimersByTime(HOLD - 1);
     expect(sent.length).toBe(2);
     vi.advanceTimersByTime(1);
-    expect(sent[2]).toEqual(['app>n3@0', 'app>n3@1']);
+    // The held follower's two appends go as one message of both entries.
+    expect(sent[2]).toEqual(['app>n3@0+2']);
     expect(t.stats).toEqual({ held: 2, flushed: 1, hedges: 0 });
   });
 
@@ -48,7 +49,21 @@ describe('ThriftySender: appends to followers a quorum does not need wait, bound
     t.send([{ ...app('n3', 1), entries: [] } as M]);
     expect(sent).toEqual([['heartbeat>n3']]);
     vi.advanceTimersByTime(HOLD);
-    expect(sent[1]).toEqual(['app>n3@0', 'app>n3@1']);
+    expect(sent[1]).toEqual(['app>n3@0', 'app>n3@1+0']);
+  });
+
+  it('merges only consecutive appends of one term, never a commit notice, and up to 256 KiB of entries', () => {
+    const merge = raftThriftyCodec.merge!;
+    const a = app('n3', 0, 2);
+    expect(merge(a, app('n3', 2, 3))).toMatchObject({ prevIndex: 0, entries: [{ index: 1 }, { index: 2 }, { index: 3 }, { index: 4 }, { index: 5 }] });
+    expect(merge(a, app('n3', 3))).toBeUndefined(); // a gap
+    expect(merge(a, { ...app('n3', 2), term: 2 } as M)).toBeUndefined();
+    expect(merge(a, { ...app('n3', 2), notice: true } as M)).toBeUndefined();
+    expect(merge(a, heartbeat('n3'))).toBeUndefined();
+    expect(merge(a, app('n2', 2))).toBeUndefined();
+    const big = (prevIndex: number) => ({ ...app('n3', prevIndex), entries: [{ ...entry(prevIndex + 1), data: new Uint8Array(200 * 1024) }] }) as M;
+    expect(merge(big(0), big(1))).toBeUndefined();
+    expect((merge(a, app('n3', 2)) as { commit: number }).commit).toBe(2);
   });
 
   it('sends everything held at once when the quorum follower does not acknowledge within the hedge, then holds nothing for a while', () => {
