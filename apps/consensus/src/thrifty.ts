@@ -40,6 +40,8 @@ interface Peer<M> {
   unacked: { end: number; at: number }[];
   /** Replication messages held for it, in order. */
   held: M[];
+  /** It made the leader hedge and has acknowledged nothing since: counted on last. */
+  late: boolean;
 }
 
 /**
@@ -81,7 +83,7 @@ export class ThriftySender<M extends Addressed> {
     this.leader = leader;
     this.followers = voters.filter((v) => v !== self);
     const now = this.o.now();
-    for (const id of this.followers) if (!this.peers.has(id)) this.peers.set(id, { lastAck: now, unacked: [], held: [] });
+    for (const id of this.followers) if (!this.peers.has(id)) this.peers.set(id, { lastAck: now, unacked: [], held: [], late: false });
     for (const id of [...this.peers.keys()]) if (!this.followers.includes(id) && this.peers.get(id)!.held.length === 0) this.peers.delete(id);
     if (becameLeader) for (const p of this.peers.values()) p.lastAck = now;
     if (!leader) {
@@ -127,6 +129,7 @@ export class ThriftySender<M extends Addressed> {
     if (index === undefined || !peer) return;
     const now = this.o.now();
     peer.lastAck = now;
+    peer.late = false;
     let i = 0;
     while (i < peer.unacked.length && peer.unacked[i]!.end <= index) {
       const delay = now - peer.unacked[i]!.at;
@@ -170,7 +173,10 @@ export class ThriftySender<M extends Addressed> {
   private lazyFollowers(now: number): Set<NodeId> | undefined {
     const need = Math.floor((this.followers.length + 1) / 2);
     if (this.followers.length <= need) return undefined;
-    const healthy = (id: NodeId) => now - (this.peers.get(id)?.lastAck ?? now) <= HEALTH_MS;
+    const healthy = (id: NodeId) => {
+      const p = this.peers.get(id);
+      return p !== undefined && !p.late && now - p.lastAck <= HEALTH_MS;
+    };
     const ranked = [...this.followers].sort((a, b) => Number(healthy(b)) - Number(healthy(a)) || (a < b ? -1 : a > b ? 1 : 0));
     return new Set(ranked.slice(need));
   }
@@ -194,6 +200,7 @@ export class ThriftySender<M extends Addressed> {
       // A follower counted on is late: what is held goes now, and nothing is held for a while.
       this.stats.hedges++;
       this.directUntil = now + 5 * this.o.holdMs;
+      for (const p of this.peers.values()) if (p.unacked.length > 0 && now - p.unacked[0]!.at >= wait) p.late = true;
       this.flush();
       return;
     }

@@ -77,9 +77,23 @@ describe('ThriftySender: appends to followers a quorum does not need wait, bound
     t.send([app('n2', 1), app('n3', 1)]);
     expect(sent[2]).toEqual(['app>n2@1', 'app>n3@1']);
     vi.advanceTimersByTime(5 * HOLD);
-    // ...then thrifty again.
+    // ...then thrifty again, counting on n3 now: n2 was late and has not answered since.
     t.send([app('n2', 2), app('n3', 2)]);
-    expect(sent[3]).toEqual(['app>n2@2']);
+    expect(sent[3]).toEqual(['app>n3@2']);
+  });
+
+  it('counts on a follower that made it hedge last, until that follower acknowledges again', () => {
+    t.send([app('n2', 0), app('n3', 0)]);
+    vi.advanceTimersByTime(HEDGE); // n2 is late: hedge
+    t.observe(ack('n3', 1));
+    vi.advanceTimersByTime(5 * HOLD);
+    t.send([app('n2', 1), app('n3', 1)]);
+    expect(sent[sent.length - 1]).toEqual(['app>n3@1']); // n3 is the one counted on now
+    t.observe(ack('n2', 1));
+    t.observe(ack('n3', 2));
+    vi.advanceTimersByTime(HOLD);
+    t.send([app('n2', 2), app('n3', 2)]);
+    expect(sent[sent.length - 1]).toEqual(['app>n2@2']); // n2 answered: by id again
   });
 
   it('does not hedge when the quorum follower acknowledges in time', () => {
