@@ -55,7 +55,9 @@ interface Peer<M> {
  * follower's copy (its stale reads and the watches it serves) lags by at most `holdMs`, and when a
  * quorum follower is late — no acknowledgement within max(`hedgeMinMs`, 3 × its usual delay) —
  * everything held goes at once and every follower is sent to directly for a while
- * (`5 × holdMs`), so a slow or dead follower delays commits by that hedge, not by the hold.
+ * (`5 × holdMs`), so a slow or dead follower delays commits by that hedge, not by the hold. A
+ * follower that was late (at the hedge, or unanswered for a whole hold) is counted on last until it
+ * acknowledges again, so a dead one stops costing writes at once rather than after `HEALTH_MS`.
  */
 export class ThriftySender<M extends Addressed> {
   private leader = false;
@@ -107,6 +109,8 @@ export class ThriftySender<M extends Addressed> {
           this.stats.held++;
           this.holdTimer ??= this.setTimer(() => {
             this.holdTimer = undefined;
+            // A follower counted on that left an append unanswered for a whole hold is late too.
+            this.markLate(this.o.now(), this.o.holdMs);
             this.flush();
           }, this.o.holdMs);
           continue;
@@ -181,6 +185,10 @@ export class ThriftySender<M extends Addressed> {
     return new Set(ranked.slice(need));
   }
 
+  private markLate(now: number, wait: number): void {
+    for (const p of this.peers.values()) if (p.unacked.length > 0 && now - p.unacked[0]!.at >= wait) p.late = true;
+  }
+
   private armHedge(): void {
     if (this.hedgeTimer !== undefined) return;
     const wait = Math.max(this.o.hedgeMinMs, 3 * this.ackDelay);
@@ -200,7 +208,7 @@ export class ThriftySender<M extends Addressed> {
       // A follower counted on is late: what is held goes now, and nothing is held for a while.
       this.stats.hedges++;
       this.directUntil = now + 5 * this.o.holdMs;
-      for (const p of this.peers.values()) if (p.unacked.length > 0 && now - p.unacked[0]!.at >= wait) p.late = true;
+      this.markLate(now, wait);
       this.flush();
       return;
     }

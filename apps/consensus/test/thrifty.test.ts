@@ -96,6 +96,19 @@ describe('ThriftySender: appends to followers a quorum does not need wait, bound
     expect(sent[sent.length - 1]).toEqual(['app>n2@2']); // n2 answered: by id again
   });
 
+  it('marks a follower counted on late when its append stays unanswered for a whole hold, even if its usual delay is long', () => {
+    for (let i = 0; i < 30; i++) {
+      t.send([app('n2', i)]);
+      vi.advanceTimersByTime(10);
+      t.observe(ack('n2', i + 1)); // usually 10 ms: the hedge waits 30 ms, longer than the hold
+    }
+    t.send([app('n2', 30), app('n3', 30)]);
+    vi.advanceTimersByTime(HOLD); // the hold ends first, n2 silent all along
+    expect(t.stats.hedges).toBe(0);
+    t.send([app('n2', 31), app('n3', 31)]);
+    expect(sent[sent.length - 1]).toEqual(['app>n3@31']);
+  });
+
   it('does not hedge when the quorum follower acknowledges in time', () => {
     t.send([app('n2', 0), app('n3', 0)]);
     vi.advanceTimersByTime(1);
