@@ -341,6 +341,9 @@ export class EngineHost<Msg extends Addressed, Rec, Meta, R> implements ReplicaH
         this.o.onRoleChange?.(role, leader, epoch);
       }
       // Who the followers are matters to thrifty replication (status() is costly: only on changes).
+      // Raft counts a new configuration from the moment it is appended; until it is applied here
+      // the sender may still hold a follower the new quorum needs, which delays a commit by at most
+      // the hold.
       if (this.thrifty && (rd.softState || membershipApplied)) this.thrifty.configure(this.leading, node.id, node.status().membership.voters);
       node.advance();
       // After the microtasks that answer the clients of what was just applied.
