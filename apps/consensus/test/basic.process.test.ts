@@ -163,6 +163,8 @@ describe('bad configuration exits with status 2 naming the variable', () => {
     [{ HEAP_MODE: 'tiny' }, 'HEAP_MODE'],
     [{ HEAP_TRIM_QUIET_MS: 'soon' }, 'HEAP_TRIM_QUIET_MS'],
     [{ SNAPSHOT_LOG_PERCENT: '-1' }, 'SNAPSHOT_LOG_PERCENT'],
+    [{ THRIFTY_HOLD_MS: 'abc' }, 'THRIFTY_HOLD_MS'],
+    [{ THRIFTY_HEDGE_MS: '0' }, 'THRIFTY_HEDGE_MS'],
     [{ HEARTBEAT_TICKS: '10', ELECTION_TICKS: '10' }, 'HEARTBEAT_TICKS'],
   ])('%o', async (env, variable) => {
     const r = await AppProcess.runToExit({
