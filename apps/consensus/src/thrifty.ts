@@ -97,12 +97,14 @@ export class ThriftySender<M extends Addressed> {
   send(messages: M[]): void {
     if (!this.leader || this.o.holdMs <= 0) return this.o.out(messages);
     const now = this.o.now();
-    const lazy = now < this.directUntil ? undefined : this.lazyFollowers(now);
+    const c = this.o.codec;
+    // Who may wait is worked out once per call, and only for a call that carries an append.
+    let lazy: Set<NodeId> | undefined | null = null;
     const direct: M[] = [];
     for (const m of messages) {
-      const c = this.o.codec;
       const peer = this.peers.get(m.to);
       if (peer && c.isAppend(m)) {
+        if (lazy === null) lazy = now < this.directUntil ? undefined : this.lazyFollowers(now);
         // Order per follower: once something is held for it, its later appends wait behind it.
         if (peer.held.length > 0 || lazy?.has(m.to)) {
           peer.held.push(m);
