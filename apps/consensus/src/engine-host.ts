@@ -1,7 +1,7 @@
 import { snapshotBytes, type Addressed, type CommittedEntry, type ConsensusEngine, type EngineError, type EngineStatus, type MembershipChange, type NodeId, type ReadOptions, type Ready, type Snapshot } from '@synod/replog';
 import type { LocalSnapshotWriter, SnapshotFile } from '@synod/wal';
 import { SynodError } from '@synod/protocol';
-import type { Logger } from '@synod/service-kit';
+import { phases, publishPhase, type Logger } from '@synod/service-kit';
 import { NoticeHold } from './notice-hold.js';
 import { ThriftySender, type ThriftyCodec } from './thrifty.js';
 
@@ -289,9 +289,12 @@ export class EngineHost<Msg extends Addressed, Rec, Meta, R> implements ReplicaH
         await Promise.resolve();
       }
       const persisting = this.o.storage.persist(rd);
+      const traced = persisting !== undefined && phases.hasSubscribers;
+      if (traced) publishPhase('persist');
       // Nothing to write (a commit index alone): no turn of the event loop, so nothing else slips in
       // between learning a commit and answering its client.
       if (persisting) await persisting;
+      if (traced) publishPhase('persisted');
       if (rd.messages.length > 0) {
         this.out.send(rd.messages);
         // A follower's acknowledgement leaves before it applies what the same append committed:

@@ -1,6 +1,6 @@
 import { subjects } from '@synod/protocol';
 import type { Addressed } from '@synod/replog';
-import type { Logger, NatsConnection, Subscription } from '@synod/service-kit';
+import { phases, publishPhase, type Logger, type NatsConnection, type Subscription } from '@synod/service-kit';
 import type { RaftMessage } from '@synod/raft';
 import { decodePeerMessage, encodePeerMessage } from './peer-codec.js';
 
@@ -48,6 +48,7 @@ export class PeerTransport<Msg extends Addressed & { type: string } = RaftMessag
           this.log.warn({ to: m.to }, 'peer message for another node dropped');
           return;
         }
+        if (phases.hasSubscribers) publishPhase('peer-rx', m.type, (m as { from?: string }).from);
         this.onMessage(m);
       },
     });
@@ -57,7 +58,9 @@ export class PeerTransport<Msg extends Addressed & { type: string } = RaftMessag
     if (this.nc.isClosed() || this.nc.isDraining()) return;
     for (const m of messages) {
       try {
-        this.nc.publish(this.subjectOf(m.to), this.codec.encode(m));
+        const bytes = this.codec.encode(m);
+        if (phases.hasSubscribers) publishPhase('peer-tx', m.type, m.to);
+        this.nc.publish(this.subjectOf(m.to), bytes);
       } catch (err) {
         // Too large or a closed connection: Raft resends what matters.
         this.log.warn({ err, to: m.to, type: m.type }, 'peer message not sent');

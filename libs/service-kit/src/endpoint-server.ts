@@ -8,6 +8,7 @@ import {
   type ErrorEnvelope,
 } from '@synod/protocol';
 import type { Logger } from 'pino';
+import { phases, publishPhase } from './phases.js';
 
 /** What a handler learns about the request besides its validated input. */
 export interface RequestContext {
@@ -108,6 +109,7 @@ export class EndpointServer {
   }
 
   private async handle<I extends z.ZodType, O>(name: string, spec: EndpointSpec<I, O>, msg: Msg, baseLog: Logger): Promise<void> {
+    if (phases.hasSubscribers) publishPhase('request');
     const started = this.now();
     const requestId = msg.headers?.get(HEADERS.requestId) || `nats-${msg.sid}-${started}`;
     // The child logger, the abort signal and its timer cost more than many handlers: made on first use.
@@ -187,7 +189,9 @@ export class EndpointServer {
       return;
     }
     try {
-      msg.respond(encoder.encode(JSON.stringify(body)));
+      const bytes = encoder.encode(JSON.stringify(body));
+      if (phases.hasSubscribers) publishPhase('reply');
+      msg.respond(bytes);
     } catch (err) {
       log.error({ err }, 'could not send the reply');
       try {

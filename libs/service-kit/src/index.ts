@@ -16,3 +16,5 @@ export { runService } from './lifecycle.js';
 export type { ServiceContext, ServiceDefinition, StartedService, CommonConfig } from './lifecycle.js';
 export { HeapTrimPolicy, startHeapTrimmer, compactHeap, DEFAULT_HEAP_TRIM } from './heap-trim.js';
 export type { HeapTrimOptions, HeapSample, HeapTrimmer, HeapTrimAction } from './heap-trim.js';
+export { PHASES_CHANNEL, phases, publishPhase } from './phases.js';
+export type { PhaseEvent } from './phases.js';

@@ -4,7 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { startNats, uniqueNamespace, type NatsFixture } from '@synod/testkit';
 import { SynodError } from '@synod/protocol';
-import { BusRequester, EndpointServer, busRequest } from '../src/index.js';
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import { BusRequester, EndpointServer, PHASES_CHANNEL, busRequest, phases, type PhaseEvent } from '../src/index.js';
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -135,6 +136,27 @@ describe('EndpointServer on a real NATS server', () => {
     requester.close();
     await expect(waiting).rejects.toMatchObject({ code: 'SHUTTING_DOWN' });
     late.unsubscribe();
+  });
+
+  it('publishes request and reply steps on the synod:phases channel only while someone subscribes', async () => {
+    const seen: PhaseEvent[] = [];
+    const onPhase = (e: unknown) => seen.push(e as PhaseEvent);
+    expect(phases.hasSubscribers).toBe(false);
+    await busRequest(client, subject, { a: 1, b: 1 }, { timeoutMs: 2000, requestId: 'p0' });
+    subscribe(PHASES_CHANNEL, onPhase);
+    try {
+      const before = process.hrtime.bigint();
+      await busRequest(client, subject, { a: 1, b: 2 }, { timeoutMs: 2000, requestId: 'p1' });
+      const after = process.hrtime.bigint();
+      expect(seen.map((e) => e.step)).toEqual(['request', 'reply']);
+      expect(seen[0]!.at).toBeGreaterThanOrEqual(before);
+      expect(seen[1]!.at).toBeGreaterThanOrEqual(seen[0]!.at);
+      expect(seen[1]!.at).toBeLessThanOrEqual(after);
+    } finally {
+      unsubscribe(PHASES_CHANNEL, onPhase);
+    }
+    await busRequest(client, subject, { a: 1, b: 3 }, { timeoutMs: 2000, requestId: 'p2' });
+    expect(seen).toHaveLength(2);
   });
 
   it('counts every outcome', () => {
