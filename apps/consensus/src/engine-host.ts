@@ -289,6 +289,7 @@ export class EngineHost<Msg extends Addressed, Rec, Meta, R> implements ReplicaH
         await Promise.resolve();
       }
       const persisting = this.o.storage.persist(rd);
+      // Stamped after the call: the WAL writes in a microtask, so this still comes before the I/O.
       const traced = persisting !== undefined && phases.hasSubscribers;
       if (traced) publishPhase('persist');
       // Nothing to write (a commit index alone): no turn of the event loop, so nothing else slips in
