@@ -5,7 +5,7 @@ import { channel } from 'node:diagnostics_channel';
  * request's path (received, a peer message sent or received, a write persisted, the reply sent) on
  * this `node:diagnostics_channel` channel. Nothing is built or published unless something subscribes
  * (`phases.hasSubscribers`), so the steps cost a property read in production. `bench/kv-path.ts`
- * subscribes through a `--require` preload and joins the steps of all processes on one clock.
+ * subscribes through an `--import` preload and joins the steps of all processes on one clock.
  */
 export const PHASES_CHANNEL = 'synod:phases';
 
