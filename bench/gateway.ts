@@ -18,17 +18,23 @@ import { busRequest } from '@synod/service-kit';
 import { AppProcess, appScript, startNats, uniqueNamespace, workspaceRoot } from '@synod/testkit';
 import { latencyChart } from './gateway-chart.js';
 import { findNginx, startNginx, startNode, type Child } from './gateway-procs.js';
-import { closedLoop, flag, machine, ms, option, printTable, type LoadResult } from './lib.js';
+import { benchArgs, closedLoop, machine, ms, printTable, type LoadResult } from './lib.js';
 
-const quick = flag('quick');
-const concurrency = option('concurrency', quick ? 16 : 64);
-const seconds = option('seconds', quick ? 0.6 : 10);
+const cli = benchArgs('gateway', {
+  concurrency: { type: 'number', help: 'closed-loop clients (64; quick 16)' },
+  seconds: { type: 'number', help: 'seconds per case (10; quick 0.6)' },
+  'slow-ms': { type: 'number', help: "the slow worker's added latency in ms (50)" },
+  rate: { type: 'number', help: 'requests per second of the open-loop cases (1000)' },
+});
+const quick = cli.flag('quick');
+const concurrency = cli.number('concurrency', quick ? 16 : 64);
+const seconds = cli.number('seconds', quick ? 0.6 : 10);
 const warmupSeconds = quick ? 0.3 : 2;
-const slowMs = option('slow-ms', 50);
-const rate = option('rate', 1000);
+const slowMs = cli.number('slow-ms', 50);
+const rate = cli.number('rate', 1000);
 const STRATEGIES = ['round-robin', 'random', 'weighted', 'least-outstanding', 'p2c-ewma', 'consistent-hash'] as const;
 // Only a full run with the documented settings replaces the charts in docs/.
-const documented = !quick && !['seconds', 'concurrency', 'slow-ms', 'rate'].some((o) => process.argv.includes(`--${o}`));
+const documented = !quick && !['seconds', 'concurrency', 'slow-ms', 'rate'].some((o) => cli.given(o));
 const chartsDir = documented ? join(workspaceRoot, 'docs') : join(workspaceRoot, 'tmp', 'bench-charts');
 
 const rows: LoadResult[] = [];

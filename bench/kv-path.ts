@@ -18,10 +18,11 @@ import { join } from 'node:path';
 import { BoundProbe, pooled } from './kv-bound.js';
 import { LOAD_POLICY, key, pct, value } from './kv-common.js';
 import { SynodTarget } from './kv-synod.js';
-import { closedLoop, flag, machine, option } from './lib.js';
+import { benchArgs, closedLoop, machine } from './lib.js';
 
-const quick = flag('quick');
-const seconds = option('seconds', quick ? 1 : 8);
+const cli = benchArgs('kv-path', { seconds: { type: 'number', help: 'seconds of traced puts (8; quick 1)' } });
+const quick = cli.flag('quick');
+const seconds = cli.number('seconds', quick ? 1 : 8);
 const warmSeconds = quick ? 1 : 4;
 const probeSeconds = quick ? 0.3 : 1;
 
@@ -83,7 +84,7 @@ const us = (x: number) => x.toFixed(0).padStart(6);
 const dir = await mkdtemp(join(tmpdir(), 'synod-bench-kv-path-'));
 const preload = new URL('./kv-path-preload.mjs', import.meta.url).href;
 console.log(`bench:kv-path — ${new Date().toISOString()}`);
-console.log(`command: npx tsx bench/kv-path.ts${process.argv.length > 2 ? ` ${process.argv.slice(2).join(' ')}` : ''}`);
+console.log(`command: ${cli.command}`);
 console.log(`machine: ${machine()}`);
 console.log(`3 Raft replicas (TICK_MS 100, ELECTION_TICKS 10), one nats-server; 1 client, ${warmSeconds} s warm-up, ${seconds} s traced`);
 

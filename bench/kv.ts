@@ -17,11 +17,20 @@ import { findNatsBinary, workspaceRoot } from '@synod/testkit';
 import { LOAD_POLICY, RESUME_POLICY, key, pct, printCases, rate, readRss, sleep, summarize, table, value, type CaseResult, type KvTarget, type Rss } from './kv-common.js';
 import { BoundProbe, pooled } from './kv-bound.js';
 import { SynodTarget } from './kv-synod.js';
-import { closedLoop, flag, machine, ms, option, type LoadResult } from './lib.js';
+import { benchArgs, closedLoop, machine, ms, type LoadResult } from './lib.js';
+
+const cli = benchArgs('kv', {
+  engine: { type: 'string', help: 'raft, paxos or all (raft)' },
+  seconds: { type: 'number', help: 'seconds per case (10; quick 0.5)' },
+  keys: { type: 'number', help: 'keyspace of the load (10000; quick 1000)' },
+  'mem-keys': { type: 'number', help: 'keys written for the memory figure (100000; quick 2000)' },
+  kills: { type: 'number', help: 'leader kills of the resume case (5; quick 1)' },
+  connections: { type: 'number', help: "the load client's NATS connections (4)" },
+  'no-etcd': { type: 'boolean', help: 'skip etcd' },
+});
 
 function engineOption(): ('raft' | 'paxos')[] {
-  const at = process.argv.indexOf('--engine');
-  const v = at >= 0 ? process.argv[at + 1] : (process.argv.find((a) => a.startsWith('--engine='))?.slice('--engine='.length) ?? 'raft');
+  const v = cli.string('engine', 'raft');
   if (v === 'raft' || v === 'paxos') return [v];
   if (v === 'all' || v === 'raft,paxos') return ['raft', 'paxos'];
   console.error(`--engine must be raft, paxos or all, got ${JSON.stringify(v)}`);
@@ -29,16 +38,16 @@ function engineOption(): ('raft' | 'paxos')[] {
 }
 const engines = engineOption();
 
-const quick = flag('quick');
-const seconds = option('seconds', quick ? 0.5 : 10);
+const quick = cli.flag('quick');
+const seconds = cli.number('seconds', quick ? 0.5 : 10);
 const warmupSeconds = quick ? 0.2 : 2;
-const keyspace = option('keys', quick ? 1000 : 10_000);
-const memKeys = option('mem-keys', quick ? 2000 : 100_000);
-const kills = option('kills', quick ? 1 : 5);
+const keyspace = cli.number('keys', quick ? 1000 : 10_000);
+const memKeys = cli.number('mem-keys', quick ? 2000 : 100_000);
+const kills = cli.number('kills', quick ? 1 : 5);
 /** Seconds without load before the at-rest RSS reading (as long as a replica's heap trim needs, and more). */
 const REST_SECONDS = quick ? 1 : 25;
-const connections = option('connections', 4);
-const withEtcd = !quick && !flag('no-etcd');
+const connections = cli.number('connections', 4);
+const withEtcd = !quick && !cli.flag('no-etcd');
 const CONCURRENCY = [1, 16, 256];
 const FILL_CONCURRENCY = 256;
 const RESUME_WRITERS = 4;
@@ -120,8 +129,7 @@ async function resumeRound(t: KvTarget): Promise<Resume> {
   const leader = await t.leader(15_000);
   let stopping = false;
   let killAt = Infinity;
-  let resolveAck!: (at: number) => void;
-  const acked = new Promise<number>((r) => (resolveAck = r));
+  const { promise: acked, resolve: resolveAck } = Promise.withResolvers<number>();
   let n = 0;
   let failures = 0;
   const writers = Array.from({ length: RESUME_WRITERS }, async () => {
@@ -248,9 +256,8 @@ function ratioRows(a: Suite, b: Suite): string[][] {
 
 const nats = findNatsBinary();
 const etcdInfo = withEtcd ? (await import('./kv-etcd.js')).findEtcd() : undefined;
-const args = process.argv.slice(2);
 console.log(`bench:kv ${quick ? '(quick) ' : ''}— ${new Date().toISOString()}`);
-console.log(`command: npx tsx bench/kv.ts${args.length > 0 ? ` ${args.join(' ')}` : ''}`);
+console.log(`command: ${cli.command}`);
 console.log(`machine: ${machine()}; nats-server ${version(nats, ['--version'], /v?(\d+\.\d+\.\d+)/)}`);
 console.log(
   `synod (${engines.join(', then ')}): 3 consensus replicas (TICK_MS 100, ELECTION_TICKS 10, data in ${tmpdir()}), one nats-server; ` +

@@ -1,5 +1,6 @@
 // Shared pieces of the benchmarks: argument parsing, closed-loop load, HDR histograms, reporting.
 import { cpus, totalmem } from 'node:os';
+import { parseArgs } from 'node:util';
 import * as hdr from 'hdr-histogram-js';
 
 export interface LoadResult {
@@ -72,14 +73,61 @@ export function machine(): string {
   return `${c.length} x ${c[0]?.model ?? 'unknown cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}`;
 }
 
-export function flag(name: string): boolean {
-  return process.argv.includes(`--${name}`);
+/** What a benchmark accepts: each option's kind and a line of help. */
+export type BenchOptionSpec = Record<string, { type: 'boolean' | 'number' | 'string'; help: string }>;
+
+export interface BenchArgs {
+  /** A boolean option. */
+  flag(name: string): boolean;
+  /** A positive number, or `fallback` when the option is absent. */
+  number(name: string, fallback: number): number;
+  /** A string option, or `fallback` when absent. */
+  string(name: string, fallback: string): string;
+  /** Whether the option was given at all. */
+  given(name: string): boolean;
+  /** The command line that reproduces this run, for the report's head. */
+  command: string;
 }
 
-export function option(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  if (i === -1) return fallback;
-  const v = Number(process.argv[i + 1]);
-  if (!Number.isFinite(v) || v <= 0) throw new Error(`--${name} needs a positive number`);
-  return v;
+/**
+ * Parses a benchmark's flags strictly (`node:util` parseArgs): a misspelled or unknown option, a
+ * missing value or a value that is not a positive number exits 2 with the list of options, rather
+ * than being ignored.
+ */
+export function benchArgs(script: string, spec: BenchOptionSpec): BenchArgs {
+  const all: BenchOptionSpec = { quick: { type: 'boolean', help: 'a short run that CI makes so the benchmark cannot rot' }, ...spec };
+  const usage = () =>
+    `options of ${script}:\n` +
+    Object.entries(all)
+      .map(([n, o]) => `  --${n}${o.type === 'boolean' ? '' : ` <${o.type}>`}  ${o.help}`)
+      .join('\n');
+  const fail = (why: string): never => {
+    console.error(`${script}: ${why}\n${usage()}`);
+    process.exit(2);
+  };
+  let values: Record<string, string | boolean | undefined> = {};
+  try {
+    values = parseArgs({
+      args: process.argv.slice(2),
+      strict: true,
+      allowPositionals: false,
+      options: Object.fromEntries(Object.entries(all).map(([n, o]) => [n, { type: o.type === 'boolean' ? 'boolean' : 'string' }])),
+    }).values as Record<string, string | boolean | undefined>;
+  } catch (err) {
+    fail((err as Error).message);
+  }
+  const args = process.argv.slice(2);
+  return {
+    flag: (name) => values[name] === true,
+    number(name, fallback) {
+      const raw = values[name];
+      if (raw === undefined) return fallback;
+      const v = Number(raw);
+      if (typeof raw !== 'string' || raw.trim() === '' || !Number.isFinite(v) || v <= 0) fail(`--${name} needs a positive number, got ${JSON.stringify(raw)}`);
+      return v;
+    },
+    string: (name, fallback) => (typeof values[name] === 'string' ? (values[name] as string) : fallback),
+    given: (name) => values[name] !== undefined,
+    command: `npx tsx bench/${script}.ts${args.length > 0 ? ` ${args.join(' ')}` : ''}`,
+  };
 }

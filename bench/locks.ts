@@ -22,10 +22,16 @@ import { handoff, throughput, uncontended, withCpu, type LockTarget } from './lo
 import { EtcdLocks, findEtcd } from './locks-etcd.js';
 import { RedisLocks, findRedis } from './locks-redis.js';
 import { SynodLocks } from './locks-synod.js';
-import { closedLoop, flag, machine, ms, option, printTable, type LoadResult } from './lib.js';
+import { benchArgs, closedLoop, machine, ms, printTable, type LoadResult } from './lib.js';
 
-const quick = flag('quick');
-const seconds = option('seconds', quick ? 1 : 10);
+const cli = benchArgs('locks', {
+  seconds: { type: 'number', help: 'seconds per case (10; quick 1)' },
+  'redis-poll-ms': { type: 'number', help: "the Redis lock's retry interval in ms (10)" },
+  'no-etcd': { type: 'boolean', help: 'skip etcd' },
+  'no-redis': { type: 'boolean', help: 'skip Redis' },
+});
+const quick = cli.flag('quick');
+const seconds = cli.number('seconds', quick ? 1 : 10);
 const warmupSeconds = quick ? 0.2 : 2;
 /**
  * The first case's warm-up is longer: freshly started Node processes (replicas, lock managers, this
@@ -34,9 +40,9 @@ const warmupSeconds = quick ? 0.2 : 2;
  * compared with is measured half a minute into the run. Every system gets the same warm-up.
  */
 const firstWarmupSeconds = quick ? 0.2 : 10;
-const redisPollMs = option('redis-poll-ms', 10);
-const withEtcd = !quick && !flag('no-etcd');
-const withRedis = !quick && !flag('no-redis');
+const redisPollMs = cli.number('redis-poll-ms', 10);
+const withEtcd = !quick && !cli.flag('no-etcd');
+const withRedis = !quick && !cli.flag('no-redis');
 const CLIENTS = 64;
 const NAMES = 10_000;
 const WAITERS = 32;
@@ -110,7 +116,7 @@ const rate = (r: LoadResult) => (r.seconds > 0 ? r.requests / r.seconds : 0);
 const p = (r: LoadResult, q: number) => (r.requests > 0 ? r.histogram.getValueAtPercentile(q) : NaN);
 const x = (a: number, b: number) => (Number.isFinite(a / b) ? `${(a / b).toFixed(2)}x` : 'n/a');
 
-const command = `npx tsx bench/locks.ts${process.argv.length > 2 ? ` ${process.argv.slice(2).join(' ')}` : ''}`;
+const command = cli.command;
 console.log(`bench:locks ${quick ? '(quick) ' : ''}on ${machine()}`);
 console.log(`date ${new Date().toISOString()}, command: ${command}`);
 console.log(

@@ -7,10 +7,10 @@
 import * as hdr from 'hdr-histogram-js';
 import { RaftNode, type RaftMessage } from '@synod/raft';
 import { seededRandom } from '@synod/testkit';
-import { flag, machine, ms } from './lib.js';
+import { benchArgs, machine, ms } from './lib.js';
 import { runWalBench } from './wal.js';
 
-const quick = flag('quick');
+const quick = benchArgs('raft', {}).flag('quick');
 const seconds = quick ? 0.5 : 5;
 const ENTRY = new Uint8Array(16).fill(7);
 

@@ -9,9 +9,8 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { Wal } from '@synod/wal';
-import { closedLoop, flag, machine, option, printTable, type LoadResult } from './lib.js';
+import { benchArgs, closedLoop, machine, printTable, type LoadResult } from './lib.js';
 
 const concurrencies = [1, 16, 256];
 
@@ -71,6 +70,7 @@ export async function runWalBench(quick: boolean, options: { seconds?: number; r
   return !failed;
 }
 
-if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  await runWalBench(flag('quick'), { seconds: option('seconds', flag('quick') ? 1 : 10), recordBytes: option('bytes', 100) });
+if (import.meta.main) {
+  const cli = benchArgs('wal', { seconds: { type: 'number', help: 'seconds per case (10; quick 1)' }, bytes: { type: 'number', help: 'record size in bytes (100)' } });
+  await runWalBench(cli.flag('quick'), { seconds: cli.number('seconds', cli.flag('quick') ? 1 : 10), recordBytes: cli.number('bytes', 100) });
 }

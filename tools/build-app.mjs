@@ -11,7 +11,7 @@ await build({
   outfile: resolve(appDir, 'dist/main.js'),
   bundle: true,
   platform: 'node',
-  target: 'node20',
+  target: 'node24',
   format: 'esm',
   sourcemap: 'linked',
   // Smaller bundles are less memory in every process (V8 keeps the source text); names are kept so

@@ -13,6 +13,8 @@
 # Options: --force rebuilds base images that exist; --no-build skips step 3.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The offline Node image is made from the node binary on PATH: Node 24, provisioned if need be.
+. tools/node24.sh
 
 force=0 bundles=1
 for a in "$@"; do

@@ -6,6 +6,27 @@ import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
+
+// The project runs on Node 24. On an older Node, provision it (tools/node24.sh) and run again under
+// it, unless provisioning is off.
+const NODE_MAJOR = 24;
+if (Number(process.versions.node.split('.')[0]) < NODE_MAJOR) {
+  if (process.env.SYNOD_NODE_PROVISION === '0' || process.env.SYNOD_NODE_REEXEC === '1') {
+    process.stderr.write(
+      `npm test: Synod needs Node.js >= ${NODE_MAJOR}, this is ${process.version}. ` +
+        `Run \`. tools/node24.sh\` to provision Node ${NODE_MAJOR} from the npm registry, or install it (see the README).\n`,
+    );
+    process.exit(1);
+  }
+  process.stdout.write(`npm test: Node ${process.version} is older than ${NODE_MAJOR}; running again under the Node that tools/node24.sh provisions\n`);
+  const again = spawnSync('bash', ['-c', '. tools/node24.sh && exec node tools/test.mjs "$@"', 'test', ...process.argv.slice(2)], {
+    cwd: root,
+    env: { ...process.env, SYNOD_NODE_REEXEC: '1' },
+    stdio: 'inherit',
+  });
+  process.exit(again.status ?? 1);
+}
+process.stdout.write(`npm test: node ${process.version}\n`);
 const results = join(root, 'tmp', 'test-results');
 rmSync(results, { recursive: true, force: true });
 const env = { ...process.env, NX_NO_CLOUD: 'true', NX_DAEMON: 'false', NX_TUI: 'false' };

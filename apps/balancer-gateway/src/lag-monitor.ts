@@ -1,4 +1,4 @@
-import { monitorEventLoopDelay, performance, type IntervalHistogram } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance, type ELDHistogram } from 'node:perf_hooks';
 
 /**
  * Watches the event loop's delay (perf_hooks' monitorEventLoopDelay): every `windowMs` the worst
@@ -10,7 +10,7 @@ import { monitorEventLoopDelay, performance, type IntervalHistogram } from 'node
  */
 export class LagMonitor {
   private static readonly RESOLUTION_MS = 10;
-  private histogram: IntervalHistogram | undefined;
+  private histogram: ELDHistogram | undefined;
   private timer: NodeJS.Timeout | undefined;
   private lagMs = 0;
   private sampledAt = performance.now();

@@ -98,10 +98,7 @@ export function startKeepAlive(host: KeepAliveHost, leaseId: number, opts: KeepA
     }
   };
 
-  let resolveDone!: () => void;
-  const done = new Promise<void>((resolve) => {
-    resolveDone = resolve;
-  });
+  const { promise: done, resolve: resolveDone } = Promise.withResolvers<void>();
   const handle: KeepAliveHandle = {
     leaseId,
     signal: lostController.signal,

@@ -626,7 +626,7 @@ class Simulation<Msg extends Addressed, Rec, Meta> {
       // Symmetric split into two sides.
       const side = new Set(ids.filter(() => this.chance(0.5)));
       for (const a of ids) for (const b of ids) if (side.has(a) !== side.has(b)) this.cut.add(`${a}->${b}`);
-      this.log(`PARTITION {${[...side].join(',')}} | {${ids.filter((i) => !side.has(i)).join(',')}}`);
+      this.log(`PARTITION {${[...side].join(',')}} | {${[...new Set(ids).difference(side)].join(',')}}`);
     } else if (shape < 0.8) {
       const lone = this.pick(ids);
       for (const b of ids) if (b !== lone) this.cut.add(`${lone}->${b}`).add(`${b}->${lone}`);
