@@ -14,6 +14,25 @@ export interface ConnectOptions {
 }
 
 /**
+ * The reply-subject prefix of a NATS user: `_INBOX.<user>`. Each user may subscribe only under its
+ * own prefix (infra/nats/auth.conf), so no client can listen on another's replies or watch events.
+ * Without a user, nats.js's default `_INBOX`.
+ */
+export function inboxPrefixFor(user: string | undefined): string {
+  return user === undefined || user === '' ? '_INBOX' : `_INBOX.${user}`;
+}
+
+/**
+ * The inbox prefix a connection was opened with (nats.js keeps its options on the connection but
+ * does not type them on the interface). Clients that make their own inboxes (watches) use it so
+ * their subscriptions stay inside the user's permitted prefix.
+ */
+export function connectionInboxPrefix(nc: NatsConnection): string {
+  const options = (nc as { options?: { inboxPrefix?: unknown } }).options;
+  return typeof options?.inboxPrefix === 'string' && options.inboxPrefix !== '' ? options.inboxPrefix : '_INBOX';
+}
+
+/**
  * Connects to NATS, waiting for the first connection as long as it takes (so processes may start
  * before the server) and reconnecting forever afterwards. Connection events are logged.
  */
@@ -29,6 +48,7 @@ export async function connectNats(opts: ConnectOptions): Promise<Bus> {
     servers: opts.servers,
     name: opts.name,
     ...(opts.user !== undefined ? { user: opts.user, pass: opts.pass ?? '' } : {}),
+    inboxPrefix: inboxPrefixFor(opts.user),
     waitOnFirstConnect: true,
     maxReconnectAttempts: -1,
     reconnectTimeWait: 250,
