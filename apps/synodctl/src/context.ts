@@ -2,6 +2,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { Namespace, SynodError } from '@synod/protocol';
 import { StoreClient } from '@synod/store-client';
 import { LockClient, natsLockRequest, type LockRequestFn } from '@synod/locks';
+import { inboxPrefixFor } from '@synod/service-kit';
 import { UsageError } from './errors.js';
 
 /** What the CLI touches outside itself; tests give their own. */
@@ -104,9 +105,12 @@ export class CliContext {
   }
 }
 
-/** NATS_USER / NATS_PASSWORD: credentials for servers with per-user permissions. */
+/**
+ * NATS_USER / NATS_PASSWORD: credentials for servers with per-user permissions; replies and watch
+ * events then arrive under `_INBOX.<user>`, the only inboxes the user may subscribe to.
+ */
 async function defaultConnect(servers: string[], timeoutMs: number, env: Record<string, string | undefined>): Promise<NatsConnection> {
   const user = env.NATS_USER?.trim();
   const auth = user ? { user, pass: env.NATS_PASSWORD ?? '' } : {};
-  return connect({ servers, name: 'synodctl', timeout: timeoutMs, maxReconnectAttempts: -1, reconnectTimeWait: 250, ...auth });
+  return connect({ servers, name: 'synodctl', timeout: timeoutMs, maxReconnectAttempts: -1, reconnectTimeWait: 250, inboxPrefix: inboxPrefixFor(user), ...auth });
 }
