@@ -332,7 +332,8 @@ if (!readiness.ok) {
       const careless = await natsAs('synodctl', '_INBOX');
       try {
         const heard: string[] = [];
-        worker.subscribe('_INBOX.synodctl.>', { callback: (_err, msg) => void heard.push(msg.subject) });
+        // The refusal reaches this callback as an error; a message would be a leak.
+        worker.subscribe('_INBOX.synodctl.>', { callback: (err, msg) => void (err ? undefined : heard.push(msg.subject)) });
         await worker.flush();
         await until('the refusal of the subscription', 5000, async () => (refused.some((e) => e.includes('Subscription to "_INBOX.synodctl.>"')) ? true : undefined));
         // synodctl's own traffic goes on, unheard by the worker.
