@@ -32,6 +32,8 @@ export async function startOpsServer(opts: {
   registry: Registry;
   log: Logger;
   routes?: OpsRoutes;
+  /** Replaces the registry's text on `/metrics` (a supervisor serving its processes' metrics too). */
+  metricsText?: () => Promise<string>;
 }): Promise<OpsServer> {
   const app: FastifyInstance = Fastify({ logger: false, bodyLimit: OPS_BODY_LIMIT_BYTES });
   const log = opts.log.child({ component: 'ops-http' });
@@ -47,7 +49,7 @@ export async function startOpsServer(opts: {
     return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready', checks });
   });
   app.get('/metrics', async (_req, reply) => {
-    const body = await opts.registry.metrics();
+    const body = await (opts.metricsText ?? (() => opts.registry.metrics()))();
     return reply.type(opts.registry.contentType).send(body);
   });
   if (opts.routes) await app.register(opts.routes);
