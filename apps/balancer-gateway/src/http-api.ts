@@ -1,0 +1,45 @@
+import { randomUUID } from 'node:crypto';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { HTTP_HEADERS } from '@synod/protocol';
+import type { Logger } from '@synod/service-kit';
+import { docsPlugin } from './plugins/docs.js';
+import { edgePlugin, type EdgeOptions } from './plugins/edge.js';
+import { errorsPlugin } from './plugins/errors.js';
+import { registryViewsPlugin } from './plugins/registry-views.js';
+import { serviceProxyPlugin, type ServiceProxyOptions } from './plugins/service-proxy.js';
+import type { ProcessView } from './views.js';
+
+export interface ApiOptions {
+  log: Logger;
+  /** Largest accepted body, in bytes. */
+  maxBodyBytes: number;
+  /** The service proxy (router, timeouts, hashing key, its metrics). */
+  proxy: Omit<ServiceProxyOptions, 'log'>;
+  /** What `GET /v1/workers` and `GET /v1/services` show. */
+  view: ProcessView;
+  /** API keys, rate limit, CORS and access log of the public port. */
+  edge: Omit<EdgeOptions, 'log'>;
+}
+
+/**
+ * The gateway's public HTTP API, a composition of plugins: errors (body reading, the error
+ * envelope), edge (API keys, rate limit, CORS, access log), the service proxy
+ * (`POST /v1/services/:service/:endpoint`), the registry views (`GET /v1/workers`,
+ * `GET /v1/services`) and the docs (`/docs`). Admin routes are not here: they live on the ops port.
+ */
+export function buildApi(opts: ApiOptions): FastifyInstance {
+  const app = Fastify({
+    logger: false,
+    bodyLimit: opts.maxBodyBytes,
+    genReqId: (req) => {
+      const given = req.headers[HTTP_HEADERS.requestId];
+      return typeof given === 'string' && /^[\w.:-]{1,128}$/.test(given) ? given : randomUUID();
+    },
+  });
+  app.register(errorsPlugin, { log: opts.log });
+  app.register(edgePlugin, { log: opts.log, ...opts.edge });
+  app.register(serviceProxyPlugin, { log: opts.log, ...opts.proxy });
+  app.register(registryViewsPlugin, opts.view);
+  app.register(docsPlugin, { hashHeader: opts.proxy.hashHeader, apiKeys: opts.edge.apiKeys !== undefined, rateLimited: opts.edge.rateLimitPerSecond !== undefined });
+  return app;
+}
