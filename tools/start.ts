@@ -3,7 +3,8 @@
 // three sample workers with weights 5, 1, 1 (and the worker apps listed in tools/start-workers.json,
 // which `nx g @synod/plugin:worker` adds to), logs pretty-printed. Ctrl-C stops everything. Set
 // NATS_URL to use a server you already run (else one starts on NATS_PORT, default 4222), PORT to move
-// the gateway, SYNOD_DATA to move the data, ENGINE=paxos to run the replicas on Multi-Paxos.
+// the gateway, GATEWAY_PROCESSES to run more gateway processes on its port (default 1), SYNOD_DATA to
+// move the data, ENGINE=paxos to run the replicas on Multi-Paxos.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -41,7 +42,7 @@ const replicaDir = (id: string) => (engine === 'raft' ? join(dataRoot, id) : joi
 const specs: Spec[] = [
   ...replicas.map((id) => ({ name: id, app: 'consensus', env: { NODE_ID: id, PEERS: replicas.join(','), DATA_DIR: replicaDir(id), ENGINE: engine } })),
   { name: 'lock-manager', app: 'lock-manager', env: {} },
-  { name: 'gateway', app: 'balancer-gateway', env: { PORT: port, HTTP_PORT: process.env.GATEWAY_HTTP_PORT ?? '9090' } },
+  { name: 'gateway', app: 'balancer-gateway', env: { PORT: port, HTTP_PORT: process.env.GATEWAY_HTTP_PORT ?? '9090', GATEWAY_PROCESSES: process.env.GATEWAY_PROCESSES ?? '1' } },
   { name: 'worker-a', app: 'sample-worker', env: { WORKER_ID: 'worker-a', WORKER_WEIGHT: '5' } },
   { name: 'worker-b', app: 'sample-worker', env: { WORKER_ID: 'worker-b', WORKER_WEIGHT: '1' } },
   { name: 'worker-c', app: 'sample-worker', env: { WORKER_ID: 'worker-c', WORKER_WEIGHT: '1' } },
