@@ -2,6 +2,7 @@
 // (no validation, no metrics, no logs, no health, no retries). POST /v1/services/:service/:endpoint
 // goes round-robin to the workers named in WORKER_IDS over plain `nc.request`, and the worker's
 // `result` comes back as the body. Prints {"msg":"ready","port":N}.
+import { Buffer } from 'node:buffer';
 import { createServer } from 'node:http';
 import { connect } from '@nats-io/transport-node';
 
