@@ -258,7 +258,9 @@ export class Router {
     if (!('tried' in admitted)) return admitted;
     const call = admitted;
     for (;;) {
-      const picked = await this.pick(call);
+      // pick() only returns a promise when the request has to wait for a slot.
+      let picked = this.pick(call);
+      if (picked instanceof Promise) picked = await picked;
       if (picked.result) return picked.result;
       const outcome = await this.attempt(call, picked.worker);
       if (outcome.ok) return { ok: true, json: outcome.json, worker: outcome.worker.id, attempts: call.attempts };
@@ -286,7 +288,20 @@ export class Router {
   }
 
   /** Step 2: a worker for the next attempt, waiting for a free slot when every candidate is full. */
-  private async pick(call: Call): Promise<Picked> {
+  private pick(call: Call): Picked | Promise<Picked> {
+    const { req } = call;
+    const now = this.now();
+    if (call.deadline - now <= 0) return { result: fail(call.lastError ?? new SynodError('TIMEOUT', `no reply within ${req.timeoutMs} ms`), call.last, call.attempts) };
+    const candidates = this.candidates(call, now);
+    if (candidates.length > 0) {
+      const open = this.withCapacity(candidates);
+      if (open.length > 0) return this.take(call, open, now);
+    }
+    return this.pickWaiting(call);
+  }
+
+  /** Step 2 when no candidate has a free slot (or none is left): the queue, or the reason there is no worker. */
+  private async pickWaiting(call: Call): Promise<Picked> {
     const { req, state } = call;
     for (;;) {
       const now = this.now();
@@ -311,23 +326,31 @@ export class Router {
         call.wokenUp = true;
         continue;
       }
-      call.wokenUp = false;
-      const worker = this.choose(call, open, now);
-      if (!worker) return { result: fail(call.lastError ?? new SynodError('NO_WORKERS', `service "${req.service}" has no eligible worker`), call.last, call.attempts) };
-      // The slot is taken in the same turn as the capacity check, before any other request looks.
-      this.limiter.tryAcquire(worker.id, this.limitOf(worker));
-      return { worker };
+      return this.take(call, open, now);
     }
+  }
+
+  /** Chooses among workers with a free slot and takes the slot, in the same turn as the capacity check. */
+  private take(call: Call, open: readonly WorkerEntry[], now: number): Picked {
+    call.wokenUp = false;
+    const worker = this.choose(call, open, now);
+    if (!worker) return { result: fail(call.lastError ?? new SynodError('NO_WORKERS', `service "${call.req.service}" has no eligible worker`), call.last, call.attempts) };
+    this.limiter.tryAcquire(worker.id, this.limitOf(worker));
+    return { worker };
   }
 
   /**
    * Step 3: one attempt at `worker`; with hedging on, a second attempt at another worker once the
    * first has waited past the worker's latency quantile, the first success winning.
    */
-  private async attempt(call: Call, worker: WorkerEntry): Promise<Outcome> {
+  private attempt(call: Call, worker: WorkerEntry): Promise<Outcome> {
     const first = this.send(call, worker);
     const delayMs = this.hedgeDelay(call, worker);
-    if (delayMs === undefined) return first;
+    return delayMs === undefined ? first : this.hedged(call, first, delayMs);
+  }
+
+  /** The hedge of an attempt still out after `delayMs`: a second worker, and the first success. */
+  private async hedged(call: Call, first: Promise<Outcome>, delayMs: number): Promise<Outcome> {
     const early = await within(first, delayMs);
     if (early) return early;
     const now = this.now();
