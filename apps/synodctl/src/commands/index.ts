@@ -1,4 +1,5 @@
 import { registerCluster } from './cluster.js';
+import { registerGateway } from './gateway.js';
 import { registerKv } from './kv.js';
 import { registerLease } from './lease.js';
 import { registerLock } from './lock.js';
@@ -7,4 +8,4 @@ import type { CommandGroup } from './types.js';
 import { registerWorkers } from './workers.js';
 
 /** Every command group, in help order. A new group (lock, workers, ...) is one module and one line here. */
-export const commandGroups: readonly CommandGroup[] = [registerKv, registerLease, registerCluster, registerSnapshot, registerLock, registerWorkers];
+export const commandGroups: readonly CommandGroup[] = [registerKv, registerLease, registerCluster, registerSnapshot, registerLock, registerWorkers, registerGateway];
