@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { HTTP_HEADERS } from '@synod/protocol';
 import type { Logger } from '@synod/service-kit';
@@ -28,12 +28,15 @@ export interface ApiOptions {
  * `GET /v1/services`) and the docs (`/docs`). Admin routes are not here: they live on the ops port.
  */
 export function buildApi(opts: ApiOptions): FastifyInstance {
+  // Request ids only need to be unique: a random prefix per process and a counter (no UUID per request).
+  const prefix = randomBytes(6).toString('hex');
+  let seq = 0;
   const app = Fastify({
     logger: false,
     bodyLimit: opts.maxBodyBytes,
     genReqId: (req) => {
       const given = req.headers[HTTP_HEADERS.requestId];
-      return typeof given === 'string' && /^[\w.:-]{1,128}$/.test(given) ? given : randomUUID();
+      return typeof given === 'string' && /^[\w.:-]{1,128}$/.test(given) ? given : `${prefix}-${(++seq).toString(36)}`;
     },
   });
   app.register(errorsPlugin, { log: opts.log });

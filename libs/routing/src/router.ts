@@ -161,7 +161,8 @@ export class Router {
   private readonly latency = new Map<string, PeakEwma>();
   private readonly recent = new Map<string, LatencyWindow>();
   private readonly peakInFlight = new Map<string, number>();
-  private readonly flights = new WeakMap<WorkerEntry, Set<Flight>>();
+  /** Attempts in flight per worker (entries leave with their worker). */
+  private readonly flights = new Map<WorkerEntry, Set<Flight>>();
   private readonly now: () => number;
   private readonly startedAt: number;
   private readonly hedge: HedgeOptions;
@@ -222,6 +223,7 @@ export class Router {
       state?.outlier.forget(w.id);
       this.latency.delete(w.id);
       this.recent.delete(w.id);
+      if (this.flights.get(w)?.size === 0) this.flights.delete(w);
       this.peakInFlight.delete(w.id);
     }
     // Waiters look again: a new worker may have a free slot; a service left empty answers NO_WORKERS at once.
@@ -518,6 +520,8 @@ export class Router {
   private land(worker: WorkerEntry, flight: Flight): void {
     const set = this.flights.get(worker);
     if (!set?.delete(flight)) return;
+    // A worker that left keeps its set only while attempts to it are still out.
+    if (set.size === 0 && this.opts.registry.get(worker.id) !== worker) this.flights.delete(worker);
     // Flights are kept in the order they started: the oldest left is the first.
     if (flight.startedAt <= (worker.inFlightSince ?? -Infinity)) worker.inFlightSince = set.size === 0 ? undefined : set.values().next().value!.startedAt;
   }
