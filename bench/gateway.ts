@@ -114,14 +114,36 @@ const medianRow = (name: string, rs: Row[]): Row => ({
   errors: rs.reduce((a, r) => a + r.errors, 0),
 });
 
-/** One wrk run, printed and kept; errors in a Synod measurement fail the benchmark. */
-async function measure(name: string, url: string, opts: { keyed?: boolean; synod?: boolean } = {}): Promise<{ row: Row; result: WrkResult }> {
+/** One wrk run, printed and kept; errors in a Synod measurement fail the benchmark, explained by its metrics. */
+async function measure(name: string, url: string, opts: { keyed?: boolean; gateway?: Gateway } = {}): Promise<{ row: Row; result: WrkResult }> {
   if (warmupSeconds > 0) await runWrk(wrkBinary!, workDir, `${name} warm-up`, url, { connections, seconds: warmupSeconds, ...(opts.keyed ? { keyed: true } : {}) });
+  const before = opts.gateway ? await refusals(opts.gateway) : undefined;
   const result = await runWrk(wrkBinary!, workDir, name, url, { connections, seconds, ...(opts.keyed ? { keyed: true } : {}) });
   const row = rowOf(result);
   show(row);
-  if (row.requests === 0 || (opts.synod !== false && row.errors > 0)) failures.push(`${name}: ${row.requests} requests, ${row.errors} errors`);
+  if (row.requests === 0 || (opts.gateway && row.errors > 0)) {
+    const why = before ? ` (${describeRefusals(before, await refusals(opts.gateway!))})` : '';
+    failures.push(`${name}: ${row.requests} requests, ${row.errors} errors${why}`);
+  }
   return { row, result };
+}
+
+/** The gateway's answers other than 200 by status, and its refusals by reason, as counted in its metrics. */
+async function refusals(g: Gateway): Promise<Map<string, number>> {
+  const text = await (await fetch(`${g.opsUrl}/metrics`)).text();
+  const out = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    const status = /^synod_gateway_requests_total\{.*status="(\d+)".*\} (\S+)$/.exec(line);
+    if (status && status[1] !== '200') out.set(`status ${status[1]}`, (out.get(`status ${status[1]}`) ?? 0) + Number(status[2]));
+    const reason = /^synod_gateway_rejected_total\{.*reason="([\w-]+)".*\} (\S+)$/.exec(line);
+    if (reason) out.set(`refused: ${reason[1]}`, (out.get(`refused: ${reason[1]}`) ?? 0) + Number(reason[2]));
+  }
+  return out;
+}
+
+function describeRefusals(before: Map<string, number>, after: Map<string, number>): string {
+  const parts = [...after].map(([k, v]) => [k, v - (before.get(k) ?? 0)] as const).filter(([, d]) => d > 0);
+  return parts.length === 0 ? 'none counted by the gateway: socket errors' : parts.map(([k, d]) => `${k} x${d}`).join(', ');
 }
 
 /** A gateway process tree with its log in a file (the access log's cost stays in the gateway). */
@@ -228,16 +250,16 @@ try {
   const moleculer = quick ? undefined : await startMoleculer();
   const nginx = quick ? undefined : await startNginxEchoes();
   if (quick) notes.push('quick: Moleculer and nginx skipped (full runs only)');
-  const systems: { name: string; url: string; synod: boolean }[] = [
-    ...processCounts.map((n) => ({ name: `Synod gateway, ${n} process${n === 1 ? '' : 'es'}`, url: `${synod.get(n)!.url}/v1/services/three/echo`, synod: true })),
-    { name: 'minimal node:http + nats.js gateway', url: `http://127.0.0.1:${String(minimal.ready.port)}/v1/services/three/echo`, synod: false },
-    ...(moleculer ? [{ name: 'Moleculer + moleculer-web', url: moleculer, synod: false }] : []),
-    ...(nginx ? [{ name: 'nginx (1 worker) over HTTP', url: nginx, synod: false }] : []),
+  const systems: { name: string; url: string; gateway?: Gateway }[] = [
+    ...processCounts.map((n) => ({ name: `Synod gateway, ${n} process${n === 1 ? '' : 'es'}`, url: `${synod.get(n)!.url}/v1/services/three/echo`, gateway: synod.get(n)! })),
+    { name: 'minimal node:http + nats.js gateway', url: `http://127.0.0.1:${String(minimal.ready.port)}/v1/services/three/echo` },
+    ...(moleculer ? [{ name: 'Moleculer + moleculer-web', url: moleculer }] : []),
+    ...(nginx ? [{ name: 'nginx (1 worker) over HTTP', url: nginx }] : []),
   ];
   console.log('comparison, three echo workers (nodes, servers) behind each:');
   const perSystem = new Map<string, Row[]>(systems.map((s) => [s.name, []]));
   for (let r = 1; r <= rounds; r++) {
-    for (const s of systems) perSystem.get(s.name)!.push((await measure(`${s.name} (round ${r})`, s.url, { synod: s.synod })).row);
+    for (const s of systems) perSystem.get(s.name)!.push((await measure(`${s.name} (round ${r})`, s.url, s.gateway ? { gateway: s.gateway } : {})).row);
   }
   const comparison = systems.map((s) => medianRow(s.name, perSystem.get(s.name)!));
   rows.push(...comparison);
@@ -247,15 +269,16 @@ try {
   await setStrategy('three', 'p2c-ewma');
   const cases = { healthy: [] as Row[], slow: [] as Row[], frozen: [] as Row[] };
   for (let r = 1; r <= rounds; r++) {
-    cases.healthy.push((await measure(`p2c-ewma healthy (round ${r})`, `${gw.url}/v1/services/three/echo`)).row);
-    cases.slow.push((await measure(`p2c-ewma 1 of 3 100 ms slow (round ${r})`, `${gw.url}/v1/services/slow3/echo`)).row);
+    cases.healthy.push((await measure(`p2c-ewma healthy (round ${r})`, `${gw.url}/v1/services/three/echo`, { gateway: gw })).row);
+    cases.slow.push((await measure(`p2c-ewma 1 of 3 100 ms slow (round ${r})`, `${gw.url}/v1/services/slow3/echo`, { gateway: gw })).row);
     if (warmupSeconds > 0) await runWrk(wrkBinary, workDir, 'frozen warm-up', `${gw.url}/v1/services/frz3/echo`, { connections, seconds: warmupSeconds });
+    const before = await refusals(gw);
     frozen.signal('SIGSTOP');
     try {
       const result = await runWrk(wrkBinary, workDir, `p2c-ewma 1 of 3 frozen (round ${r})`, `${gw.url}/v1/services/frz3/echo`, { connections, seconds });
       const row = rowOf(result);
       show(row);
-      if (row.errors > 0 || row.requests === 0) failures.push(`${row.name}: ${row.requests} requests, ${row.errors} errors`);
+      if (row.errors > 0 || row.requests === 0) failures.push(`${row.name}: ${row.requests} requests, ${row.errors} errors (${describeRefusals(before, await refusals(gw))})`);
       cases.frozen.push(row);
     } finally {
       frozen.signal('SIGCONT');
@@ -280,8 +303,8 @@ try {
     await setStrategy('five', strategy);
     await setStrategy('degraded', strategy);
     const keyed = strategy === 'consistent-hash';
-    const healthy = await measure(`${strategy} healthy`, `${gw.url}/v1/services/five/echo`, { keyed });
-    const degraded = await measure(`${strategy} 1 of 5 slow`, `${gw.url}/v1/services/degraded/echo`, { keyed });
+    const healthy = await measure(`${strategy} healthy`, `${gw.url}/v1/services/five/echo`, { keyed, gateway: gw });
+    const degraded = await measure(`${strategy} 1 of 5 slow`, `${gw.url}/v1/services/degraded/echo`, { keyed, gateway: gw });
     rows.push(healthy.row, degraded.row);
     perStrategy.set(strategy, { healthy: healthy.result, degraded: degraded.result });
   }
