@@ -20,21 +20,28 @@ function postFresh(base: string, path: string, body: unknown): Promise<{ status:
   });
 }
 
-/** Every gateway process's answer to a stats request within `windowMs`. */
-async function stats(nc: NatsConnection, namespace: string, windowMs = 1000): Promise<GatewayStats[]> {
+/** The answers of the gateway processes to one stats request: as soon as `enough` holds, else all that came within `windowMs`. */
+async function stats(nc: NatsConnection, namespace: string, windowMs = 1000, enough: (answers: GatewayStats[]) => boolean = () => false): Promise<GatewayStats[]> {
   const inbox = `_INBOX.stats-${Math.random().toString(36).slice(2)}`;
   const answers: GatewayStats[] = [];
+  let done: () => void = () => undefined;
+  const complete = new Promise<void>((resolve) => (done = resolve));
   const sub = nc.subscribe(inbox, {
     callback: (_err, msg) => {
       const reply = ReplyEnvelope.parse(JSON.parse(dec.decode(msg.data)));
       if ('result' in reply) answers.push(GatewayStats.parse(reply.result));
+      if (enough(answers)) done();
     },
   });
   nc.publish(subjects.gatewayStats(namespace), enc.encode(JSON.stringify({ type: 'stats', v: 1 })), { reply: inbox });
-  await new Promise((r) => setTimeout(r, windowMs));
+  await Promise.race([complete, new Promise((r) => setTimeout(r, windowMs))]);
   sub.unsubscribe();
   return answers.sort((a, b) => a.process - b.process);
 }
+
+/** This gateway's processes' answers, once all `n` of them are in (or `windowMs` passed). */
+const statsOf = (nc: NatsConnection, namespace: string, gateway: unknown, n: number, windowMs = 2000) =>
+  stats(nc, namespace, windowMs, (a) => a.filter((s) => s.gateway === gateway).length === n).then((a) => a.filter((s) => s.gateway === gateway));
 
 const alive = (pid: number): boolean => {
   try {
@@ -70,7 +77,7 @@ describe('gateway processes', () => {
     const pids = processLines().map((l) => Number(l.pid));
     expect(pids).not.toContain(gw.app.pid);
     await waitForService(gw.url, 'multi', ['p1', 'p2', 'p3']);
-    await waitUntil(async () => (await stats(nc, stack.namespace, 300)).every((s) => s.workers.length === 3), 10_000);
+    await waitUntil(async () => (await statsOf(nc, stack.namespace, gw.ready.id, 2)).every((s) => s.workers.length === 3), 10_000);
 
     const REQUESTS = 20;
     for (let i = 0; i < REQUESTS; i++) expect((await postFresh(gw.url, '/v1/services/multi/echo', { message: 'x' })).status).toBe(200);
@@ -93,14 +100,16 @@ describe('gateway processes', () => {
 
   it('applies an admin change in every process, answers once they have, and serves stats per process on the bus', async () => {
     const gw = await stack.gateway({ GATEWAY_PROCESSES: '2', ADMIN_TOKEN: TEST_ADMIN_TOKEN });
-    await waitUntil(async () => (await stats(nc, stack.namespace, 300)).filter((s) => s.gateway === gw.ready.id && s.workers.length === 3).length === 2, 10_000);
+    await waitUntil(async () => (await statsOf(nc, stack.namespace, gw.ready.id, 2)).filter((s) => s.workers.length === 3).length === 2, 10_000);
     expect(await admin(gw, '/v1/admin/services/multi/strategy', { strategy: 'p2c-ewma' })).toMatchObject({ status: 200, body: { service: 'multi', strategy: 'p2c-ewma', overridden: true } });
     // Answered only once both processes applied it: they say so right away.
-    const mine = (await stats(nc, stack.namespace)).filter((s) => s.gateway === gw.ready.id);
+    const mine = await statsOf(nc, stack.namespace, gw.ready.id, 2);
     expect(mine.map((s) => s.process)).toEqual([1, 2]);
     for (const s of mine) expect(s.services.find((x) => x.service === 'multi')?.strategy).toBe('p2c-ewma');
     expect(await admin(gw, '/v1/admin/workers/p1/weight', { weight: 0 })).toMatchObject({ status: 200, body: { id: 'p1', weight: 0 } });
-    for (const s of (await stats(nc, stack.namespace)).filter((x) => x.gateway === gw.ready.id)) expect(s.workers.find((w) => w.id === 'p1')?.weight).toBe(0);
+    const weighted = await statsOf(nc, stack.namespace, gw.ready.id, 2);
+    expect(weighted).toHaveLength(2);
+    for (const s of weighted) expect(s.workers.find((w) => w.id === 'p1')?.weight).toBe(0);
     expect((await admin(gw, '/v1/admin/services/nobody-serves-this/strategy', { strategy: 'random' })).status).toBe(404);
     expect((await admin(gw, '/v1/admin/workers/p1/weight', null, 'DELETE')).status).toBe(200);
     expect((await admin(gw, '/v1/admin/services/multi/strategy', null, 'DELETE')).body).toMatchObject({ strategy: 'weighted', overridden: false });
@@ -112,8 +121,7 @@ describe('gateway processes', () => {
     const pids = gw.app.lines.filter((l) => l.msg === 'process ready').map((l) => Number(l.pid));
     // Slow requests on fresh connections, so both processes hold some.
     const slow = Array.from({ length: 6 }, () => postFresh(gw.url, '/v1/services/multi/sleep', { ms: 1500 }));
-    const inFlight = async () =>
-      (await stats(nc, stack.namespace, 200)).filter((s) => s.gateway === gw.ready.id).flatMap((s) => s.workers.map((w) => w.inFlight)).reduce((a, b) => a + b, 0);
+    const inFlight = async () => (await statsOf(nc, stack.namespace, gw.ready.id, 2)).flatMap((s) => s.workers.map((w) => w.inFlight)).reduce((a, b) => a + b, 0);
     await waitUntil(async () => (await inFlight()) === 6, 1000, 10);
     gw.app.signal('SIGTERM');
     expect((await Promise.all(slow)).map((r) => r.status)).toEqual(Array(6).fill(200));
