@@ -149,6 +149,19 @@ describe('synodctl lock', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toBe(formatLockState(state) + '\n');
     expect(r.stdout).toMatch(/holders:\n {2}TOKEN\s+MODE\s+LEASE\s+REMAINING_MS\n {2}17\s+mutex\s+11\s+9500\nwaiters:\n {2}#\s+MODE\s+LEASE\s+PLACE\n {2}1\s+mutex\s+12\s+18\n {2}2\s+mutex\s+13\s+21\n$/);
+    const boxed = await run(['lock', 'state', 'orders', '-w', 'table'], lockManager());
+    expect(boxed.stdout).toBe(
+      [
+        '+--------+-------+-------+-------+--------------+-------+',
+        '| ROLE   | TOKEN | MODE  | LEASE | REMAINING_MS | PLACE |',
+        '+--------+-------+-------+-------+--------------+-------+',
+        '| holder | 17    | mutex | 11    | 9500         | 17    |',
+        '| waiter | -     | mutex | 12    | -            | 18    |',
+        '| waiter | -     | mutex | 13    | -            | 21    |',
+        '+--------+-------+-------+-------+--------------+-------+',
+        '',
+      ].join('\n'),
+    );
     const list = await run(['lock', 'list', 'orders', '--json'], lockManager());
     expect(JSON.parse(list.stdout)).toEqual(state);
     expect(formatLockState({ name: 'x', holders: [], waiters: [], revision: 3 })).toBe('lock x (revision 3)\nholders: none\nwaiters: none');
@@ -240,6 +253,17 @@ describe('synodctl lock exec', () => {
     await waitForFile(ready);
     r.interrupt();
     expect(await r.done).toBe(7);
+    expect(r.sent.map((b) => b.type).slice(-2)).toEqual(['release', 'revoke']);
+  });
+
+  it('a second Ctrl-C kills a command that ignores SIGTERM', async () => {
+    const ready = join(dir, 'stubborn');
+    const r = start(['lock', 'exec', 'orders', '--', 'sh', '-c', `trap '' TERM; echo up > ${ready}; while :; do sleep 0.05; done`], lockManager());
+    await waitForFile(ready);
+    r.interrupt();
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    r.interrupt();
+    expect(await r.done).toBe(137);
     expect(r.sent.map((b) => b.type).slice(-2)).toEqual(['release', 'revoke']);
   });
 

@@ -121,6 +121,9 @@ describe('synodctl workers: against an HTTP server', () => {
       ['sample', ['a', 'b']],
     ]);
     expect(parsed.services[0]?.workers[0]).toMatchObject({ ejected: true, ejections: 2 });
+    const boxed = await ctl(['workers', '--gateway', base, '-w', 'table']);
+    expect(boxed.stdout.split('\n')[1]).toMatch(/^\| SERVICE +\| STRATEGY +\| ID +\| VERSION +\| WEIGHT +\| IN_FLIGHT .*\| STATE +\|$/);
+    expect(boxed.stdout.split('\n').filter((l) => /^\| (billing|sample) /.test(l))).toHaveLength(4);
   });
 
   it('fails with one line: the gateway error, a body that is not a worker list, an unreachable gateway, a bad URL', async () => {

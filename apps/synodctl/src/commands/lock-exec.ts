@@ -25,9 +25,10 @@ export interface ExecResult {
  * Runs `argv` while `held` is held: stdio inherited, the lock's name, fencing token and lease in
  * its environment. The command gets its own process group, so that losing the lease kills the
  * whole group (SIGKILL, as etcdctl's `lock` kills its command), subprocesses of a script
- * included; `interrupted` (Ctrl-C or SIGTERM to synodctl) sends the group SIGTERM and waits for it.
+ * included. `interrupted` (Ctrl-C or SIGTERM to synodctl) sends the group SIGTERM and waits for
+ * it; `forced` (a second one) sends SIGKILL.
  */
-export async function execHolding(held: Lock, argv: readonly string[], interrupted: AbortSignal): Promise<ExecResult> {
+export async function execHolding(held: Lock, argv: readonly string[], interrupted: AbortSignal, forced: AbortSignal): Promise<ExecResult> {
   const [command, ...args] = argv;
   if (command === undefined || command === '') throw new UsageError('missing the command to run after --');
   const child = spawn(command, args, { stdio: 'inherit', detached: true, env: { ...process.env, ...lockEnv(held) } });
@@ -49,8 +50,10 @@ export async function execHolding(held: Lock, argv: readonly string[], interrupt
     signalGroup('SIGKILL');
   };
   const onInterrupt = () => signalGroup('SIGTERM');
+  const onForced = () => signalGroup('SIGKILL');
   held.signal.addEventListener('abort', onLost, { once: true });
   interrupted.addEventListener('abort', onInterrupt, { once: true });
+  forced.addEventListener('abort', onForced, { once: true });
   try {
     if (held.signal.aborted) onLost();
     const end = await ended;
@@ -64,5 +67,6 @@ export async function execHolding(held: Lock, argv: readonly string[], interrupt
   } finally {
     held.signal.removeEventListener('abort', onLost);
     interrupted.removeEventListener('abort', onInterrupt);
+    forced.removeEventListener('abort', onForced);
   }
 }

@@ -110,7 +110,8 @@ export function registerLock(program: Command, h: Helpers): void {
 The command's environment adds SYNOD_LOCK_NAME, SYNOD_LOCK_TOKEN (the fencing token) and SYNOD_LOCK_LEASE.
 synodctl exits with the command's status (128 + N for a command ended by signal N). If the lease is
 lost, the command's process group is killed at once (SIGKILL) and synodctl fails with
-LEASE_NOT_FOUND, exit 1. Ctrl-C or SIGTERM sends the group SIGTERM, waits for it, then releases.
+LEASE_NOT_FOUND, exit 1. Ctrl-C or SIGTERM sends the group SIGTERM, waits for it, then releases;
+a second one sends SIGKILL.
 Example:
   synodctl lock exec nightly-report --ttl 10000 -- sh -c './report.sh --fencing-token "$SYNOD_LOCK_TOKEN"'`,
     )
@@ -219,12 +220,13 @@ async function acquire(ctx: CliContext, name: string, o: AcquireOpts, interrupte
 
 async function acquireAndExec(ctx: CliContext, name: string, command: string[], o: AcquireOpts): Promise<void> {
   const interrupted = new AbortController();
-  const off = ctx.io.onInterrupt(() => interrupted.abort());
+  const forced = new AbortController();
+  const off = ctx.io.onInterrupt(() => (interrupted.signal.aborted ? forced.abort() : interrupted.abort()));
   try {
     const held = await acquire(ctx, name, o, interrupted.signal);
     let result;
     try {
-      result = await execHolding(held, command, interrupted.signal);
+      result = await execHolding(held, command, interrupted.signal, forced.signal);
     } finally {
       await held.release();
     }
