@@ -6,6 +6,12 @@ import { AppProcess, appScript, startNats, startReplicas, uniqueNamespace, works
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { importedPackages, outDirOf, packedProblems, readPublished, type Published } from '../src/packages.js';
 
+/**
+ * A hang guard for the steps that run npm or the compiler (no speed is asserted here: the suite
+ * prints each step's time). Generous, because CI machines are shared.
+ */
+const SLOW_STEP_MS = 240_000;
+
 interface Run {
   stdout: string;
   stderr: string;
@@ -65,6 +71,7 @@ describe('the published packages, installed outside the workspace', () => {
   let root: string;
   let app: string;
   let packed: PackReport[];
+  let dryRun: Record<string, PackReport>;
   let nats: NatsFixture | undefined;
   let ns: string;
   const processes: AppProcess[] = [];
@@ -94,12 +101,13 @@ describe('the published packages, installed outside the workspace', () => {
     for (const dep of ['@nats-io/transport-node', 'zod']) dependencies[dep] = await installedVersion(dep);
     const devDependencies = { '@types/node': await installedVersion('@types/node') };
     await writeFile(join(app, 'package.json'), `${JSON.stringify({ name: 'synod-consumer', version: '1.0.0', private: true, type: 'module', dependencies, devDependencies }, null, 2)}\n`);
-    // The stack starts meanwhile: its processes wait on NATS and disk, the install on npm.
-    await Promise.all([
-      timed('npm install', () => run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--ignore-scripts'], { cwd: app, timeoutMs: 120_000 })),
+    // The stack starts and npm publish --dry-run runs meanwhile: much of each is waiting on disk and sockets.
+    [, , dryRun] = await Promise.all([
+      timed('npm install', () => run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--ignore-scripts'], { cwd: app, timeoutMs: SLOW_STEP_MS })),
       timed('stack up', startStack),
+      timed('npm publish --dry-run', async () => JSON.parse((await run('npm', ['publish', '--dry-run', '--json', ...workspaces], { cwd: workspaceRoot })).stdout) as Record<string, PackReport>),
     ]);
-  });
+  }, SLOW_STEP_MS);
 
   /** nats-server, three replicas and a lock manager, from this workspace's built apps. */
   async function startStack(): Promise<void> {
@@ -115,11 +123,10 @@ describe('the published packages, installed outside the workspace', () => {
     await nats?.stop();
     if (root) await rm(root, { recursive: true, force: true });
     const wallS = (performance.now() - suiteStarted) / 1000;
-    console.log(`consumer suite: ${wallS.toFixed(1)} s; steps (install and stack in parallel): ${timings.map(([step, ms]) => `${step} ${(ms / 1000).toFixed(1)} s`).join(', ')}`);
+    console.log(`consumer suite: ${wallS.toFixed(1)} s; steps (install, stack and dry run in parallel): ${timings.map(([step, ms]) => `${step} ${(ms / 1000).toFixed(1)} s`).join(', ')}`);
   });
 
   it('npm publish --dry-run ships no test files and nothing of another package; the tarballs are what it would publish', async () => {
-    const dryRun = await timed('npm publish --dry-run', async () => JSON.parse((await run('npm', ['publish', '--dry-run', '--json', ...workspaces], { cwd: workspaceRoot })).stdout) as Record<string, PackReport>);
     expect(Object.keys(dryRun).sort()).toEqual([...names].sort());
     const sizes: string[] = [];
     for (const p of published) {
@@ -144,11 +151,15 @@ describe('the published packages, installed outside the workspace', () => {
     }
   });
 
-  it('a consumer program typechecks against them under moduleResolution nodenext', async () => {
-    // This workspace's compiler, on the consumer's own tsconfig and node_modules (types included).
-    await timed('tsc', () => run(process.execPath, [join(workspaceRoot, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(app, 'tsconfig.json')], { cwd: app }));
-    expect((await readdir(join(app, 'dist'))).filter((f) => f.endsWith('.js')).sort()).toEqual(['main.js', 'readme.js', 'worker.js']);
-  });
+  it(
+    'a consumer program typechecks against them under moduleResolution nodenext',
+    async () => {
+      // This workspace's compiler, on the consumer's own tsconfig and node_modules (types included).
+      await timed('tsc', () => run(process.execPath, [join(workspaceRoot, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(app, 'tsconfig.json')], { cwd: app, timeoutMs: SLOW_STEP_MS }));
+      expect((await readdir(join(app, 'dist'))).filter((f) => f.endsWith('.js')).sort()).toEqual(['main.js', 'readme.js', 'worker.js']);
+    },
+    SLOW_STEP_MS,
+  );
 
   it('runs against a stack: put/get, a watch event, a lock with fencing tokens, a worker answering on its endpoint subject', async () => {
     // The consumer's own worker, from its installed packages.
@@ -178,11 +189,15 @@ describe('the published packages, installed outside the workspace', () => {
     expect(out.stdout).toMatch(/^written under token \d+\n$/);
   });
 
-  it('npx synodctl works from the installed tarball', async () => {
-    const help = await timed('npx synodctl', () => run('npx', ['--yes=false', 'synodctl', '--help'], { cwd: app }));
-    for (const group of ['kv', 'lease', 'cluster', 'snapshot', 'lock', 'workers', 'completion']) expect(help.stdout).toMatch(new RegExp(`^  ${group}\\b`, 'm'));
-    // The installed bin against the stack (directly: npx once is enough to show it is found).
-    const get = await run(join(app, 'node_modules', '.bin', 'synodctl'), ['--nats', nats!.url, '--namespace', ns, 'kv', 'get', 'consumer/greeting', '--print-value-only'], { cwd: app });
-    expect(get.stdout).toBe('hello\n');
-  });
+  it(
+    'npx synodctl works from the installed tarball',
+    async () => {
+      const help = await timed('npx synodctl', () => run('npx', ['--yes=false', 'synodctl', '--help'], { cwd: app }));
+      for (const group of ['kv', 'lease', 'cluster', 'snapshot', 'lock', 'workers', 'completion']) expect(help.stdout).toMatch(new RegExp(`^  ${group}\\b`, 'm'));
+      // The installed bin against the stack (directly: npx once is enough to show it is found).
+      const get = await run(join(app, 'node_modules', '.bin', 'synodctl'), ['--nats', nats!.url, '--namespace', ns, 'kv', 'get', 'consumer/greeting', '--print-value-only'], { cwd: app });
+      expect(get.stdout).toBe('hello\n');
+    },
+    SLOW_STEP_MS,
+  );
 });
