@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { cp, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { cp, lstat, mkdir, mkdtemp, readFile, readdir, realpath, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { AppProcess, appScript, startNats, startReplicas, uniqueNamespace, workspaceRoot, type NatsFixture } from '@synod/testkit';
@@ -139,9 +139,11 @@ describe('the published packages, installed outside the workspace', () => {
     console.log(`npm publish --dry-run:\n  ${sizes.join('\n  ')}`);
   });
 
-  it("each installed package's built files import exactly its dependencies", async () => {
+  it("each installed package is a copy from its tarball, and its built files import exactly its dependencies", async () => {
     for (const p of published) {
       const dir = join(app, 'node_modules', ...p.manifest.name.split('/'));
+      expect((await lstat(dir)).isSymbolicLink(), `${p.manifest.name} is a link`).toBe(false);
+      expect(relative(workspaceRoot, await realpath(dir)).startsWith('..'), `${p.manifest.name} resolves into the workspace`).toBe(true);
       const out = join(dir, outDirOf(p.manifest)!);
       const built = (await readdir(out, { recursive: true })).filter((f) => /\.(js|d\.ts)$/.test(f));
       const imported = new Set<string>();
