@@ -173,13 +173,14 @@ describe('the published packages, installed outside the workspace', () => {
     const out = await timed('consumer program', () =>
       run(process.execPath, [join(app, 'dist', 'main.js')], { cwd: app, env: outsideEnv({ NATS_URL: nats!.url, SYNOD_NAMESPACE: ns, WORKER_ID: 'greeter-1' }), timeoutMs: 30_000 }),
     );
-    const seen = JSON.parse(out.stdout) as { revision: number; value: string; event: { type: string; key: string; value: string; revision: number }; tokens: number[]; reply: unknown };
+    const seen = JSON.parse(out.stdout) as { revision: number; value: string; event: { type: string; key: string; value: string; revision: number }; tokens: number[]; reply: unknown; synodctlVersion: string };
     expect(seen.value).toBe('hello');
     expect(seen.event).toEqual({ type: 'put', key: 'consumer/greeting', value: 'hello', revision: seen.revision });
     expect(seen.tokens).toHaveLength(2);
     expect(seen.tokens[0]).toBeGreaterThan(0);
     expect(seen.tokens[1]).toBeGreaterThan(seen.tokens[0]!);
     expect(seen.reply).toEqual({ text: 'hello Ada from greeter-1' });
+    expect(seen.synodctlVersion).toBe(published[0]!.manifest.version);
   });
 
   it('the README\'s consumer is this one, and runs as it says', async () => {
