@@ -468,7 +468,9 @@ async function startNginxEchoes(): Promise<string | undefined> {
     notes.push('nginx skipped: not installed (apt-get install -y nginx)');
     return undefined;
   }
-  const echoes = await Promise.all([0, 1, 2].map((i) => startNode(['--import', 'tsx', join(workspaceRoot, 'bench', 'gateway-http-echo.ts')], { WORKER_ID: `http${i}` })));
+  const echoes = await Promise.all(
+    [0, 1, 2].map((i) => startNode(['--conditions=@synod/source', '--import', 'tsx', join(workspaceRoot, 'bench', 'gateway-http-echo.ts')], { WORKER_ID: `http${i}` })),
+  );
   children.push(...echoes);
   const ng = await startNginx(binary, join(workDir, 'nginx'), echoes.map((e) => Number(e.ready.port)));
   stops.push(() => ng.stop());
