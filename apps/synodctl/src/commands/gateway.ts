@@ -1,5 +1,5 @@
-import type { Command } from 'commander';
 import { randomBytes } from 'node:crypto';
+import type { Command } from 'commander';
 import {
   GatewayAdminApplied,
   GatewayStats,
@@ -10,11 +10,11 @@ import {
   subjects,
   type GatewayAdminCommand,
 } from '@synod/protocol';
-import { connectionInboxPrefix, type NatsConnection } from '@synod/service-kit';
+import { NoRespondersError, type NatsConnection } from '@nats-io/transport-node';
 import { UsageError } from '../errors.js';
-import { table } from '../format.js';
+import { table, type Table } from '../format.js';
 import type { Helpers } from './types.js';
-import { formatWorkers, groupByService } from './workers-format.js';
+import { formatWorkers, groupByService, workersTable } from './workers-format.js';
 
 const DEFAULT_WAIT_MS = 500;
 
@@ -36,14 +36,26 @@ export function registerGateway(program: Command, h: Helpers): void {
         const gateways = answers.sort(byProcess);
         if (gateways.length === 0) throw new SynodError('UNAVAILABLE', `no gateway process answered on ${subjects.gatewayStats(ctx.opts.namespace)} within ${waitMs(o.wait)} ms`);
         const now = Date.now();
+        const servicesTable = (g: GatewayStats): Table => [
+          ['SERVICE', 'STRATEGY', 'WORKERS', 'EJECTED', 'ENDPOINTS'],
+          ...g.services.map((s) => [s.service, s.strategy, String(s.workers), String(s.ejected), s.endpoints.join(',')]),
+        ];
         ctx.print(
           { gateways },
           gateways
-            .map((g) => {
-              const services = table([['SERVICE', 'STRATEGY', 'WORKERS', 'EJECTED', 'ENDPOINTS'], ...g.services.map((s) => [s.service, s.strategy, String(s.workers), String(s.ejected), s.endpoints.join(',')])]);
-              return `gateway ${g.gateway} process ${g.process} (pending ${g.pending}, peak ${g.pendingPeak})\n${indent(services)}\n${indent(formatWorkers(groupByService(g.workers), now))}`;
-            })
+            .map(
+              (g) =>
+                `gateway ${g.gateway} process ${g.process} (pending ${g.pending}, peak ${g.pendingPeak})\n${indent(table(servicesTable(g)))}\n${indent(formatWorkers(groupByService(g.workers), now))}`,
+            )
             .join('\n\n'),
+          gateways.flatMap((g) => [
+            [
+              ['GATEWAY', 'PROCESS', 'PENDING', 'PEAK'],
+              [g.gateway, String(g.process), String(g.pending), String(g.pendingPeak)],
+            ],
+            servicesTable(g),
+            workersTable(groupByService(g.workers), now),
+          ]),
         );
       }),
     );
@@ -52,13 +64,11 @@ export function registerGateway(program: Command, h: Helpers): void {
     const command = { type: 'admin', v: 1, from: 'synodctl', id: randomBytes(6).toString('hex'), ...op };
     const answers = (await collect(await ctx.bus(), subjects.gatewayAdmin(ctx.opts.namespace), command, waitMs(wait), GatewayAdminApplied)).sort(byProcess);
     if (answers.length === 0) throw new SynodError('UNAVAILABLE', `no gateway process answered on ${subjects.gatewayAdmin(ctx.opts.namespace)} within ${waitMs(wait)} ms`);
-    ctx.print(
-      { applied: answers },
-      table([
-        ['GATEWAY', 'PROCESS', 'RESULT'],
-        ...answers.map((a) => [a.gateway, String(a.process), a.ok ? `applied ${JSON.stringify(a.state ?? {})}` : `refused: ${a.error?.code ?? '?'}: ${a.error?.message ?? ''}`]),
-      ]),
-    );
+    const rows: Table = [
+      ['GATEWAY', 'PROCESS', 'RESULT'],
+      ...answers.map((a) => [a.gateway, String(a.process), a.ok ? `applied ${JSON.stringify(a.state ?? {})}` : `refused: ${a.error?.code ?? '?'}: ${a.error?.message ?? ''}`]),
+    ];
+    ctx.print({ applied: answers }, table(rows), [rows]);
     if (answers.every((a) => !a.ok)) {
       const first = answers[0]!.error;
       throw first ? SynodError.fromBody(first) : new SynodError('INTERNAL', 'every gateway process refused the change');
@@ -106,31 +116,35 @@ interface Schema<T> {
   safeParse(value: unknown): { success: true; data: T } | { success: false };
 }
 
-/** Publishes `body` as a request on `subject` and collects every answer's result that `schema` accepts for `ms`. */
+/**
+ * Publishes `body` as a request on `subject` and collects every answer's result that `schema`
+ * accepts for `ms` (one inbox under the connection's prefix, so a NATS user limited to its own
+ * inboxes hears the answers).
+ */
 async function collect<T>(nc: NatsConnection, subject: string, body: unknown, ms: number, schema: Schema<T>): Promise<T[]> {
-  const inbox = `${connectionInboxPrefix(nc)}.gw-${randomBytes(8).toString('hex')}`;
   const answers: T[] = [];
   const errors: string[] = [];
   const decoder = new TextDecoder();
-  const sub = nc.subscribe(inbox, {
-    callback: (err, msg) => {
-      if (err) return;
+  try {
+    const replies = await nc.requestMany(subject, JSON.stringify(body), { strategy: 'timer', maxWait: ms, noMux: true });
+    for await (const msg of replies) {
+      let json: unknown;
       try {
-        const reply = ReplyEnvelope.safeParse(JSON.parse(decoder.decode(msg.data)));
-        if (!reply.success) return;
-        if ('error' in reply.data) errors.push(`${reply.data.error.code}: ${reply.data.error.message}`);
-        else {
-          const parsed = schema.safeParse(reply.data.result);
-          if (parsed.success) answers.push(parsed.data);
-        }
+        json = JSON.parse(decoder.decode(msg.data));
       } catch {
-        // Not JSON: not a gateway's answer.
+        continue; // Not JSON: not a gateway's answer.
       }
-    },
-  });
-  nc.publish(subject, new TextEncoder().encode(JSON.stringify(body)), { reply: inbox });
-  await new Promise((r) => setTimeout(r, ms));
-  sub.unsubscribe();
+      const reply = ReplyEnvelope.safeParse(json);
+      if (!reply.success) continue;
+      if ('error' in reply.data) errors.push(`${reply.data.error.code}: ${reply.data.error.message}`);
+      else {
+        const parsed = schema.safeParse(reply.data.result);
+        if (parsed.success) answers.push(parsed.data);
+      }
+    }
+  } catch (err) {
+    if (!(err instanceof NoRespondersError)) throw new SynodError('UNAVAILABLE', `request on ${subject}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+  }
   if (answers.length === 0 && errors.length > 0) throw new SynodError('BAD_REQUEST', `the gateways refused the request: ${errors[0]}`);
   return answers;
 }
