@@ -17,7 +17,7 @@ for (let i = 0; i < 500; i++) log.info({ i }, 'line');
 setImmediate(() => { log.info({ i: 500 }, 'line'); log.fatal('last'); process.exit(3); });
 `,
     );
-    const r = spawnSync(process.execPath, ['--import', 'tsx', script], { encoding: 'utf8', cwd: import.meta.dirname });
+    const r = spawnSync(process.execPath, ['--conditions=@synod/source', '--import', 'tsx', script], { encoding: 'utf8', cwd: import.meta.dirname });
     expect(r.status).toBe(3);
     const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { i?: number; msg: string });
     expect(lines.filter((l) => l.msg === 'line').map((l) => l.i)).toEqual(Array.from({ length: 501 }, (_, i) => i));
