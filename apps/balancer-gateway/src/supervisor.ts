@@ -37,15 +37,13 @@ export async function superviseProcesses(ctx: ServiceContext<GatewayConfig>): Pr
     slots.set(index, slot);
     processMetrics.attach(String(index), worker);
     return new Promise((resolve, reject) => {
+      let served = false;
       worker.on('message', (message: unknown) => {
         const ready = readyOf(message);
         if (ready === undefined) return;
+        served = true;
         slot.ready = ready;
         resolve(ready);
-      });
-      let served = false;
-      worker.on('message', (message: unknown) => {
-        if (readyOf(message) !== undefined) served = true;
       });
       worker.on('exit', (code, signal) => {
         slot.ready = undefined;
