@@ -14,6 +14,8 @@ export type { ConfigIssue, ConfigResult, SynodEnv } from './config.js';
 export { createRootLogger } from './logger.js';
 export type { Logger, RootLoggerOptions } from './logger.js';
 export { connectNats, connectionInboxPrefix, inboxPrefixFor } from './nats.js';
+export { natsAuthIssues, natsAuthOf, natsAuthOptions, natsAuthKind, isDevelopmentCertificateFile } from './nats-auth.js';
+export type { NatsAuth, NatsAuthConfig } from './nats-auth.js';
 export type { Bus, NatsConnection, Msg, MsgHdrs, Subscription } from './nats.js';
 export { createMetricsRegistry, Counter, Gauge, Histogram, LabelBound, Registry, UNKNOWN_LABEL_VALUE } from './metrics.js';
 export { startOpsServer } from './ops-server.js';
