@@ -17,6 +17,10 @@ export function buildProgram(io: CliIo, onContext: (ctx: CliContext) => void): C
     .description('The command-line client of the Synod store: keys, leases, cluster membership, snapshots.')
     .version(VERSION)
     .option('--nats <url>', 'NATS server URL(s), comma-separated (env NATS_URL; credentials from env NATS_USER, NATS_PASSWORD)', io.env.NATS_URL?.trim() || 'nats://127.0.0.1:4222')
+    .option('--tls-ca <file>', 'CA certificate(s) of the NATS servers (env NATS_TLS_CA)', io.env.NATS_TLS_CA?.trim() || undefined)
+    .option('--tls-cert <file>', "client certificate: the CLI's NATS identity (env NATS_TLS_CERT)", io.env.NATS_TLS_CERT?.trim() || undefined)
+    .option('--tls-key <file>', 'private key of --tls-cert (env NATS_TLS_KEY)', io.env.NATS_TLS_KEY?.trim() || undefined)
+    .option('--creds <file>', 'NATS credentials file (user JWT and NKey seed) for operator-mode servers (env NATS_CREDS)', io.env.NATS_CREDS?.trim() || undefined)
     .option('--namespace <ns>', 'the store namespace (env SYNOD_NAMESPACE)', io.env.SYNOD_NAMESPACE?.trim() || 'synod')
     .option('--timeout <ms>', 'budget of each request, retries included, in ms', intArg(1, 3_600_000), 5000)
     .option('--json', 'machine-readable output: one JSON document (streams: one JSON object per line)', false)
@@ -46,7 +50,16 @@ Examples:
         const command = raw.at(-1) as Command;
         const opts = command.opts();
         const globals = command.optsWithGlobals<GlobalOptions & Record<string, unknown>>();
-        const ctx = new CliContext(io, { nats: globals.nats, namespace: globals.namespace, timeout: globals.timeout, json: globals.json });
+        const ctx = new CliContext(io, {
+          nats: globals.nats,
+          namespace: globals.namespace,
+          timeout: globals.timeout,
+          json: globals.json,
+          tlsCa: globals.tlsCa,
+          tlsCert: globals.tlsCert,
+          tlsKey: globals.tlsKey,
+          creds: globals.creds,
+        });
         onContext(ctx);
         await handler(ctx, raw.slice(0, -2), opts as O);
       };

@@ -2,7 +2,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { Namespace, SynodError } from '@synod/protocol';
 import { StoreClient } from '@synod/store-client';
 import { LockClient, natsLockRequest, type LockRequestFn } from '@synod/locks';
-import { inboxPrefixFor } from '@synod/service-kit';
+import { commonEnv, inboxPrefixFor, natsAuthIssues, natsAuthOptions, parseConfig, type NatsAuth } from '@synod/service-kit';
 import { UsageError } from './errors.js';
 
 /** What the CLI touches outside itself; tests give their own. */
@@ -25,6 +25,11 @@ export interface GlobalOptions {
   namespace: string;
   timeout: number;
   json: boolean;
+  /** The NATS identity's files (--tls-ca, --tls-cert, --tls-key, --creds; env NATS_TLS_*, NATS_CREDS). */
+  tlsCa?: string | undefined;
+  tlsCert?: string | undefined;
+  tlsKey?: string | undefined;
+  creds?: string | undefined;
 }
 
 /** One command run: the global options, the output, and a store client made on first use. */
@@ -40,6 +45,7 @@ export class CliContext {
     if (!Namespace.safeParse(opts.namespace).success) {
       throw new UsageError(`--namespace ${JSON.stringify(opts.namespace)} is not a namespace: 1-4 dot-separated tokens of letters, digits, _ or -`);
     }
+    checkNatsFiles(opts, io.env);
   }
 
   get json(): boolean {
@@ -75,7 +81,7 @@ export class CliContext {
     if (servers.length === 0) throw new UsageError('--nats needs at least one server URL');
     try {
       const env = this.io.env;
-      this.nc = await (this.io.connect ?? ((s: string[], t: number) => defaultConnect(s, t, env)))(servers, this.opts.timeout);
+      this.nc = await (this.io.connect ?? ((s: string[], t: number) => defaultConnect(s, t, env, this.opts)))(servers, this.opts.timeout);
     } catch (err) {
       throw new SynodError('UNAVAILABLE', `cannot connect to NATS at ${servers.join(',')}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
     }
@@ -105,12 +111,27 @@ export class CliContext {
   }
 }
 
+const FILE_FLAGS = { NATS_TLS_CA: '--tls-ca', NATS_TLS_CERT: '--tls-cert', NATS_TLS_KEY: '--tls-key', NATS_CREDS: '--creds' } as const;
+
+/** The identity's files, checked as every app checks them: a missing, unreadable or wrong file is a usage error naming it. */
+function checkNatsFiles(opts: GlobalOptions, env: Record<string, string | undefined>): void {
+  const shape = { NATS_TLS_CA: commonEnv.NATS_TLS_CA, NATS_TLS_CERT: commonEnv.NATS_TLS_CERT, NATS_TLS_KEY: commonEnv.NATS_TLS_KEY, NATS_CREDS: commonEnv.NATS_CREDS };
+  const parsed = parseConfig(shape, { NATS_TLS_CA: opts.tlsCa, NATS_TLS_CERT: opts.tlsCert, NATS_TLS_KEY: opts.tlsKey, NATS_CREDS: opts.creds });
+  const issues = parsed.ok ? natsAuthIssues({ ...parsed.config, NATS_PASSWORD: env.NATS_PASSWORD || undefined }) : parsed.issues;
+  if (issues.length > 0) {
+    const flag = (v: string) => (v in FILE_FLAGS ? ` (${FILE_FLAGS[v as keyof typeof FILE_FLAGS]})` : '');
+    throw new UsageError(issues.map((i) => `${i.variable}${flag(i.variable)}: ${i.expected}`).join('; '));
+  }
+}
+
 /**
- * NATS_USER / NATS_PASSWORD: credentials for servers with per-user permissions; replies and watch
- * events then arrive under `_INBOX.<user>`, the only inboxes the user may subscribe to.
+ * The CLI's NATS identity: a client certificate (NATS_TLS_CERT, NATS_TLS_KEY), a credentials file
+ * (NATS_CREDS) or a user and password (NATS_USER, NATS_PASSWORD), over TLS when NATS_TLS_CA or a
+ * certificate is given. NATS_USER names the identity: replies and watch events arrive under
+ * `_INBOX.<user>`, the only inboxes the user may subscribe to.
  */
-async function defaultConnect(servers: string[], timeoutMs: number, env: Record<string, string | undefined>): Promise<NatsConnection> {
-  const user = env.NATS_USER?.trim();
-  const auth = user ? { user, pass: env.NATS_PASSWORD ?? '' } : {};
-  return connect({ servers, name: 'synodctl', timeout: timeoutMs, maxReconnectAttempts: -1, reconnectTimeWait: 250, inboxPrefix: inboxPrefixFor(user), ...auth });
+async function defaultConnect(servers: string[], timeoutMs: number, env: Record<string, string | undefined>, opts: GlobalOptions): Promise<NatsConnection> {
+  const user = env.NATS_USER?.trim() || undefined;
+  const auth: NatsAuth = { user, password: env.NATS_PASSWORD || undefined, tlsCa: opts.tlsCa, tlsCert: opts.tlsCert, tlsKey: opts.tlsKey, creds: opts.creds };
+  return connect({ servers, name: 'synodctl', timeout: timeoutMs, maxReconnectAttempts: -1, reconnectTimeWait: 250, inboxPrefix: inboxPrefixFor(user), ...natsAuthOptions(auth) });
 }

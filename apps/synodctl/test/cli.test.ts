@@ -53,6 +53,21 @@ describe('synodctl command lines', () => {
     expect(c.globals?.nats).toBe('nats://env:4222');
   });
 
+  it('takes the NATS identity files from flags or env, and refuses a missing one before connecting (exit 2, naming it)', async () => {
+    const answer = () => ({ revision: 2, kvs: [], count: 0, more: false });
+    const missing = await run(['kv', 'get', 'a'], answer, { NATS_TLS_CERT: '/nonexistent/cert.pem', NATS_TLS_KEY: '/nonexistent/key.pem' });
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/^error: USAGE: NATS_TLS_CERT \(--tls-cert\): .*cannot read it \(ENOENT\)/);
+    expect(missing.stderr).toContain('NATS_TLS_KEY (--tls-key)');
+    expect(missing.sent).toEqual([]);
+    const flag = await run(['kv', 'get', 'a', '--creds', '/nonexistent/user.creds'], answer);
+    expect(flag.code).toBe(2);
+    expect(flag.stderr).toMatch(/NATS_CREDS \(--creds\): .*ENOENT/);
+    const ca = await run(['kv', 'get', 'a', '--tls-ca', import.meta.filename], answer);
+    expect(ca.code).toBe(2);
+    expect(ca.stderr).toMatch(/NATS_TLS_CA \(--tls-ca\): expected PEM CA certificates/);
+  });
+
   it('kv get: human and JSON output; a missing key prints nothing', async () => {
     const answer = (body: Record<string, unknown>) =>
       (body.request as { key: string }).key === 'a' ? { revision: 2, kvs: [kv('a', '1', 2)], count: 1, more: false } : { revision: 2, kvs: [], count: 0, more: false };
