@@ -1,7 +1,7 @@
 export {
   ONLINE_DEFAULTS,
   STACK_SERVICES,
-  DEV_CREDENTIALS,
+  IDENTITIES,
   repoRoot,
   findRepoRoot,
   parseDotEnv,
@@ -12,6 +12,6 @@ export {
   projectResources,
   orphanedProjects,
 } from './stack.js';
-export type { Readiness, ProjectResources } from './stack.js';
+export type { Readiness, ProjectResources, IdentityName } from './stack.js';
 export { parseNatsConf, subjectMatches, natsUsers, mayPublish, maySubscribe } from './nats-conf.js';
 export type { ConfValue, NatsUser } from './nats-conf.js';

@@ -14,8 +14,9 @@ export const ONLINE_DEFAULTS = {
   NATS_IMAGE: 'nats:2.10',
 } as const;
 
-/** The services of docker-compose.yml that the stack starts (the CLI is under a profile). */
+/** The services of docker-compose.yml that the stack starts (the CLI is under a profile; certs runs once and exits). */
 export const STACK_SERVICES = [
+  'certs',
   'nats-1',
   'nats-2',
   'nats-3',
@@ -30,14 +31,19 @@ export const STACK_SERVICES = [
   'sample-worker',
 ] as const;
 
-/** The NATS users of infra/nats/auth.conf and the default passwords docker-compose.yml gives them. */
-export const DEV_CREDENTIALS = {
-  consensus: 'consensus-dev-secret',
-  'lock-manager': 'lock-manager-dev-secret',
-  gateway: 'gateway-dev-secret',
-  synodctl: 'synodctl-dev-secret',
-  sample: 'sample-dev-secret',
+/**
+ * The NATS identities of infra/nats/auth.conf: each service's certificate subject (its NATS user,
+ * mapped by `verify_and_map`) by the short name its NATS_USER, inbox prefix and certificate folder
+ * carry.
+ */
+export const IDENTITIES = {
+  consensus: 'CN=consensus,O=Synod',
+  'lock-manager': 'CN=lock-manager,O=Synod',
+  gateway: 'CN=gateway,O=Synod',
+  synodctl: 'CN=synodctl,O=Synod',
+  sample: 'CN=sample,O=Synod',
 } as const;
+export type IdentityName = keyof typeof IDENTITIES;
 
 export function findRepoRoot(from: string): string {
   let dir = from;
