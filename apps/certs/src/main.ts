@@ -20,11 +20,11 @@ const list = (expected: string) =>
 const config = loadConfig(
   {
     CERTS_DIR: env.of(z.string({ error: 'expected the folder of the PKI (created if missing)' }).min(1)),
-    CERTS_NATS_CONFIG_DIR: env.string({ default: 'infra/nats', expected: 'expected the folder of nats.conf and auth.conf' }),
+    CERTS_NATS_CONFIG_DIR: env.of(z.string({ error: 'expected the folder of nats.conf and auth.conf' }).default('infra/nats')),
     CERTS_SERVERS: list('expected comma-separated NATS node names (default: the hosts of the routes in nats.conf)'),
     CERTS_SERVER_HOSTS: list('expected comma-separated host names and addresses').default(['localhost', '127.0.0.1', '::1']),
     CERTS_CLI_DIR: env.string({ expected: 'expected a folder for the CLI certificate, key and CA' }),
-    CERTS_CLI_IDENTITY: env.string({ default: 'synodctl', pattern: /^[A-Za-z0-9_-]{1,64}$/, expected: 'expected the common name of the CLI identity' }),
+    CERTS_CLI_IDENTITY: env.of(z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'expected the common name of the CLI identity').default('synodctl')),
     CERTS_KEY_OWNER: env.of(
       z
         .string({ error: 'expected uid:gid' })
