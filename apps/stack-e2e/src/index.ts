@@ -7,6 +7,8 @@ export {
   parseDotEnv,
   readDotEnv,
   composeVariable,
+  interpolate,
+  natsNodeEnvironment,
   stackImages,
   stackReadiness,
   projectResources,

@@ -10,6 +10,7 @@ import {
   IDENTITIES,
   STACK_SERVICES,
   composeVariable,
+  interpolate,
   mayPublish,
   maySubscribe,
   natsUsers,
@@ -22,16 +23,6 @@ import {
 
 const read = (path: string) => readFileSync(join(repoRoot, path), 'utf8');
 const composeText = read('docker-compose.yml');
-
-/** Compose's `${VAR}`, `${VAR:-default}` and `${VAR-default}` interpolation, over a given environment. */
-function interpolate(text: string, env: Record<string, string>): string {
-  return text.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?-)([^}]*))?\}/g, (_m, name: string, op: string | undefined, def: string | undefined) => {
-    const v = env[name];
-    if (op === ':-') return v !== undefined && v !== '' ? v : (def ?? '');
-    if (op === '-') return v ?? def ?? '';
-    return v ?? '';
-  });
-}
 
 interface Service {
   image?: string;
