@@ -31,6 +31,7 @@ const readiness = stackReadiness(images);
 const NS = 'e2e.synod';
 const PROJECT_PREFIX = 'synod-e2e-';
 const PROJECT = `${PROJECT_PREFIX}${process.pid}-${Date.now().toString(36)}`;
+const TAG = `e2e-${process.pid}`;
 const WEIGHTS: Record<string, number> = { 'worker-a': 3, 'worker-b': 2 };
 /** The gateway's default WORKER_EXPIRY_MS: a silent worker leaves the registry after this. */
 const WORKER_EXPIRY_MS = 3000;
@@ -63,7 +64,8 @@ function composeEnv(): Record<string, string> {
     SYNOD_NAMESPACE: NS,
     // `ENGINE=paxos npm run test:containers` runs the same suite on Multi-Paxos.
     ENGINE: process.env.ENGINE?.trim() || 'raft',
-    SYNOD_TAG: 'e2e',
+    // Images of this run only: another checkout's suite on the same engine builds its own.
+    SYNOD_TAG: TAG,
     // The images copy the bundles the build just made; no registry needed.
     SYNOD_DOCKERFILE: 'infra/docker/Dockerfile',
     NODE_IMAGE: images.NODE_IMAGE,
@@ -283,6 +285,8 @@ if (!readiness.ok) {
     afterAll(() => {
       // Whatever happened above: no container, network or volume of this project stays.
       if (!downDone) compose(['down', '-v', '--remove-orphans', '--timeout', '0']);
+      const built = spawnSync('docker', ['images', '--filter', `reference=synod/*:${TAG}`, '--format', '{{.Repository}}:{{.Tag}}'], { encoding: 'utf8' }).stdout.split('\n').filter((i) => i !== '');
+      if (built.length > 0) spawnSync('docker', ['rmi', ...built], { encoding: 'utf8' });
       if (certs) rmSync(certs, { recursive: true, force: true });
       rmSync(join(repoRoot, CLI_CERTS), { recursive: true, force: true });
     });
