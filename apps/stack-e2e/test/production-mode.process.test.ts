@@ -57,13 +57,6 @@ describe.each(Object.keys(APPS))('%s in production mode', (app) => {
     expect(r.output).not.toContain(`${app}-dev-secret`);
   });
 
-  it('refuses a development certificate and CA, naming both', async () => {
-    const r = await exitOf(app, { SYNOD_ENV: 'production', NATS_USER: 'svc', ...certificate.development });
-    expect(r.code).toBe(2);
-    expect(r.output).toContain('NATS_TLS_CERT: a certificate of your own in production');
-    expect(r.output).toContain('NATS_TLS_CA: a certificate of your own in production');
-  });
-
   it('exits 2 naming a NATS identity file that is missing, in any mode', async () => {
     const r = await exitOf(app, { ...certificate.own, NATS_TLS_KEY: join(dir, 'missing-key.pem') });
     expect(r.code).toBe(2);
@@ -73,6 +66,13 @@ describe.each(Object.keys(APPS))('%s in production mode', (app) => {
 });
 
 describe('production mode, app by app', () => {
+  it('refuses a development certificate and CA, naming both (service-kit checks it for every app)', async () => {
+    const r = await exitOf('lock-manager', { SYNOD_ENV: 'production', NATS_USER: 'svc', ...certificate.development });
+    expect(r.code).toBe(2);
+    expect(r.output).toContain('NATS_TLS_CERT: a certificate of your own in production');
+    expect(r.output).toContain('NATS_TLS_CA: a certificate of your own in production');
+  });
+
   it('the gateway refuses an ADMIN_TOKEN that is a development default', async () => {
     const r = await exitOf('balancer-gateway', { SYNOD_ENV: 'production', NATS_USER: 'gateway', ...certificate.own, ADMIN_TOKEN: 'admin-dev-secret-0123' });
     expect(r.code).toBe(2);

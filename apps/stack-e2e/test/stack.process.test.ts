@@ -334,7 +334,7 @@ if (!readiness.ok) {
       writeFileSync(join(certs, 'stranger-cert.pem'), stranger.cert);
       writeFileSync(join(certs, 'stranger-key.pem'), stranger.key);
       const strangerFiles = { caFile: join(certs, 'ca.pem'), certFile: join(certs, 'stranger-cert.pem'), keyFile: join(certs, 'stranger-key.pem') };
-      await expect(natsAs('synodctl', inboxPrefixFor('synodctl'), strangerFiles, 2000)).rejects.toThrow();
+      await expect(natsAs('synodctl', inboxPrefixFor('synodctl'), strangerFiles, 1000)).rejects.toThrow();
       // The genuine certificate of that subject connects: the refusal is the CA's.
       await (await natsAs('synodctl')).close();
     });
