@@ -1,5 +1,5 @@
 import { X509Certificate } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -171,6 +171,23 @@ describe('ensureDevelopmentPki', () => {
     expect((await ensureDevelopmentPki(options({ copy }))).copy).toBe('written');
     expect(readFileSync(join(copy.dir, 'ca.pem'), 'utf8')).toBe(read('ca.pem'));
     await expect(ensureDevelopmentPki(options({ copy: { name: 'nobody', dir: copy.dir } }))).rejects.toThrow(/no identity named nobody/);
+  });
+
+  // Only root can give files away: the compose service runs as root and writes into a user's clone.
+  it.skipIf(process.getuid?.() !== 0)('as root, gives the copy to the owner of the folder it goes into, and the client keys to their owner', async () => {
+    const clone = join(dir, 'clone');
+    mkdirSync(clone);
+    chownSync(clone, 4321, 4322);
+    const copy = { name: 'synodctl', dir: join(clone, 'tmp', 'certs', 'synodctl') };
+    await ensureDevelopmentPki(options({ copy, clientKeyOwner: { uid: 1000, gid: 1000 } }));
+    for (const path of ['tmp', 'tmp/certs', 'tmp/certs/synodctl', 'tmp/certs/synodctl/ca.pem', 'tmp/certs/synodctl/cert.pem', 'tmp/certs/synodctl/key.pem']) {
+      expect([path, statSync(join(clone, path)).uid, statSync(join(clone, path)).gid]).toEqual([path, 4321, 4322]);
+    }
+    const p = pkiPaths(join(dir, 'certs'));
+    expect(statSync(p.key('consensus')).uid).toBe(1000);
+    // The CA's key and the node keys stay root's: no app may read them.
+    expect(statSync(p.caKey).uid).toBe(0);
+    expect(statSync(p.key('nats-1')).uid).toBe(0);
   });
 
   it('refuses a node and an identity with one name', async () => {
