@@ -1,5 +1,5 @@
 import { execFile, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { connect as tcpConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,8 +7,7 @@ import { promisify } from 'node:util';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { createCa, issueClientCertificate } from '@synod/dev-pki';
 import { LockClient } from '@synod/locks';
-import { subjects } from '@synod/protocol';
-import { inboxPrefixFor } from '@synod/service-kit';
+import { inboxPrefixFor, subjects } from '@synod/protocol';
 import { freePort } from '@synod/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IDENTITIES, STACK_SERVICES, orphanedProjects, projectResources, repoRoot, stackImages, stackReadiness, type IdentityName } from '../src/index.js';
@@ -363,7 +362,10 @@ if (!readiness.ok) {
       }
     });
 
-    it('answers through synodctl on the host: put, get, cluster status', async () => {
+    it('answers through synodctl on the host with the copy of its certificate in the clone: put, get, cluster status', async () => {
+      // The certs service (root in its container) left the copy to the clone's owner.
+      const owner = statSync(repoRoot).uid;
+      for (const file of ['ca.pem', 'cert.pem', 'key.pem']) expect([file, statSync(join(repoRoot, CLI_CERTS, file)).uid]).toEqual([file, owner]);
       await synodctl('kv', 'put', 'e2e/config', 'hello');
       const got = (await synodctl('kv', 'get', 'e2e/config')) as { kvs?: { key: string; value: string }[] } | { key: string; value: string };
       expect(JSON.stringify(got)).toContain('"hello"');
