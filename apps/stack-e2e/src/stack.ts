@@ -28,6 +28,7 @@ export const STACK_SERVICES = [
   'sample-worker-a',
   'sample-worker-b',
   'sample-worker',
+  'console',
 ] as const;
 
 /** The NATS users of infra/nats/auth.conf and the default passwords docker-compose.yml gives them. */
@@ -37,6 +38,7 @@ export const DEV_CREDENTIALS = {
   gateway: 'gateway-dev-secret',
   synodctl: 'synodctl-dev-secret',
   sample: 'sample-dev-secret',
+  console: 'console-dev-secret',
 } as const;
 
 export function findRepoRoot(from: string): string {

@@ -35,6 +35,7 @@ const SYNODCTL = join(repoRoot, 'apps', 'synodctl', 'dist', 'main.js');
 interface Ports {
   GATEWAY_PORT: number;
   GATEWAY_OPS_PORT: number;
+  CONSOLE_PORT: number;
   NATS_PORT: number;
   NATS_PORT_2: number;
   NATS_PORT_3: number;
@@ -213,7 +214,7 @@ if (!readiness.ok) {
     beforeAll(async () => {
       // A run killed before its clean-up left its stack behind: remove it now.
       for (const stale of orphanedProjects(PROJECT_PREFIX)) compose(['down', '-v', '--remove-orphans', '--timeout', '0'], 120_000, stale);
-      const picked = await Promise.all(Array.from({ length: 8 }, () => freePort()));
+      const picked = await Promise.all(Array.from({ length: 9 }, () => freePort()));
       ports = {
         GATEWAY_PORT: picked[0]!,
         GATEWAY_OPS_PORT: picked[1]!,
@@ -223,6 +224,7 @@ if (!readiness.ok) {
         NATS_MONITOR_PORT: picked[5]!,
         NATS_MONITOR_PORT_2: picked[6]!,
         NATS_MONITOR_PORT_3: picked[7]!,
+        CONSOLE_PORT: picked[8]!,
       };
       natsUrls = [ports.NATS_PORT, ports.NATS_PORT_2, ports.NATS_PORT_3].map((p) => `nats://127.0.0.1:${p}`).join(',');
       const t0 = Date.now();
@@ -345,6 +347,23 @@ if (!readiness.ok) {
         await worker.close();
         await careless.close();
       }
+    });
+
+    it('serves the console behind a login: the development admin from its ready line sees three members', async () => {
+      const base = `http://127.0.0.1:${ports.CONSOLE_PORT}`;
+      const page = await fetch(base);
+      expect(page.status).toBe(200);
+      expect(await page.text()).toContain('/assets/app.js');
+      expect((await fetch(`${base}/api/cluster`)).status).toBe(401);
+      const logs = await docker('logs', container('console'));
+      const ready = logs.split('\n').map((l) => { try { return JSON.parse(l) as { msg?: string; devAdmin?: { user: string; password: string } }; } catch { return {}; } }).find((l) => l.msg === 'ready');
+      expect(ready?.devAdmin?.user).toBe('admin');
+      const login = await fetch(`${base}/api/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user: 'admin', password: ready!.devAdmin!.password }) });
+      expect(login.status).toBe(200);
+      const cookie = login.headers.get('set-cookie')!.split(';')[0]!;
+      const cluster = (await (await fetch(`${base}/api/cluster`, { headers: { cookie } })).json()) as { leader: string; members: { id: string }[] };
+      expect(cluster.members.map((m) => m.id).sort()).toEqual(['n1', 'n2', 'n3']);
+      expect(cluster.leader).toMatch(/^n[123]$/);
     });
 
     it('stops routing to a paused worker container and routes to it again once unpaused', async () => {
