@@ -258,7 +258,7 @@ async function runNginx(): Promise<LoadResult | undefined> {
     return undefined;
   }
   const echoes = await Promise.all(
-    [0, 1, 2].map((i) => startNode(['--import', 'tsx', join(workspaceRoot, 'bench', 'gateway-http-echo.ts')], { WORKER_ID: `http${i}` })),
+    [0, 1, 2].map((i) => startNode(['--conditions=@synod/source', '--import', 'tsx', join(workspaceRoot, 'bench', 'gateway-http-echo.ts')], { WORKER_ID: `http${i}` })),
   );
   children.push(...echoes);
   const ng = await startNginx(binary, join(workspaceRoot, 'tmp', `bench-nginx-${process.pid}`), echoes.map((e) => Number(e.ready.port)));

@@ -1,6 +1,6 @@
-// `npx tsx tools/console-user.ts <name> <viewer|admin> [CONSOLE_USERS_FILE]`: a console user entry.
+// `npx tsx --conditions=@synod/source tools/console-user.ts <name> <viewer|admin> [CONSOLE_USERS_FILE]`: a console user entry.
 // The password comes from standard input (typed without echo at a terminal, or piped:
-// `printf %s "$PW" | npx tsx tools/console-user.ts alice admin users.json`); only its scrypt hash is
+// `printf %s "$PW" | npx tsx --conditions=@synod/source tools/console-user.ts alice admin users.json`); only its scrypt hash is
 // written. With a file, the entry is added to it (created if need be, mode 0600), replacing a user
 // of the same name; without, the entry is printed.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -8,7 +8,7 @@ import { createInterface } from 'node:readline';
 import { ConsoleRole, UserName, UsersFileSchema, hashPassword, type ConsoleUser } from '../apps/console/src/users.js';
 
 function fail(message: string): never {
-  process.stderr.write(`console-user: ${message}\nusage: npx tsx tools/console-user.ts <name> <viewer|admin> [CONSOLE_USERS_FILE]  (password on standard input)\n`);
+  process.stderr.write(`console-user: ${message}\nusage: npx tsx --conditions=@synod/source tools/console-user.ts <name> <viewer|admin> [CONSOLE_USERS_FILE]  (password on standard input)\n`);
   process.exit(2);
 }
 

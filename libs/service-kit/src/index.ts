@@ -13,7 +13,8 @@ export {
 export type { ConfigIssue, ConfigResult, SynodEnv } from './config.js';
 export { createRootLogger } from './logger.js';
 export type { Logger, RootLoggerOptions } from './logger.js';
-export { connectNats, connectionInboxPrefix, inboxPrefixFor } from './nats.js';
+export { connectNats, connectionInboxPrefix } from './nats.js';
+export { inboxPrefixFor } from '@synod/protocol';
 export type { Bus, NatsConnection, Msg, MsgHdrs, Subscription } from './nats.js';
 export { createMetricsRegistry, Counter, Gauge, Histogram, LabelBound, Registry, UNKNOWN_LABEL_VALUE } from './metrics.js';
 export { startOpsServer } from './ops-server.js';

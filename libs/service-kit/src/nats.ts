@@ -1,4 +1,5 @@
 import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { inboxPrefixFor } from '@synod/protocol';
 import type { Logger } from 'pino';
 
 export type { NatsConnection, Msg, MsgHdrs, Subscription } from '@nats-io/transport-node';
@@ -11,15 +12,6 @@ export interface ConnectOptions {
   /** Credentials for servers that authorize per user (NATS_USER / NATS_PASSWORD). */
   user?: string;
   pass?: string;
-}
-
-/**
- * The reply-subject prefix of a NATS user: `_INBOX.<user>`. Each user may subscribe only under its
- * own prefix (infra/nats/auth.conf), so no client can listen on another's replies or watch events.
- * Without a user, nats.js's default `_INBOX`.
- */
-export function inboxPrefixFor(user: string | undefined): string {
-  return user === undefined || user === '' ? '_INBOX' : `_INBOX.${user}`;
 }
 
 /**
