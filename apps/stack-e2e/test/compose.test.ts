@@ -191,17 +191,23 @@ describe('NATS permissions (infra/nats/auth.conf)', () => {
     }
   });
 
+  it("lets only the console publish the lock manager's admin subject, which only the lock manager serves", () => {
+    expect(who((u) => mayPublish(u, subjects.lockAdmin(ns)))).toEqual(['console']);
+    expect(who((u) => maySubscribe(u, subjects.lockAdmin(ns)))).toEqual(['lock-manager']);
+    expect(who((u) => mayPublish(u, subjects.lockApi(ns)))).toEqual(['console', 'synodctl']);
+  });
+
   it('lets only consensus replicas publish peer messages', () => {
     expect(who((u) => mayPublish(u, subjects.raftPeer(ns, 'n1')))).toEqual(['consensus']);
     expect(who((u) => maySubscribe(u, subjects.raftPeer(ns, 'n1')))).toEqual(['consensus']);
   });
 
-  it("lets only lock-manager and the CLI reach the store's client subjects, and only consensus serve them", () => {
+  it("lets only lock-manager, the CLI and the console reach the store's client subjects, and only consensus serve them", () => {
     for (const s of [subjects.kvLeader(ns), subjects.kvNode(ns, 'n2'), subjects.kvAny(ns), subjects.kvWatch(ns, 'n3')]) {
-      expect(who((u) => mayPublish(u, s)), s).toEqual(['lock-manager', 'synodctl']);
+      expect(who((u) => mayPublish(u, s)), s).toEqual(['console', 'lock-manager', 'synodctl']);
       expect(who((u) => maySubscribe(u, s)), s).toEqual(['consensus']);
     }
-    expect(who((u) => mayPublish(u, subjects.lockApi(ns)))).toEqual(['synodctl']);
+    expect(who((u) => mayPublish(u, subjects.lockApi(ns)))).toEqual(['console', 'synodctl']);
     expect(who((u) => maySubscribe(u, subjects.lockApi(ns)))).toEqual(['lock-manager']);
   });
 

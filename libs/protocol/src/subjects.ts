@@ -14,6 +14,8 @@ import { z } from 'zod';
  *   <ns>.kv.node.<nodeId>                        one replica (stale reads, status, admin)
  *   <ns>.kv.any                                  any replica (queue group): stale reads
  *   <ns>.kv.watch.<nodeId>                       watch control on one replica
+ *   <ns>.lock.api                                the lock manager's API (queue group)
+ *   <ns>.lock.admin                              the lock manager's admin requests (the console only)
  *
  * Everything a service's workers serve sits under `<ns>.svc.<service>.`, and registry traffic under
  * `<ns>.registry.`, so a NATS permission per service needs one wildcard each.
@@ -73,6 +75,8 @@ export const subjects = {
     `${check(Namespace, ns, 'namespace')}.svc.${check(ServiceName, service, 'service')}.${check(WorkerId, workerId, 'worker id')}._ping`,
   /** The lock manager's API (a queue group of every lock-manager instance). */
   lockApi: (ns: string) => `${check(Namespace, ns, 'namespace')}.lock.api`,
+  /** The lock manager's admin requests (force-release); only the console's NATS user may publish it. */
+  lockAdmin: (ns: string) => `${check(Namespace, ns, 'namespace')}.lock.admin`,
   /** Wildcard over everything of the lock manager (for permissions). */
   lockAll: (ns: string) => `${check(Namespace, ns, 'namespace')}.lock.>`,
 };
