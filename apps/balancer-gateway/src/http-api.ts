@@ -3,7 +3,7 @@ import Fastify, { type FastifyError, type FastifyInstance, type FastifyPluginAsy
 import fp from 'fastify-plugin';
 import { timingSafeEqual } from 'node:crypto';
 import { HTTP_HEADERS, RouteParams, SynodError, toSynodError } from '@synod/protocol';
-import type { Logger } from '@synod/service-kit';
+import { trackRoutes, type Logger } from '@synod/service-kit';
 import { z } from 'zod';
 import { ServiceParams, StrategyBody, WeightBody, WorkerParams } from './api-schemas.js';
 import { docsPage, openApiDocument } from './openapi.js';
@@ -56,6 +56,7 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
       return typeof given === 'string' && /^[\w.:-]{1,128}$/.test(given) ? given : randomUUID();
     },
   });
+  trackRoutes(app);
   app.register(errorsPlugin, { log: opts.log });
   app.register(routesPlugin, opts);
   return app;

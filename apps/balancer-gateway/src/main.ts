@@ -1,6 +1,6 @@
 import { STRATEGY_NAMES } from '@synod/balancing';
 import { DEFAULT_MAX_REQUEST_BYTES } from '@synod/protocol';
-import { BusRequester, Counter, Gauge, Histogram, env, runService } from '@synod/service-kit';
+import { BusRequester, Counter, Gauge, Histogram, env, httpServerInfo, runService } from '@synod/service-kit';
 import { z } from 'zod';
 import { HealthChecker } from './health-checker.js';
 import { buildApi } from './http-api.js';
@@ -240,6 +240,7 @@ await runService({
     const overrides = Object.fromEntries(config.LB_STRATEGY_OVERRIDES);
     return {
       ready: { port, strategy: config.LB_STRATEGY, overrides },
+      http: [httpServerInfo('api', port, api)],
       checks: [{ name: 'api', ok: () => serving }],
       async stop() {
         serving = false;

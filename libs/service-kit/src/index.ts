@@ -6,6 +6,8 @@ export { connectNats } from './nats.js';
 export type { Bus, NatsConnection, Msg, MsgHdrs, Subscription } from './nats.js';
 export { createMetricsRegistry, Counter, Gauge, Histogram, Registry } from './metrics.js';
 export { startOpsServer } from './ops-server.js';
+export { httpServerInfo, routesOf, trackRoutes } from './http-routes.js';
+export type { HttpRoute, HttpServerInfo } from './http-routes.js';
 export type { OpsServer, ReadinessCheck } from './ops-server.js';
 export { EndpointServer, requestHeaders } from './endpoint-server.js';
 export type { EndpointSpec, EndpointServerOptions, RequestContext, Outcome } from './endpoint-server.js';

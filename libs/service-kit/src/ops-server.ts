@@ -1,6 +1,7 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
+import { httpServerInfo, trackRoutes, type HttpServerInfo } from './http-routes.js';
 
 export interface ReadinessCheck {
   name: string;
@@ -9,6 +10,8 @@ export interface ReadinessCheck {
 
 export interface OpsServer {
   port: number;
+  /** Its port and routes, for the ready line. */
+  info: HttpServerInfo;
   close(): Promise<void>;
 }
 
@@ -25,6 +28,7 @@ export async function startOpsServer(opts: {
   log: Logger;
 }): Promise<OpsServer> {
   const app: FastifyInstance = Fastify({ logger: false, bodyLimit: 1024 });
+  trackRoutes(app);
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_req, reply) => {
     const checks = Object.fromEntries(opts.checks.map((c) => [c.name, c.ok()]));
@@ -42,5 +46,5 @@ export async function startOpsServer(opts: {
   const address = app.server.address();
   const port = typeof address === 'object' && address !== null ? address.port : opts.port;
   opts.log.child({ component: 'ops-http' }).info({ port }, 'ops server listening');
-  return { port, close: () => app.close() };
+  return { port, info: httpServerInfo('ops', port, app), close: () => app.close() };
 }
