@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyPluginAsync } from 'fastify';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyPluginAsync, type FastifyReply } from 'fastify';
 import fp from 'fastify-plugin';
 import { timingSafeEqual } from 'node:crypto';
 import { HTTP_HEADERS, RouteParams, SynodError, toSynodError } from '@synod/protocol';
@@ -54,6 +54,12 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
     genReqId: (req) => {
       const given = req.headers[HTTP_HEADERS.requestId];
       return typeof given === 'string' && /^[\w.:-]{1,128}$/.test(given) ? given : randomUUID();
+    },
+    // Errors fastify raises before routing (a path that is not valid percent-encoding) skip the
+    // error handler: without this they answer fastify's own body instead of the catalog envelope.
+    frameworkErrors: (err, req, reply: FastifyReply) => {
+      const e = fromFastifyError(err);
+      void reply.code(e.httpStatus).header(HTTP_HEADERS.requestId, req.id).send(e.toEnvelope());
     },
   });
   trackRoutes(app);

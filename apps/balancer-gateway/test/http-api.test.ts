@@ -1,0 +1,25 @@
+import { describe, expect, it } from 'vitest';
+import { ErrorEnvelope } from '@synod/protocol';
+import { createRootLogger } from '@synod/service-kit';
+import { buildApi } from '../src/http-api.js';
+import type { WorkerRegistry } from '../src/registry.js';
+import type { Router } from '../src/router.js';
+
+/** The API without a bus: these requests are refused before any handler runs. */
+function api() {
+  return buildApi({ router: {} as Router, registry: {} as WorkerRegistry, log: createRootLogger({ service: 'test', instance: 'test', level: 'silent' }), maxBodyBytes: 1024, requestTimeoutMs: 1000 });
+}
+
+describe('the gateway API answers what fastify refuses before routing with the catalog envelope', () => {
+  // Found by the fuzzer (libs/fuzz): an invalid percent-encoding in the path answered fastify's own
+  // `{ statusCode, code: 'FST_ERR_BAD_URL', ... }` body.
+  it.each(['/v1/services/sample/%', '/v1/services/%E0%A4%A/echo', '/v1/admin/workers/%/weight', '/%ZZ'])('%s', async (url) => {
+    const app = api();
+    const res = await app.inject({ method: 'POST', url, headers: { 'content-type': 'application/json' }, payload: '{}' });
+    expect(res.statusCode).toBe(400);
+    const body = ErrorEnvelope.parse(res.json());
+    expect(body.error).toMatchObject({ code: 'BAD_REQUEST', retryable: false });
+    expect(res.headers['x-request-id']).toBeTruthy();
+    await app.close();
+  });
+});
