@@ -1,4 +1,5 @@
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
+import { SynodError, toSynodError } from '@synod/protocol';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { httpServerInfo, trackRoutes, type HttpServerInfo } from './http-routes.js';
@@ -27,8 +28,21 @@ export async function startOpsServer(opts: {
   registry: Registry;
   log: Logger;
 }): Promise<OpsServer> {
-  const app: FastifyInstance = Fastify({ logger: false, bodyLimit: 1024 });
+  const app: FastifyInstance = Fastify({
+    logger: false,
+    bodyLimit: 1024,
+    // Errors raised before routing (a path that is not valid percent-encoding) skip the error handler.
+    frameworkErrors: (err, _req, reply: FastifyReply) => {
+      const e = opsError(err);
+      void reply.code(e.httpStatus).send(e.toEnvelope());
+    },
+  });
   trackRoutes(app);
+  app.setErrorHandler((err, _req, reply) => {
+    const e = opsError(err);
+    if (e.code === 'INTERNAL') opts.log.child({ component: 'ops-http' }).error({ err }, 'ops request failed');
+    void reply.code(e.httpStatus).send(e.toEnvelope());
+  });
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_req, reply) => {
     const checks = Object.fromEntries(opts.checks.map((c) => [c.name, c.ok()]));
@@ -40,11 +54,21 @@ export async function startOpsServer(opts: {
     return reply.type(opts.registry.contentType).send(body);
   });
   app.setNotFoundHandler((_req, reply) => {
-    void reply.code(404).send({ error: { code: 'NOT_FOUND', message: 'no such route', retryable: false } });
+    void reply.code(404).send(new SynodError('NOT_FOUND', 'no such route').toEnvelope());
   });
   await app.listen({ port: opts.port, host: opts.host ?? '0.0.0.0' });
   const address = app.server.address();
   const port = typeof address === 'object' && address !== null ? address.port : opts.port;
   opts.log.child({ component: 'ops-http' }).info({ port }, 'ops server listening');
   return { port, info: httpServerInfo('ops', port, app), close: () => app.close() };
+}
+
+/** Every refusal of the ops server as the catalog envelope, with the catalog's status. */
+function opsError(err: unknown): SynodError {
+  if (err instanceof SynodError) return err;
+  const fe = err as Partial<FastifyError>;
+  if (fe.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return new SynodError('PAYLOAD_TOO_LARGE', fe.message ?? 'body too large');
+  if (fe.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return new SynodError('UNSUPPORTED_MEDIA_TYPE', fe.message ?? 'unsupported media type');
+  if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) return new SynodError('BAD_REQUEST', fe.message ?? 'bad request');
+  return toSynodError(err);
 }

@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { ErrorEnvelope } from '@synod/protocol';
 import { createMetricsRegistry, createRootLogger, startOpsServer, type OpsServer } from '../src/index.js';
 
 let ops: OpsServer | undefined;
@@ -20,5 +21,31 @@ describe('the ops server', () => {
   it('lists its routes for the ready line, HEAD routes included', async () => {
     ops = await start();
     expect(ops.info).toEqual({ server: 'ops', port: ops.port, routes: ['GET /healthz', 'HEAD /healthz', 'GET /readyz', 'HEAD /readyz', 'GET /metrics', 'HEAD /metrics'] });
+  });
+
+  // Found by the fuzzer (libs/fuzz): a path that is not valid percent-encoding answered fastify's
+  // own `{ statusCode, code: 'FST_ERR_BAD_URL', ... }` body instead of the envelope.
+  it.each(['/healthz%', '/%E0%A4%A', '/metrics%ZZ'])('answers a malformed path %s with the BAD_REQUEST envelope', async (path) => {
+    ops = await start();
+    const res = await fetch(`http://127.0.0.1:${ops.port}${path}`);
+    expect(res.status).toBe(400);
+    expect(ErrorEnvelope.parse(await res.json()).error).toMatchObject({ code: 'BAD_REQUEST', retryable: false });
+  });
+
+  it('answers an unknown route with the NOT_FOUND envelope', async () => {
+    ops = await start();
+    const res = await fetch(`http://127.0.0.1:${ops.port}/nope`, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } });
+    expect(res.status).toBe(404);
+    expect(ErrorEnvelope.parse(await res.json()).error).toMatchObject({ code: 'NOT_FOUND', retryable: false });
+  });
+});
+
+describe('the ops server refuses bodies it does not read', () => {
+  it('a body past its limit on an unknown route gets the envelope', async () => {
+    ops = await start();
+    const res = await fetch(`http://127.0.0.1:${ops.port}/nope`, { method: 'POST', body: JSON.stringify({ pad: 'x'.repeat(4096) }), headers: { 'content-type': 'application/json' } });
+    const body = ErrorEnvelope.parse(await res.json());
+    expect([404, 413]).toContain(res.status);
+    expect(body.error.code).toBe(res.status === 413 ? 'PAYLOAD_TOO_LARGE' : 'NOT_FOUND');
   });
 });
