@@ -46,8 +46,11 @@ export async function startOpsServer(opts: {
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_req, reply) => {
     const checks = Object.fromEntries(opts.checks.map((c) => [c.name, c.ok()]));
-    const ready = Object.values(checks).every(Boolean);
-    return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready', checks });
+    const failing = Object.entries(checks).filter(([, ok]) => !ok).map(([name]) => name);
+    if (failing.length === 0) return reply.code(200).send({ status: 'ready', checks });
+    // A 503 is an error answer like any other: the envelope, with the checks beside it for people.
+    const e = new SynodError('UNAVAILABLE', `not ready: ${failing.join(', ')}`, { details: { checks } });
+    return reply.code(503).send({ ...e.toEnvelope(), status: 'not ready', checks });
   });
   app.get('/metrics', async (_req, reply) => {
     const body = await opts.registry.metrics();

@@ -8,11 +8,11 @@ afterEach(async () => {
   ops = undefined;
 });
 
-const start = () =>
+const start = (checks: { name: string; ok: () => boolean }[] = []) =>
   startOpsServer({
     port: 0,
     host: '127.0.0.1',
-    checks: [],
+    checks,
     registry: createMetricsRegistry({ service: 'test', instance: 'test' }),
     log: createRootLogger({ service: 'test', instance: 'test', level: 'silent' }),
   });
@@ -47,5 +47,27 @@ describe('the ops server refuses bodies it does not read', () => {
     const body = ErrorEnvelope.parse(await res.json());
     expect([404, 413]).toContain(res.status);
     expect(body.error.code).toBe(res.status === 413 ? 'PAYLOAD_TOO_LARGE' : 'NOT_FOUND');
+  });
+});
+
+describe('readiness', () => {
+  it('answers 200 with the checks when every check passes', async () => {
+    ops = await start([{ name: 'nats', ok: () => true }]);
+    const res = await fetch(`http://127.0.0.1:${ops.port}/readyz`);
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ status: 'ready', checks: { nats: true } });
+  });
+
+  // Found by the fuzzer (libs/fuzz): the 503 carried `{ status, checks }` only, unlike every other error answer.
+  it('answers 503 with the UNAVAILABLE envelope naming the failing checks', async () => {
+    ops = await start([
+      { name: 'nats', ok: () => true },
+      { name: 'raft', ok: () => false },
+    ]);
+    const res = await fetch(`http://127.0.0.1:${ops.port}/readyz`);
+    expect(res.status).toBe(503);
+    const body = (await res.json()) as Record<string, unknown>;
+    expect(ErrorEnvelope.parse(body).error).toMatchObject({ code: 'UNAVAILABLE', message: 'not ready: raft', retryable: true, details: { checks: { nats: true, raft: false } } });
+    expect(body).toMatchObject({ status: 'not ready', checks: { nats: true, raft: false } });
   });
 });
