@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ErrorEnvelope } from '@synod/protocol';
-import { createRootLogger } from '@synod/service-kit';
+import { deriveRouteTargets } from '@synod/fuzz';
+import { createRootLogger, httpServerInfo } from '@synod/service-kit';
 import { buildApi } from '../src/http-api.js';
 import type { WorkerRegistry } from '../src/registry.js';
 import type { Router } from '../src/router.js';
@@ -20,6 +21,19 @@ describe('the gateway API answers what fastify refuses before routing with the c
     const body = ErrorEnvelope.parse(res.json());
     expect(body.error).toMatchObject({ code: 'BAD_REQUEST', retryable: false });
     expect(res.headers['x-request-id']).toBeTruthy();
+    await app.close();
+  });
+});
+
+describe('every route of the gateway API is fuzzed (npm run fuzz)', () => {
+  it('the fuzzer derives a target for each route', async () => {
+    const app = api();
+    await app.ready();
+    const info = httpServerInfo('api', 0, app);
+    expect(info.routes).toContain('POST /v1/services/:service/:endpoint');
+    const d = deriveRouteTargets([info]);
+    expect(d.missing).toEqual([]);
+    expect(d.targets.map((t) => `${t.method} ${t.url}`)).toEqual([...info.routes, 'ANY /fuzz-no-route/:service/:endpoint']);
     await app.close();
   });
 });

@@ -1,0 +1,679 @@
+import { createHash, randomBytes } from 'node:crypto';
+import fc from 'fast-check';
+import { createInbox, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import { HTTP_HEADERS, SynodError, WatchMessage, subjects } from '@synod/protocol';
+import { busRequest } from '@synod/service-kit';
+import { StoreClient } from '@synod/store-client';
+import { LockClient } from '@synod/locks';
+import { casesFor, type Expect } from './apis.js';
+import { busSend, rawPublish } from './bus.js';
+import type { FuzzContext } from './context.js';
+import { encodeSegment, httpSend } from './http.js';
+import { payloadArb, renderPayload, semanticCase, type PayloadSpec, type Rendered } from './payloads.js';
+import { FrameCapture, peerInputArb, resolvePeerInput, type PeerInput, type PeerOracle } from './peer.js';
+import { FuzzStack, type Engine } from './stack.js';
+import { ANY_METHODS, deriveRouteTargets, deriveSubjectTargets, type ApiName, type Missing, type ParamKind, type RouteTarget, type SubjectTarget, type Target } from './targets.js';
+import { judgeBusReply, judgeHttp, type Verdict } from './verdict.js';
+
+export interface FuzzOptions {
+  engines: Engine[];
+  /** Fuzzing time over all engines, setup and checks not counted, in minutes. */
+  minutes: number;
+  seed: number;
+  /** Only targets whose name contains this (replaying one target). */
+  target?: string;
+  /** Each engine's peer decoder (the replicas' own codec), to tell malformed frames from forged ones. */
+  peerOracles: Record<Engine, PeerOracle>;
+  /** The deadline every request carries, and the gateway's REQUEST_TIMEOUT_MS, in ms (default 1500). */
+  requestTimeoutMs?: number;
+  /** Progress lines. */
+  log?: (line: string) => void;
+}
+
+export interface TargetReport {
+  name: string;
+  /** Inputs sent. */
+  inputs: number;
+  /** Inputs drawn but not sent: a damaged peer frame that still decoded, a case that does not apply. */
+  skipped: number;
+  /** Answers by kind (`result`, an error code, `http 404 NOT_FOUND`, `published`...). */
+  answers: Record<string, number>;
+  /** fast-check's report: the counterexample, its seed and path. */
+  failure?: string;
+}
+
+export interface Check {
+  name: string;
+  ok: boolean;
+  detail?: string;
+}
+
+export interface EngineReport {
+  engine: Engine;
+  targets: TargetReport[];
+  covered: { name: string; by: string[] }[];
+  missing: Missing[];
+  /** Processes that exited during the run. */
+  crashes: { name: string; exit: string }[];
+  checks: Check[];
+  fuzzMs: number;
+}
+
+export interface FuzzReport {
+  seed: number;
+  minutes: number;
+  engines: EngineReport[];
+  ok: boolean;
+}
+
+/** How long past the deadline an answer may take (bus and loopback latency on a busy machine), in ms. */
+const ANSWER_MARGIN_MS = 2500;
+/** Writes acknowledged before the run, checked at their revisions afterwards. */
+const ACKED_WRITES = 30;
+
+const UNKNOWN: Record<ParamKind, string[]> = {
+  ns: [],
+  nodeId: ['n9', 'zz', 'n1-old'],
+  service: ['fuzzsvc', 'nosuchservice', 'Sample', 'sample-'],
+  workerId: ['w9', 'ghost', 'fz-0'],
+  endpoint: ['nosuch', 'Echo', 'echo2'],
+};
+/** Path segments no parameter accepts: unicode edge cases, invalid percent-encodings, dots, long. */
+const HOSTILE_SEGMENTS = ['%', '%E0%A4%A', '%00', '%ED%A0%80', '%FF', '..', '.', '%2F%2F', '%252F', '_ping', 'a'.repeat(5000), '%EF%BB%BFsample', '%E2%80%AEelpmas', 'a%00b'];
+const CONTENT_TYPES = [
+  'application/json',
+  'application/json; charset=utf-8',
+  'application/vnd.synod+json',
+  'text/plain',
+  'application/x-www-form-urlencoded',
+  'application/json; charset=utf-16',
+  'multipart/form-data; boundary=x',
+  'APPLICATION/JSON',
+  '*/*',
+  '',
+];
+const printable = fc.string({ unit: 'grapheme-ascii', maxLength: 24 });
+/** A fuzzed deadline header, in one input of ten. */
+const headerArb = fc.oneof(
+  { weight: 9, arbitrary: fc.constant(undefined) },
+  { weight: 1, arbitrary: fc.oneof(fc.constantFrom('abc', '-1', '0', '1e3', ' 5', '99999999999999999999', '', 'NaN', '-0', '1.5', '0x10', '00000000000000000001'), printable) },
+);
+const pickArb = fc.record({ live: fc.oneof({ weight: 4, arbitrary: fc.constant(true) }, { weight: 1, arbitrary: fc.constant(false) }), n: fc.nat() });
+const routePickArb = fc.oneof(
+  { weight: 6, arbitrary: pickArb.map((p) => ({ ...p, hostile: undefined as string | undefined })) },
+  { weight: 2, arbitrary: fc.constantFrom(...HOSTILE_SEGMENTS).map((raw) => ({ live: false, n: 0, hostile: raw })) },
+  { weight: 2, arbitrary: fc.string({ unit: 'binary', minLength: 1, maxLength: 30 }).map((s) => ({ live: false, n: 0, hostile: encodeSegment(s) })) },
+);
+
+type SubjectInput = { params: { live: boolean; n: number }[]; payload: PayloadSpec; header: string | undefined };
+type RouteInput = {
+  proc: number;
+  params: { live: boolean; n: number; hostile: string | undefined }[];
+  payload: PayloadSpec;
+  withBody: boolean;
+  contentType: number;
+  auth: number;
+  header: string | undefined;
+  requestId: string | undefined;
+  key: string | undefined;
+  query: string | undefined;
+};
+
+/** A per-target seed from the run's seed, so `--seed S --target T` replays target T alone. */
+export function targetSeed(seed: number, engine: string, target: string): number {
+  return createHash('sha256').update(`${seed}:${engine}:${target}`).digest().readInt32LE(0);
+}
+
+/** Runs the whole fuzz: per engine, a stack, every target for its share of the time, then the checks. */
+export async function runFuzz(o: FuzzOptions): Promise<FuzzReport> {
+  const log = o.log ?? (() => undefined);
+  const report: FuzzReport = { seed: o.seed, minutes: o.minutes, engines: [], ok: true };
+  for (const engine of o.engines) {
+    const r = await fuzzEngine(engine, o, (o.minutes * 60_000) / o.engines.length, log);
+    report.engines.push(r);
+    const failed = r.missing.length > 0 || r.crashes.length > 0 || r.checks.some((c) => !c.ok) || r.targets.some((t) => t.failure !== undefined);
+    if (failed) report.ok = false;
+  }
+  return report;
+}
+
+async function fuzzEngine(engine: Engine, o: FuzzOptions, budgetMs: number, log: (line: string) => void): Promise<EngineReport> {
+  const timeoutMs = o.requestTimeoutMs ?? 1500;
+  const waitMs = timeoutMs + ANSWER_MARGIN_MS;
+  log(`[${engine}] starting the stack`);
+  const t0 = Date.now();
+  const stack = await FuzzStack.start({
+    engine,
+    gatewayTimeoutMs: timeoutMs,
+    env: {},
+  });
+  const out: EngineReport = { engine, targets: [], covered: [], missing: [], crashes: [], checks: [], fuzzMs: 0 };
+  const subs: Subscription[] = [];
+  try {
+    const nc = stack.nc;
+    const subjectsDerived = deriveSubjectTargets();
+    const routesDerived = deriveRouteTargets(stack.processes.flatMap((p) => p.http));
+    out.covered = subjectsDerived.covered;
+    // Every process runs its ops server here (HTTP_PORT=0): one that reports none hides its routes.
+    const unreported = stack.processes.filter((p) => !p.http.some((h) => h.server === 'ops')).map((p) => ({ name: p.name, reason: 'its ready line lists no ops HTTP server (`http`): its routes cannot be fuzzed' }));
+    out.missing = [...subjectsDerived.missing, ...routesDerived.missing, ...unreported];
+    if (out.missing.length > 0) return out;
+    const targets: Target[] = [...subjectsDerived.targets, ...routesDerived.targets].filter((t) => o.target === undefined || t.name.includes(o.target));
+
+    log(`[${engine}] stack up in ${Date.now() - t0} ms`);
+    const t1 = Date.now();
+    const setup = await prepare(stack, timeoutMs);
+    log(`[${engine}] state prepared in ${Date.now() - t1} ms`);
+    const { ctx, acked } = setup;
+    // Watch events go to the fuzzer's inbox; each must be a valid watch message.
+    const problems: string[] = [];
+    subs.push(
+      nc.subscribe(`${setup.inboxBase}.>`, {
+        callback: (_err, msg) => {
+          try {
+            const parsed = WatchMessage.safeParse(JSON.parse(new TextDecoder().decode(msg.data)));
+            if (!parsed.success) problems.push(`watch message on ${msg.subject} is not a watch message`);
+          } catch {
+            problems.push(`watch message on ${msg.subject} is not JSON`);
+          }
+        },
+      }),
+    );
+    // Published events carry this reply subject: whoever answers must answer with an envelope.
+    const eventReplies = createInbox();
+    subs.push(
+      nc.subscribe(eventReplies, {
+        callback: (_err, msg) => {
+          const v = judgeBusReply(msg.data, { kind: 'any' });
+          if (!v.ok) problems.push(`a reply to a published event: ${v.problem}`);
+        },
+      }),
+    );
+
+    const sliceMs = budgetMs / Math.max(1, targets.length);
+    log(`[${engine}] ${targets.length} targets, ${Math.round(sliceMs)} ms each; ${out.covered.length} wildcard builders covered by others`);
+    const started = Date.now();
+    for (const t of targets) {
+      const tr = await fuzzTarget(t, { stack, ctx, nc, timeoutMs, waitMs, eventReplies, sliceMs, seed: targetSeed(o.seed, engine, t.name), oracle: o.peerOracles[engine], problems });
+      out.targets.push(tr);
+      log(`[${engine}] ${t.name}: ${tr.inputs} inputs${tr.skipped ? `, ${tr.skipped} skipped` : ''}${tr.failure ? ' FAILED' : ''}`);
+      if (stack.dead().length > 0) break;
+    }
+    out.fuzzMs = Date.now() - started;
+    out.crashes = stack.dead().map((d) => ({ name: d.name, exit: d.exit }));
+    for (const d of stack.dead()) log(`[${engine}] ${d.name} (pid ${d.pid}) exited: ${d.exit}\n${d.output}`);
+    const t2 = Date.now();
+    out.checks = await afterChecks(stack, ctx, acked, timeoutMs);
+    log(`[${engine}] checks done in ${Date.now() - t2} ms`);
+    if (problems.length > 0) out.checks.push({ name: 'every watch event and every reply to a published event is well-formed', ok: false, detail: [...new Set(problems)].slice(0, 10).join('\n') });
+    else out.checks.push({ name: 'every watch event and every reply to a published event is well-formed', ok: true });
+    return out;
+  } finally {
+    for (const s of subs) s.unsubscribe();
+    const t3 = Date.now();
+    await stack.stop();
+    log(`[${engine}] stack stopped in ${Date.now() - t3} ms`);
+  }
+}
+
+interface Setup {
+  ctx: FuzzContext;
+  acked: { key: string; value: string; revision: number }[];
+  inboxBase: string;
+}
+
+/** Writes acknowledged before the run, a compaction, a held lock and leases: the state semantic cases are written against. */
+async function prepare(stack: FuzzStack, timeoutMs: number): Promise<Setup> {
+  const nc = stack.nc;
+  const store = new StoreClient({ nc, namespace: stack.namespace, clientId: `fuzz-setup-${randomBytes(4).toString('hex')}`, timeoutMs: 10_000 });
+  try {
+    let fill = 0;
+    for (let i = 0; i < 20; i++) fill = (await store.put(`fuzz-fill/${i}`, String(i))).revision;
+    const compactRevision = fill - 5;
+    await store.compact(compactRevision);
+    const acked: Setup['acked'] = [];
+    for (let i = 0; i < ACKED_WRITES; i++) {
+      const value = `acked-${i}-${randomBytes(4).toString('hex')}`;
+      const { revision } = await store.put(`fuzz-ack/${i}`, value);
+      acked.push({ key: `fuzz-ack/${i}`, value, revision });
+    }
+    const lockApi = subjects.lockApi(stack.namespace);
+    const call = (body: unknown) => busRequest(nc, lockApi, body, { timeoutMs: 10_000, requestId: `fuzz-setup-${randomBytes(4).toString('hex')}` }) as Promise<Record<string, number>>;
+    const heldLease = (await call({ type: 'session', ttlMs: 3_600_000 })).lease!;
+    const ownLease = (await call({ type: 'session', ttlMs: 3_600_000 })).lease!;
+    const heldToken = (await call({ type: 'acquire', name: 'fuzz-held', lease: heldLease, timeoutMs: 5000 })).token!;
+    await call({ type: 'cas', key: 'fuzz-cas', expectedVersion: 0, value: '1' });
+    const workers = stack.processes
+      .filter((p) => Array.isArray(p.ready.endpoints) && typeof p.ready.serves === 'string')
+      .map((p) => ({ id: String(p.ready.id), service: String(p.ready.serves), endpoints: (p.ready.endpoints as unknown[]).map(String) }));
+    const inboxBase = `${createInbox()}.fuzz`;
+    let seq = 0;
+    const ctx: FuzzContext = {
+      namespace: stack.namespace,
+      replicaIds: stack.replicaIds,
+      workers,
+      inbox: (n) => `${inboxBase}.${n % 1000}`,
+      clientId: `fuzz-${randomBytes(4).toString('hex')}`,
+      nextSeq: () => ++seq,
+      store: { compactRevision, revision: acked[acked.length - 1]!.revision },
+      lock: { heldName: 'fuzz-held', heldLease, heldToken, ownLease, casKey: 'fuzz-cas' },
+      adminToken: stack.adminToken,
+      requestTimeoutMs: timeoutMs,
+      limits: {
+        requestBytes: { store: 3 * 256 * 1024, lock: 384 * 1024, worker: 256 * 1024, ping: 256 * 1024, registry: 64 * 1024, default: 256 * 1024 },
+        natsMaxPayload: nc.info?.max_payload ?? 1024 * 1024,
+        httpBodyBytes: 256 * 1024,
+      },
+    };
+    return { ctx, acked, inboxBase };
+  } finally {
+    await store.close();
+  }
+}
+
+interface TargetEnv {
+  stack: FuzzStack;
+  ctx: FuzzContext;
+  nc: NatsConnection;
+  timeoutMs: number;
+  waitMs: number;
+  eventReplies: string;
+  sliceMs: number;
+  seed: number;
+  oracle: PeerOracle;
+  problems: string[];
+}
+
+/** Thrown by a predicate: a reply broke the contract, or a process died. */
+class FuzzFailure extends Error {
+  override readonly name = 'FuzzFailure';
+}
+
+async function fuzzTarget(t: Target, env: TargetEnv): Promise<TargetReport> {
+  const tr: TargetReport = { name: t.name, inputs: 0, skipped: 0, answers: {} };
+  const count = (label: string) => {
+    tr.answers[label] = (tr.answers[label] ?? 0) + 1;
+  };
+  // A process that died earlier makes every later input fail: those are skipped, so shrinking
+  // keeps the input after which the death was first seen.
+  let broken = false;
+  const judge = (v: Verdict, what: string) => {
+    if (!v.ok) throw new FuzzFailure(`${what}: ${v.problem}`);
+    count(v.label);
+  };
+  const afterEach = (what: string) => {
+    const dead = env.stack.dead();
+    if (dead.length > 0) {
+      broken = true;
+      throw new FuzzFailure(`after ${what}: ${dead.map((d) => `${d.name} exited (${d.exit})`).join(', ')}\n${dead.map((d) => d.output).join('\n')}`);
+    }
+  };
+  const run = async <T>(arb: fc.Arbitrary<T>, send: (input: T) => Promise<boolean>): Promise<void> => {
+    const details = await fc.check(
+      fc.asyncProperty(arb, async (input) => {
+        fc.pre(!broken);
+        const sent = await send(input);
+        if (!sent) tr.skipped++;
+        fc.pre(sent);
+        tr.inputs++;
+      }),
+      { seed: env.seed, numRuns: Number.MAX_SAFE_INTEGER, maxSkipsPerRun: 1000, includeErrorInReport: true, plugins: [fc.interruptAfterTimeLimit(env.sliceMs)] },
+    );
+    // A slice that ended before the first input finished is not a failure (the report shows 0 inputs);
+    // a counterexample, or every input skipped, is.
+    if (details.failed && !(details.interrupted && details.counterexample === null)) tr.failure = fc.defaultReportMessage(details);
+  };
+
+  if (t.kind === 'route') {
+    await run(routeInputArb(t), (input) => sendRoute(t, input, env, judge, afterEach));
+  } else if (t.role === 'peer') {
+    await fuzzPeer(t, env, run, afterEach, count);
+  } else {
+    await run(subjectInputArb(t), (input) => sendSubject(t, input, env, judge, afterEach, count));
+  }
+  return tr;
+}
+
+function subjectInputArb(t: SubjectTarget): fc.Arbitrary<SubjectInput> {
+  return fc.record({ params: fc.tuple(...t.params.map(() => pickArb)), payload: payloadArb(casesFor(t.api).length > 0), header: headerArb });
+}
+
+function routeInputArb(t: RouteTarget): fc.Arbitrary<RouteInput> {
+  return fc.record({
+    proc: fc.nat(),
+    params: fc.tuple(...t.params.map(() => routePickArb)),
+    payload: payloadArb(routeApi(t) !== undefined),
+    withBody: fc.boolean(),
+    contentType: fc.nat(),
+    auth: fc.nat(),
+    header: headerArb,
+    requestId: fc.option(printable, { nil: undefined }),
+    key: fc.option(printable, { nil: undefined }),
+    query: fc.option(fc.oneof(fc.constantFrom('a=%', 'a=%ZZ', '__proto__=1', 'a[b]=c', 'x='.repeat(200)), printable.map(encodeSegment)), { nil: undefined }),
+  });
+}
+
+/**
+ * Live values of a parameter kind: the stack's own ids, services and endpoints. HTTP routes get no
+ * live worker id: the admin routes that take one change weights, and a fuzzed weight of 0 on a live
+ * worker would take it out of service (they are fuzzed on unknown ids, past their body checks).
+ */
+function liveValues(kind: ParamKind, ctx: FuzzContext, picked: Partial<Record<ParamKind, string>>, http: boolean): string[] {
+  switch (kind) {
+    case 'ns':
+      return [ctx.namespace];
+    case 'nodeId':
+      return ctx.replicaIds;
+    case 'service':
+      return [...new Set(ctx.workers.map((w) => w.service))];
+    case 'workerId':
+      return http ? [] : ctx.workers.filter((w) => picked.service === undefined || w.service === picked.service).map((w) => w.id);
+    case 'endpoint':
+      return [...new Set(ctx.workers.filter((w) => picked.service === undefined || w.service === picked.service).flatMap((w) => w.endpoints))];
+  }
+}
+
+/**
+ * Resolves parameter picks in order (a worker id follows the service picked before it). A semantic
+ * case (`override` set) gets live values, and its own where it names them.
+ */
+function resolveParams(
+  params: { name: string; kind: ParamKind }[],
+  picks: { live: boolean; n: number; hostile?: string | undefined }[],
+  ctx: FuzzContext,
+  override: Partial<Record<string, string>> | undefined,
+  http: boolean,
+): { values: string[]; named: Record<string, string>; byKind: Partial<Record<ParamKind, string>> } {
+  const byKind: Partial<Record<ParamKind, string>> = {};
+  const named: Record<string, string> = {};
+  const values = params.map((p, i) => {
+    const pick = picks[i]!;
+    const forced = override?.[p.name] ?? override?.[p.kind];
+    let v: string;
+    if (forced !== undefined) v = forced;
+    else if (pick.hostile !== undefined && override === undefined) v = pick.hostile;
+    else {
+      const live = liveValues(p.kind, ctx, byKind, http);
+      const pool = (pick.live || override !== undefined || UNKNOWN[p.kind].length === 0) && live.length > 0 ? live : UNKNOWN[p.kind];
+      v = pool[pick.n % pool.length]!;
+    }
+    byKind[p.kind] = v;
+    named[p.name] = v;
+    return v;
+  });
+  return { values, named, byKind };
+}
+
+function apiLimit(api: ApiName | undefined, ctx: FuzzContext): number {
+  return ctx.limits.requestBytes[api ?? 'default'];
+}
+
+/** Where `oversized` payloads go: past the API's limit, the NATS max_payload, the HTTP body limit, 1 MiB. */
+function limitsFor(ctx: FuzzContext, api: ApiName | undefined) {
+  return { api: apiLimit(api, ctx), 'max-payload': ctx.limits.natsMaxPayload, 'http-body': ctx.limits.httpBodyBytes, 'beyond-1mib': 1024 * 1024 };
+}
+
+/** An oversized body must be refused as too large by an API with a known limit. */
+function withSizeExpectation(r: Rendered, p: PayloadSpec, limit: number | undefined): Rendered {
+  if (p.kind === 'oversized' && limit !== undefined && r.bytes.length > limit) return { ...r, expect: { kind: 'codes', codes: ['PAYLOAD_TOO_LARGE'] } };
+  return r;
+}
+
+/** APIs whose request limit is known (others answer oversized requests however they like, as long as with an envelope). */
+const SIZED_APIS: ReadonlySet<ApiName> = new Set(['store', 'lock', 'worker']);
+
+async function sendSubject(
+  t: SubjectTarget,
+  input: SubjectInput,
+  env: TargetEnv,
+  judge: (v: Verdict, what: string) => void,
+  afterEach: (what: string) => void,
+  count: (label: string) => void,
+): Promise<boolean> {
+  const { ctx, nc } = env;
+  const semantic = input.payload.kind === 'semantic' ? semanticCase(t.api, input.payload.c) : undefined;
+  if (input.payload.kind === 'semantic' && !semantic) return false;
+  const { values, named: params } = resolveParams(
+    t.params.map((kind) => ({ name: kind, kind })),
+    input.params,
+    ctx,
+    semantic ? (semantic.params ?? {}) : undefined,
+    false,
+  );
+  const builder = subjects[t.builder] as (...a: string[]) => string;
+  const subject = builder(...values);
+  let rendered = renderPayload(input.payload, { api: t.api, ctx, params, limits: limitsFor(ctx, t.api) });
+  if (!rendered) return false;
+  rendered = withSizeExpectation(rendered, input.payload, t.role === 'request' && t.api !== undefined && SIZED_APIS.has(t.api) ? apiLimit(t.api, ctx) : undefined);
+  const what = `${rendered.what} on ${subject}`;
+  if (rendered.bytes.length > ctx.limits.natsMaxPayload) {
+    const r = await rawPublish(env.stack.nats.url, subject, rendered.bytes.length, env.waitMs);
+    if ('accepted' in r) throw new FuzzFailure(`${what}: nats-server accepted a payload beyond its max_payload`);
+    count(`refused by nats-server: ${r.refused}`);
+    afterEach(what);
+    return true;
+  }
+  if (t.role === 'event') {
+    nc.publish(subject, rendered.bytes, { reply: env.eventReplies });
+    await nc.flush();
+    count('published');
+    afterEach(what);
+    return true;
+  }
+  const steps: { bytes: Uint8Array; expect: Expect; deadlineMs?: number }[] = [
+    { bytes: rendered.bytes, expect: rendered.expect, ...(rendered.deadlineMs === undefined ? {} : { deadlineMs: rendered.deadlineMs }) },
+    ...(rendered.then ?? []),
+  ];
+  for (const [i, step] of steps.entries()) {
+    const header = step.deadlineMs !== undefined ? String(step.deadlineMs) : input.header !== undefined && rendered.quick ? input.header : String(env.timeoutMs);
+    const waitMs = (step.deadlineMs ?? env.timeoutMs) + ANSWER_MARGIN_MS;
+    const a = await busSend(nc, subject, step.bytes, { requestId: `fuzz-${randomBytes(6).toString('hex')}`, timeoutHeader: header, waitMs });
+    if (a.kind === 'timeout') throw new FuzzFailure(`${what}${i > 0 ? ` (step ${i + 1})` : ''}: no reply within ${waitMs} ms (deadline header ${JSON.stringify(header)})`);
+    if (a.kind === 'no-responders') {
+      count('no responders');
+      break;
+    }
+    judge(judgeBusReply(a.data, step.expect), `${what}${i > 0 ? ` (step ${i + 1})` : ''}`);
+    noteRevision(a.data, ctx);
+    // A step refused retryably (not the leader, an election) did not happen: the next ones assume it did.
+    if (retryableError(a.data)) break;
+  }
+  afterEach(what);
+  return true;
+}
+
+function retryableError(data: Uint8Array): boolean {
+  try {
+    const o = JSON.parse(new TextDecoder().decode(data)) as { error?: { retryable?: unknown } };
+    return o.error?.retryable === true;
+  } catch {
+    return false;
+  }
+}
+
+/** Keeps `ctx.store.revision` at the highest revision any reply mentioned (for "a revision beyond the store"). */
+function noteRevision(data: Uint8Array, ctx: FuzzContext): void {
+  const m = /"revision":(\d+)/.exec(new TextDecoder().decode(data.subarray(0, 4096)));
+  if (m) ctx.store.revision = Math.max(ctx.store.revision, Number(m[1]));
+}
+
+async function fuzzPeer(
+  t: SubjectTarget,
+  env: TargetEnv,
+  run: <T>(arb: fc.Arbitrary<T>, send: (input: T) => Promise<boolean>) => Promise<void>,
+  afterEach: (what: string) => void,
+  count: (label: string) => void,
+): Promise<void> {
+  const { ctx, nc } = env;
+  if (t.params.join(',') !== 'ns,nodeId') throw new Error(`${t.name}: peer subjects are fuzzed per (namespace, node id); this builder takes ${t.params.join(', ')}`);
+  const builder = subjects[t.builder] as (ns: string, node: string) => string;
+  const capture = new FrameCapture();
+  const subs = ctx.replicaIds.map((id) => nc.subscribe(builder(ctx.namespace, id), { callback: (_e, msg) => capture.add(id, msg.data) }));
+  try {
+    const deadline = Date.now() + 5000;
+    while (ctx.replicaIds.some((id) => capture.of(id).length === 0) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    let sent = 0;
+    await run(peerInputArb, async (input: PeerInput) => {
+      const r = resolvePeerInput(input, ctx.replicaIds, capture, env.oracle);
+      if (!r.send) return false;
+      nc.publish(builder(ctx.namespace, r.recipient), r.bytes);
+      await nc.flush();
+      count(r.kind);
+      // The replica must go on answering: every 20 frames, its status.
+      if (++sent % 20 === 0) {
+        const a = await busSend(nc, subjects.kvNode(ctx.namespace, r.recipient), new TextEncoder().encode('{"type":"status"}'), {
+          requestId: `fuzz-peer-${sent}`,
+          timeoutHeader: String(env.timeoutMs),
+          waitMs: env.waitMs,
+        });
+        if (a.kind !== 'reply') throw new FuzzFailure(`after ${r.what}: replica ${r.recipient} did not answer its status (${a.kind})`);
+      }
+      afterEach(r.what);
+      return true;
+    });
+  } finally {
+    for (const s of subs) s.unsubscribe();
+  }
+}
+
+/** The service route is a worker call: its bodies and semantic cases are the workers'. */
+function routeApi(t: RouteTarget): ApiName | undefined {
+  return t.method !== 'ANY' && t.params.some((x) => x.kind === 'endpoint') && t.params.some((x) => x.kind === 'service') ? 'worker' : undefined;
+}
+
+async function sendRoute(t: RouteTarget, input: RouteInput, env: TargetEnv, judge: (v: Verdict, what: string) => void, afterEach: (what: string) => void): Promise<boolean> {
+  const { ctx, stack } = env;
+  const route = `${t.method} ${t.url}`;
+  const procs = stack.processes.flatMap((p) => p.http.filter((h) => h.server === t.server && (t.method === 'ANY' || h.routes.includes(route))).map((h) => ({ p, port: h.port })));
+  if (procs.length === 0) return false;
+  const { p, port } = procs[input.proc % procs.length]!;
+  const method = t.method === 'ANY' ? ANY_METHODS[Math.floor(input.contentType / CONTENT_TYPES.length) % ANY_METHODS.length]! : t.method;
+  const api = routeApi(t);
+  const semantic = input.payload.kind === 'semantic' ? semanticCase(api, input.payload.c) : undefined;
+  if (input.payload.kind === 'semantic' && !semantic) return false;
+  const { values, byKind } = resolveParams(t.params, input.params, ctx, semantic ? (semantic.params ?? {}) : undefined, true);
+  let i = 0;
+  const path = t.url.replace(/:[A-Za-z_]\w*/g, () => {
+    const v = values[i]!;
+    const raw = input.params[i++]!.hostile;
+    return raw !== undefined && semantic === undefined ? v : encodeSegment(v);
+  });
+  const params = { ...(byKind.endpoint === undefined ? {} : { endpoint: byKind.endpoint }), ...(byKind.service === undefined ? {} : { service: byKind.service }) };
+  let rendered = renderPayload(input.payload, { api, ctx, params, limits: limitsFor(ctx, api) });
+  if (!rendered) return false;
+  const hasBody = !['GET', 'HEAD'].includes(method) || input.withBody;
+  const oversized = input.payload.kind === 'oversized';
+  // A hostile path is refused before the body is looked at: only a valid path must answer 413.
+  const validPath = semantic !== undefined || input.params.every((x) => x.hostile === undefined);
+  rendered = withSizeExpectation(rendered, input.payload, t.server === 'api' && validPath && ['POST', 'PUT', 'PATCH'].includes(method) ? ctx.limits.httpBodyBytes : undefined);
+  const headers: Record<string, string> = {};
+  // Semantic cases are well-formed requests, and an oversized body is only wrong in its size: both are JSON.
+  const contentType = oversized || semantic ? 'application/json' : CONTENT_TYPES[input.contentType % CONTENT_TYPES.length]!;
+  if (hasBody && contentType !== '') headers['content-type'] = contentType;
+  const auth = input.auth % 4;
+  if (auth === 0) headers.authorization = `Bearer ${ctx.adminToken}`;
+  else if (auth === 1) headers.authorization = 'Bearer not-the-token';
+  else if (auth === 2) headers.authorization = `Basic ${Buffer.from('admin:admin').toString('base64')}`;
+  if (rendered.deadlineMs !== undefined) headers[HTTP_HEADERS.timeoutMs] = String(rendered.deadlineMs);
+  else if (input.header !== undefined && rendered.quick && !semantic) headers[HTTP_HEADERS.timeoutMs] = input.header;
+  if (input.requestId !== undefined) headers[HTTP_HEADERS.requestId] = input.requestId;
+  if (input.key !== undefined) headers['x-synod-key'] = input.key;
+  const url = `${path}${input.query === undefined ? '' : `?${input.query}`}`;
+  const what = `${method} ${url.slice(0, 200)} on ${p.name} with ${hasBody ? rendered.what : 'no body'} (content-type ${JSON.stringify(headers['content-type'] ?? '')})`;
+  const a = await httpSend(`http://127.0.0.1:${port}`, url, { method, headers, body: hasBody ? rendered.bytes : undefined, waitMs: env.waitMs });
+  if (a.kind === 'timeout') throw new FuzzFailure(`${what}: no answer within ${env.waitMs} ms`);
+  if (a.kind === 'closed') {
+    // A server may refuse a body past its limit before reading it all; the process must live on.
+    if (!oversized) throw new FuzzFailure(`${what}: the connection failed: ${a.message}`);
+    judge({ ok: true, label: 'connection closed on an oversized body' }, what);
+  } else {
+    judge(judgeHttp(method, a.status, a.contentType, a.text, hasBody ? rendered.expect : { kind: 'any' }), what);
+  }
+  afterEach(what);
+  return true;
+}
+
+/** After the run: every process alive and answering, and every acknowledged write readable at its revision. */
+async function afterChecks(stack: FuzzStack, ctx: FuzzContext, acked: Setup['acked'], timeoutMs: number): Promise<Check[]> {
+  const checks: Check[] = [];
+  const check = async (name: string, fn: () => Promise<string | undefined>) => {
+    try {
+      const problem = await fn();
+      checks.push(problem === undefined ? { name, ok: true } : { name, ok: false, detail: problem });
+    } catch (err) {
+      checks.push({ name, ok: false, detail: err instanceof Error ? `${err.name}: ${err.message}` : String(err) });
+    }
+  };
+  const nc = stack.nc;
+  await check('every process is running (its pid alive)', async () => {
+    const dead = stack.dead();
+    return dead.length === 0 ? undefined : dead.map((d) => `${d.name} (pid ${d.pid}) exited: ${d.exit}`).join('; ');
+  });
+  await check('every process answers GET /healthz on its ops port', async () => {
+    const bad: string[] = [];
+    for (const p of stack.processes) {
+      for (const h of p.http.filter((x) => x.server === 'ops')) {
+        const res = await fetch(`http://127.0.0.1:${h.port}/healthz`, { signal: AbortSignal.timeout(timeoutMs + ANSWER_MARGIN_MS) }).catch((err: unknown) => err as Error);
+        if (res instanceof Error || res.status !== 200) bad.push(`${p.name}: ${res instanceof Error ? res.message : res.status}`);
+      }
+    }
+    return bad.length === 0 ? undefined : bad.join('; ');
+  });
+  await check('every replica answers its status', async () => {
+    const bad: string[] = [];
+    for (const id of stack.replicaIds) await stack.status(id, timeoutMs + ANSWER_MARGIN_MS).catch((err: unknown) => bad.push(`${id}: ${(err as Error).message}`));
+    return bad.length === 0 ? undefined : bad.join('; ');
+  });
+  const store = new StoreClient({ nc, namespace: stack.namespace, clientId: `fuzz-after-${randomBytes(4).toString('hex')}`, timeoutMs: 10_000 });
+  try {
+    await check('kv put then get', async () => {
+      const value = `after-${randomBytes(4).toString('hex')}`;
+      await store.put('fuzz-after/k', value);
+      const kv = await store.get('fuzz-after/k');
+      return kv?.value === value ? undefined : `read back ${JSON.stringify(kv?.value)}, wrote ${value}`;
+    });
+    await check(`the ${acked.length} writes acknowledged before the run are readable at their revisions`, async () => {
+      const bad: string[] = [];
+      for (const w of acked) {
+        const r = await store.range({ key: w.key, revision: w.revision });
+        const kv = r.kvs[0];
+        if (kv?.value !== w.value || kv.modRevision !== w.revision) bad.push(`${w.key}@${w.revision}: ${kv ? `${JSON.stringify(kv.value)} (modRevision ${kv.modRevision})` : 'missing'}`);
+      }
+      return bad.length === 0 ? undefined : bad.join('; ');
+    });
+  } finally {
+    await store.close();
+  }
+  const locks = new LockClient({ nc, namespace: stack.namespace, timeoutMs: 10_000 });
+  try {
+    await check('lock acquire then release', async () => {
+      const lock = await locks.acquire(`fuzz-after-${randomBytes(3).toString('hex')}`, { timeoutMs: 5000, ttlMs: 5000 });
+      if (!(lock.token > 0)) return `token ${lock.token}`;
+      await lock.release();
+      return undefined;
+    });
+  } finally {
+    await locks.close();
+  }
+  await check('the gateway routes an echo to a worker', async () => {
+    const service = ctx.workers[0]?.service ?? 'sample';
+    const res = await fetch(`${stack.gatewayUrl}/v1/services/${service}/echo`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ message: 'after the fuzz' }),
+      signal: AbortSignal.timeout(timeoutMs + ANSWER_MARGIN_MS),
+    });
+    const body = (await res.json()) as { message?: string };
+    return res.status === 200 && body.message === 'after the fuzz' ? undefined : `${res.status} ${JSON.stringify(body)}`;
+  });
+  await check('every worker answers its ping', async () => {
+    const bad: string[] = [];
+    for (const w of ctx.workers) {
+      await busRequest(nc, subjects.workerPing(ctx.namespace, w.service, w.id), {}, { timeoutMs: timeoutMs + ANSWER_MARGIN_MS, requestId: `fuzz-after-ping-${w.id}` }).catch((err: unknown) =>
+        bad.push(`${w.id}: ${err instanceof SynodError ? err.code : (err as Error).message}`),
+      );
+    }
+    return bad.length === 0 ? undefined : bad.join('; ');
+  });
+  return checks;
+}
