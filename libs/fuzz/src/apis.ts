@@ -23,7 +23,12 @@ export interface Template {
  *   deadline...); a success is a failure (the wrong request was accepted).
  * - `ok`: a success, or any retryable error.
  */
-export type Expect = { kind: 'any' } | { kind: 'codes'; codes: readonly string[] } | { kind: 'ok' };
+export type Expect =
+  | { kind: 'any' }
+  | { kind: 'codes'; codes: readonly string[] }
+  | { kind: 'ok' }
+  /** A watch created by this request (a success, or a retryable error) must then deliver `events` events, in revision order, before its deadline. */
+  | { kind: 'watch-delivers'; events: number };
 
 export interface Step {
   body: unknown;
@@ -127,6 +132,19 @@ const storeCases: SemanticCase[] = [
     steps: (_ctx, n) => [{ body: { type: 'member', change: { type: n % 2 === 0 ? 'remove' : 'promote', node: `zz${n % 100}` } }, expect: codes('BAD_REQUEST') }],
   },
   { name: 'leadership transfer to a node not in the cluster', steps: (_ctx, n) => [{ body: { type: 'transfer', to: `zz${n % 100}` }, expect: codes('BAD_REQUEST') }] },
+  {
+    name: 'a range whose answer is larger than one NATS message',
+    steps: (ctx) => [{ body: { type: 'range', consistency: 'stale', request: { key: ctx.store.bigPrefix, prefix: true } }, expect: codes('PAYLOAD_TOO_LARGE') }],
+  },
+  {
+    name: 'a watch over events larger together than one NATS message delivers every one',
+    steps: (ctx, n) => [
+      {
+        body: { type: 'watch', watchId: `fz-big-${n}`, inbox: ctx.inbox(n), filter: { key: ctx.store.bigPrefix, prefix: true }, fromRevision: ctx.store.bigFromRevision },
+        expect: { kind: 'watch-delivers', events: ctx.store.bigCount },
+      },
+    ],
+  },
   {
     name: 'snapshot chunk of a snapshot never started',
     steps: (_ctx, n) => [{ body: { type: 'snapshot', offset: n % 4096, token: `feedface${String(n % 1e8).padStart(8, '0')}` }, expect: codes('BAD_REQUEST') }],

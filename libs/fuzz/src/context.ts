@@ -18,6 +18,13 @@ export interface FuzzContext {
     compactRevision: number;
     /** The highest revision seen so far (replies and status). */
     revision: number;
+    /**
+     * Keys under this prefix, written during setup from revision `bigFromRevision` on, hold values
+     * that together far exceed one NATS message (`bigCount` of them).
+     */
+    bigPrefix: string;
+    bigFromRevision: number;
+    bigCount: number;
   };
   lock: {
     /** A lock held, for the whole run, by `heldLease` with fencing token `heldToken`. */
@@ -29,6 +36,8 @@ export interface FuzzContext {
     /** An optimistic key at version 1. */
     casKey: string;
   };
+  /** Keys (and key prefixes) of the fixtures: the store keys of the held lock and the optimistic key among them. */
+  protectedKeys: string[];
   /** The gateway's admin token (admin routes are fuzzed with and without it). */
   adminToken: string;
   /** The synod-timeout-ms every request carries unless the header itself is fuzzed, in ms. */

@@ -11,7 +11,8 @@ import type { FuzzContext } from './context.js';
 import { encodeSegment, httpSend } from './http.js';
 import { payloadArb, renderPayload, semanticCase, type PayloadSpec, type Rendered } from './payloads.js';
 import { FrameCapture, peerInputArb, resolvePeerInput, type PeerInput, type PeerOracle } from './peer.js';
-import { FuzzStack, type Engine } from './stack.js';
+import { unsafeToSend } from './guard.js';
+import { DATA_KEY_PREFIX, FuzzStack, LOCK_KEY_PREFIX, type Engine } from './stack.js';
 import { ANY_METHODS, deriveRouteTargets, deriveSubjectTargets, type ApiName, type Missing, type ParamKind, type RouteTarget, type SubjectTarget, type Target } from './targets.js';
 import { judgeBusReply, judgeHttp, type Verdict } from './verdict.js';
 
@@ -70,6 +71,9 @@ export interface FuzzReport {
 const ANSWER_MARGIN_MS = 2500;
 /** Writes acknowledged before the run, checked at their revisions afterwards. */
 const ACKED_WRITES = 30;
+/** Large values written before the run, under BIG_PREFIX (100,000 characters each). */
+const BIG_VALUES = 12;
+const BIG_PREFIX = 'fuzz-big/';
 
 const UNKNOWN: Record<ParamKind, string[]> = {
   ns: [],
@@ -167,12 +171,26 @@ async function fuzzEngine(engine: Engine, o: FuzzOptions, budgetMs: number, log:
     const { ctx, acked } = setup;
     // Watch events go to the fuzzer's inbox; each must be a valid watch message.
     const problems: string[] = [];
+    const watches = new Map<string, WatchSeen>();
     subs.push(
       nc.subscribe(`${setup.inboxBase}.>`, {
         callback: (_err, msg) => {
           try {
             const parsed = WatchMessage.safeParse(JSON.parse(new TextDecoder().decode(msg.data)));
-            if (!parsed.success) problems.push(`watch message on ${msg.subject} is not a watch message`);
+            if (!parsed.success) {
+              problems.push(`watch message on ${msg.subject} is not a watch message`);
+              return;
+            }
+            const m = parsed.data;
+            const seen = watches.get(m.watchId) ?? { events: 0, lastRevision: 0, outOfOrder: false };
+            watches.set(m.watchId, seen);
+            if (m.type === 'ended') seen.ended = `${m.error.code}: ${m.error.message}`;
+            else
+              for (const e of m.events) {
+                if (e.kv.modRevision < seen.lastRevision) seen.outOfOrder = true;
+                seen.lastRevision = e.kv.modRevision;
+                seen.events++;
+              }
           } catch {
             problems.push(`watch message on ${msg.subject} is not JSON`);
           }
@@ -194,7 +212,7 @@ async function fuzzEngine(engine: Engine, o: FuzzOptions, budgetMs: number, log:
     log(`[${engine}] ${targets.length} targets, ${Math.round(sliceMs)} ms each; ${out.covered.length} wildcard builders covered by others`);
     const started = Date.now();
     for (const t of targets) {
-      const tr = await fuzzTarget(t, { stack, ctx, nc, timeoutMs, waitMs, eventReplies, sliceMs, seed: targetSeed(o.seed, engine, t.name), oracle: o.peerOracles[engine], problems });
+      const tr = await fuzzTarget(t, { stack, ctx, nc, timeoutMs, waitMs, eventReplies, sliceMs, seed: targetSeed(o.seed, engine, t.name), oracle: o.peerOracles[engine], problems, watches });
       out.targets.push(tr);
       log(`[${engine}] ${t.name}: ${tr.inputs} inputs${tr.skipped ? `, ${tr.skipped} skipped` : ''}${tr.failure ? ' FAILED' : ''}`);
       if (stack.dead().length > 0) break;
@@ -231,6 +249,12 @@ async function prepare(stack: FuzzStack, timeoutMs: number): Promise<Setup> {
     for (let i = 0; i < 20; i++) fill = (await store.put(`fuzz-fill/${i}`, String(i))).revision;
     const compactRevision = fill - 5;
     await store.compact(compactRevision);
+    // Values that together far exceed one NATS message (1.2 MB): ranges and watches over them.
+    let bigFromRevision = 0;
+    for (let i = 0; i < BIG_VALUES; i++) {
+      const { revision } = await store.put(`${BIG_PREFIX}${String(i).padStart(2, '0')}`, String.fromCharCode(97 + i).repeat(100_000));
+      if (i === 0) bigFromRevision = revision;
+    }
     const acked: Setup['acked'] = [];
     for (let i = 0; i < ACKED_WRITES; i++) {
       const value = `acked-${i}-${randomBytes(4).toString('hex')}`;
@@ -255,7 +279,8 @@ async function prepare(stack: FuzzStack, timeoutMs: number): Promise<Setup> {
       inbox: (n) => `${inboxBase}.${n % 1000}`,
       clientId: `fuzz-${randomBytes(4).toString('hex')}`,
       nextSeq: () => ++seq,
-      store: { compactRevision, revision: acked[acked.length - 1]!.revision },
+      store: { compactRevision, revision: acked[acked.length - 1]!.revision, bigPrefix: BIG_PREFIX, bigFromRevision, bigCount: BIG_VALUES },
+      protectedKeys: ['fuzz-ack/', 'fuzz-fill/', BIG_PREFIX, `${LOCK_KEY_PREFIX}/fuzz-held/`, `${DATA_KEY_PREFIX}/fuzz-cas`],
       lock: { heldName: 'fuzz-held', heldLease, heldToken, ownLease, casKey: 'fuzz-cas' },
       adminToken: stack.adminToken,
       requestTimeoutMs: timeoutMs,
@@ -282,6 +307,15 @@ interface TargetEnv {
   seed: number;
   oracle: PeerOracle;
   problems: string[];
+  /** What each watch of the fuzzer delivered so far, by watch id. */
+  watches: Map<string, WatchSeen>;
+}
+
+interface WatchSeen {
+  events: number;
+  lastRevision: number;
+  outOfOrder: boolean;
+  ended?: string;
 }
 
 /** Thrown by a predicate: a reply broke the contract, or a process died. */
@@ -445,6 +479,7 @@ async function sendSubject(
   let rendered = renderPayload(input.payload, { api: t.api, ctx, params, limits: limitsFor(ctx, t.api) });
   if (!rendered) return false;
   rendered = withSizeExpectation(rendered, input.payload, t.role === 'request' && t.api !== undefined && SIZED_APIS.has(t.api) ? apiLimit(t.api, ctx) : undefined);
+  if (!semantic && unsafe(rendered.bytes, ctx)) return false;
   const what = `${rendered.what} on ${subject}`;
   if (rendered.bytes.length > ctx.limits.natsMaxPayload) {
     const r = await rawPublish(env.stack.nats.url, subject, rendered.bytes.length, env.waitMs);
@@ -475,11 +510,38 @@ async function sendSubject(
     }
     judge(judgeBusReply(a.data, step.expect), `${what}${i > 0 ? ` (step ${i + 1})` : ''}`);
     noteRevision(a.data, ctx);
+    if (step.expect.kind === 'watch-delivers' && !retryableError(a.data)) await watchDelivers(step.bytes, step.expect.events, env, what);
     // A step refused retryably (not the leader, an election) did not happen: the next ones assume it did.
     if (retryableError(a.data)) break;
   }
   afterEach(what);
   return true;
+}
+
+/** The request's JSON body, when it parses, checked against the fixtures (see guard.ts). */
+function unsafe(bytes: Uint8Array, ctx: FuzzContext): boolean {
+  if (bytes.length > 64 * 1024) return false;
+  let body: unknown;
+  try {
+    body = JSON.parse(new TextDecoder().decode(bytes));
+  } catch {
+    return false;
+  }
+  return unsafeToSend(body, ctx) !== undefined;
+}
+
+/** A watch the request created must deliver `events` events in revision order before its deadline, and not end. */
+async function watchDelivers(bytes: Uint8Array, events: number, env: TargetEnv, what: string): Promise<void> {
+  const { watchId } = JSON.parse(new TextDecoder().decode(bytes)) as { watchId: string };
+  const deadline = Date.now() + env.waitMs;
+  for (;;) {
+    const seen = env.watches.get(watchId);
+    if (seen?.ended !== undefined) throw new FuzzFailure(`${what}: the watch ended (${seen.ended}) after ${seen.events} of ${events} events`);
+    if (seen?.outOfOrder) throw new FuzzFailure(`${what}: the watch delivered events out of revision order`);
+    if ((seen?.events ?? 0) >= events) return;
+    if (Date.now() > deadline) throw new FuzzFailure(`${what}: the watch delivered ${seen?.events ?? 0} of ${events} events within ${env.waitMs} ms`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
 }
 
 function retryableError(data: Uint8Array): boolean {

@@ -26,6 +26,10 @@ export interface StackOptions {
   env?: Record<string, string>;
 }
 
+/** Where the lock manager keeps locks and optimistic values in the store (its defaults, set explicitly). */
+export const LOCK_KEY_PREFIX = 'locks';
+export const DATA_KEY_PREFIX = 'objects';
+
 /** Timing of the replicas: fast elections, as in the other process suites. */
 const TICK_MS = 20;
 const ELECTION_TICKS = 15;
@@ -94,7 +98,7 @@ export class FuzzStack {
         REQUEST_TIMEOUT_MS: String(this.opts.gatewayTimeoutMs),
       }),
       ...this.replicaIds.map((id) => this.add(`consensus-${id}`, 'consensus', replicaEnv(replicaOpts, id))),
-      this.add('lock-manager', 'lock-manager', { ...this.common(), STORE_ATTEMPT_TIMEOUT_MS: '300' }),
+      this.add('lock-manager', 'lock-manager', { ...this.common(), STORE_ATTEMPT_TIMEOUT_MS: '300', LOCK_KEY_PREFIX, DATA_KEY_PREFIX }),
       ...['w1', 'w2'].map((id) => this.add(`worker-${id}`, 'sample-worker', { ...this.common(), WORKER_ID: id })),
     ]);
     // In name order whatever order they came up in, so an input picks the same process on a replay.

@@ -22,7 +22,7 @@ export function judgeReply(json: unknown, expect: Expect): Verdict {
     if (!isErrorCode(code)) return { ok: false, problem: `error code ${code} is not in the catalog (${message})` };
     if (code === 'INTERNAL') return { ok: false, problem: `INTERNAL error (an unexpected failure in a handler): ${message}` };
     if (expect.kind === 'codes' && !retryable && !expect.codes.includes(code)) return { ok: false, problem: `expected ${expect.codes.join(' or ')}, got ${code}: ${message}` };
-    if (expect.kind === 'ok' && !retryable) return { ok: false, problem: `expected success, got ${code}: ${message}` };
+    if ((expect.kind === 'ok' || expect.kind === 'watch-delivers') && !retryable) return { ok: false, problem: `expected success, got ${code}: ${message}` };
     return { ok: true, label: code };
   }
   if ('result' in o) {

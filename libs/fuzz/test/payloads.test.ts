@@ -1,24 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { FuzzContext } from '../src/context.js';
+import { context } from './fixtures.js';
 import { encodeSegment, payloadArb, renderPayload } from '../src/index.js';
 
-function context(): FuzzContext {
-  let seq = 0;
-  return {
-    namespace: 'fz',
-    replicaIds: ['n1', 'n2', 'n3'],
-    workers: [{ id: 'w1', service: 'sample', endpoints: ['echo', 'hash', 'sleep'] }],
-    inbox: (n) => `_INBOX.test.${n}`,
-    clientId: 'fuzz-test',
-    nextSeq: () => ++seq,
-    store: { compactRevision: 15, revision: 50 },
-    lock: { heldName: 'fuzz-held', heldLease: 3, heldToken: 40, ownLease: 4, casKey: 'fuzz-cas' },
-    adminToken: 'token',
-    requestTimeoutMs: 1500,
-    limits: { requestBytes: { store: 1000, lock: 1000, worker: 1000, ping: 1000, registry: 1000, default: 1000 }, natsMaxPayload: 4000, httpBodyBytes: 2000 },
-  };
-}
 const limits = { api: 1000, 'max-payload': 4000, 'http-body': 2000, 'beyond-1mib': 1024 * 1024 };
 const dec = new TextDecoder();
 
