@@ -12,11 +12,14 @@ export function unsafeToSend(body: unknown, ctx: FuzzContext): string | undefine
   const covers = (key: string, prefix: boolean): boolean => protectedKeys.some((p) => key.startsWith(p) || (prefix && p.startsWith(key)));
   const leases = new Set([ctx.lock.heldLease, ctx.lock.ownLease]);
   let reason: string | undefined;
-  const visit = (v: unknown): void => {
-    if (reason !== undefined || v === null || typeof v !== 'object') return;
+  // Iterative, and no deeper than any request schema goes: bodies are nested 200,000 deep on purpose.
+  const pending: { v: unknown; depth: number }[] = [{ v: body, depth: 0 }];
+  while (pending.length > 0 && reason === undefined) {
+    const { v, depth } = pending.pop()!;
+    if (v === null || typeof v !== 'object' || depth > MAX_DEPTH) continue;
     if (Array.isArray(v)) {
-      for (const x of v) visit(x);
-      return;
+      for (const x of v) pending.push({ v: x, depth: depth + 1 });
+      continue;
     }
     const o = v as Record<string, unknown>;
     const key = typeof o.key === 'string' ? o.key : undefined;
@@ -28,8 +31,10 @@ export function unsafeToSend(body: unknown, ctx: FuzzContext): string | undefine
     else if ((o.type === 'release' || o.type === 'cancel') && o.name === ctx.lock.heldName && o.lease === ctx.lock.heldLease) reason = `a ${o.type} of the held lock by its holder`;
     else if (o.type === 'revoke' && leases.has(o.lease as number)) reason = 'revoke of a fixture lease';
     else if (o.type === 'cas' && o.key === ctx.lock.casKey) reason = 'a compare-and-set of the fixture key';
-    for (const x of Object.values(o)) visit(x);
-  };
-  visit(body);
+    for (const x of Object.values(o)) pending.push({ v: x, depth: depth + 1 });
+  }
   return reason;
 }
+
+/** Deeper than any request the store or the lock manager accepts (a txn's ops sit at depth 4). */
+const MAX_DEPTH = 16;

@@ -146,11 +146,7 @@ async function fuzzEngine(engine: Engine, o: FuzzOptions, budgetMs: number, log:
   const waitMs = timeoutMs + ANSWER_MARGIN_MS;
   log(`[${engine}] starting the stack`);
   const t0 = Date.now();
-  const stack = await FuzzStack.start({
-    engine,
-    gatewayTimeoutMs: timeoutMs,
-    env: {},
-  });
+  const stack = await FuzzStack.start({ engine, gatewayTimeoutMs: timeoutMs });
   const out: EngineReport = { engine, targets: [], covered: [], missing: [], crashes: [], checks: [], fuzzMs: 0 };
   const subs: Subscription[] = [];
   try {

@@ -38,3 +38,11 @@ describe('the fixtures are never undone by a mutation', () => {
     expect(unsafeToSend(body, ctx)).toBeUndefined();
   });
 });
+
+describe('the guard itself', () => {
+  it('walks a body nested 200,000 deep without overflowing the stack', () => {
+    const nested = JSON.parse('['.repeat(200_000) + ']'.repeat(200_000)) as unknown;
+    expect(unsafeToSend(nested, ctx)).toBeUndefined();
+    expect(unsafeToSend({ type: 'write', op: { op: 'delete', key: '', prefix: true }, pad: nested }, ctx)).toMatch(/delete of a fixture key/);
+  });
+});
