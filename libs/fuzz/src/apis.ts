@@ -216,7 +216,7 @@ const workerCases: SemanticCase[] = [
   {
     name: 'a sleep past the request deadline',
     params: { endpoint: 'sleep' },
-    steps: (_ctx, n) => [{ body: { ms: 400 + (n % 5000) }, deadlineMs: 100 + (n % 200), expect: codes('DEADLINE_EXCEEDED', 'TIMEOUT') }],
+    steps: (_ctx, n) => [{ body: { ms: 200 + (n % 5000) }, deadlineMs: 20 + (n % 60), expect: codes('DEADLINE_EXCEEDED', 'TIMEOUT') }],
   },
 ];
 

@@ -25,7 +25,7 @@ export interface FuzzOptions {
   target?: string;
   /** Each engine's peer decoder (the replicas' own codec), to tell malformed frames from forged ones. */
   peerOracles: Record<Engine, PeerOracle>;
-  /** The deadline every request carries, and the gateway's REQUEST_TIMEOUT_MS, in ms (default 1500). */
+  /** The deadline every request carries, and the gateway's REQUEST_TIMEOUT_MS, in ms (default 1000). */
   requestTimeoutMs?: number;
   /** Progress lines. */
   log?: (line: string) => void;
@@ -142,7 +142,7 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzReport> {
 }
 
 async function fuzzEngine(engine: Engine, o: FuzzOptions, budgetMs: number, log: (line: string) => void): Promise<EngineReport> {
-  const timeoutMs = o.requestTimeoutMs ?? 1500;
+  const timeoutMs = o.requestTimeoutMs ?? 1000;
   const waitMs = timeoutMs + ANSWER_MARGIN_MS;
   log(`[${engine}] starting the stack`);
   const t0 = Date.now();
