@@ -214,6 +214,11 @@ function workerTemplates(_ctx: FuzzContext, params: ParamValues): Template[] {
 
 const workerCases: SemanticCase[] = [
   {
+    name: 'a hash longer than the request deadline',
+    params: { endpoint: 'hash' },
+    steps: (_ctx, n) => [{ body: { data: 'x', rounds: 1_000_000 }, deadlineMs: 20 + (n % 60), expect: codes('DEADLINE_EXCEEDED', 'TIMEOUT') }],
+  },
+  {
     name: 'a sleep past the request deadline',
     params: { endpoint: 'sleep' },
     steps: (_ctx, n) => [{ body: { ms: 200 + (n % 5000) }, deadlineMs: 20 + (n % 60), expect: codes('DEADLINE_EXCEEDED', 'TIMEOUT') }],
