@@ -1,5 +1,6 @@
 export { runFuzz, targetSeed } from './run.js';
-export type { FuzzOptions, FuzzReport, EngineReport, TargetReport, Check } from './run.js';
+export type { FuzzOptions, FuzzReport, EngineReport, TargetReport } from './run.js';
+export type { Check } from './checks.js';
 export { formatReport } from './report.js';
 export { FuzzArgsError, parseFuzzArgs, FUZZ_USAGE } from './args.js';
 export type { FuzzArgs } from './args.js';

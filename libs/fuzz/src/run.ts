@@ -1,18 +1,17 @@
 import { createHash, randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { createInbox, type NatsConnection, type Subscription } from '@nats-io/transport-node';
-import { HTTP_HEADERS, SynodError, WatchMessage, subjects } from '@synod/protocol';
-import { busRequest } from '@synod/service-kit';
-import { StoreClient } from '@synod/store-client';
-import { LockClient } from '@synod/locks';
+import { HTTP_HEADERS, WatchMessage, subjects } from '@synod/protocol';
 import { casesFor, type Expect } from './apis.js';
 import { busSend, rawPublish } from './bus.js';
 import type { FuzzContext } from './context.js';
 import { encodeSegment, httpSend } from './http.js';
 import { payloadArb, renderPayload, semanticCase, type PayloadSpec, type Rendered } from './payloads.js';
 import { FrameCapture, peerInputArb, resolvePeerInput, type PeerInput, type PeerOracle } from './peer.js';
+import { afterChecks, type Check } from './checks.js';
 import { unsafeToSend } from './guard.js';
-import { DATA_KEY_PREFIX, FuzzStack, LOCK_KEY_PREFIX, type Engine } from './stack.js';
+import { prepare } from './setup.js';
+import { FuzzStack, type Engine } from './stack.js';
 import { ANY_METHODS, deriveRouteTargets, deriveSubjectTargets, type ApiName, type Missing, type ParamKind, type RouteTarget, type SubjectTarget, type Target } from './targets.js';
 import { judgeBusReply, judgeHttp, type Verdict } from './verdict.js';
 
@@ -43,12 +42,6 @@ export interface TargetReport {
   failure?: string;
 }
 
-export interface Check {
-  name: string;
-  ok: boolean;
-  detail?: string;
-}
-
 export interface EngineReport {
   engine: Engine;
   targets: TargetReport[];
@@ -68,12 +61,7 @@ export interface FuzzReport {
 }
 
 /** How long past the deadline an answer may take (bus and loopback latency on a busy machine), in ms. */
-const ANSWER_MARGIN_MS = 2500;
-/** Writes acknowledged before the run, checked at their revisions afterwards. */
-const ACKED_WRITES = 30;
-/** Large values written before the run, under BIG_PREFIX (100,000 characters each). */
-const BIG_VALUES = 12;
-const BIG_PREFIX = 'fuzz-big/';
+export const ANSWER_MARGIN_MS = 2500;
 
 const UNKNOWN: Record<ParamKind, string[]> = {
   ns: [],
@@ -217,7 +205,7 @@ async function fuzzEngine(engine: Engine, o: FuzzOptions, budgetMs: number, log:
     out.crashes = stack.dead().map((d) => ({ name: d.name, exit: d.exit }));
     for (const d of stack.dead()) log(`[${engine}] ${d.name} (pid ${d.pid}) exited: ${d.exit}\n${d.output}`);
     const t2 = Date.now();
-    out.checks = await afterChecks(stack, ctx, acked, timeoutMs);
+    out.checks = await afterChecks(stack, ctx, acked, timeoutMs, ANSWER_MARGIN_MS);
     log(`[${engine}] checks done in ${Date.now() - t2} ms`);
     if (problems.length > 0) out.checks.push({ name: 'every watch event and every reply to a published event is well-formed', ok: false, detail: [...new Set(problems)].slice(0, 10).join('\n') });
     else out.checks.push({ name: 'every watch event and every reply to a published event is well-formed', ok: true });
@@ -227,68 +215,6 @@ async function fuzzEngine(engine: Engine, o: FuzzOptions, budgetMs: number, log:
     const t3 = Date.now();
     await stack.stop();
     log(`[${engine}] stack stopped in ${Date.now() - t3} ms`);
-  }
-}
-
-interface Setup {
-  ctx: FuzzContext;
-  acked: { key: string; value: string; revision: number }[];
-  inboxBase: string;
-}
-
-/** Writes acknowledged before the run, a compaction, a held lock and leases: the state semantic cases are written against. */
-async function prepare(stack: FuzzStack, timeoutMs: number): Promise<Setup> {
-  const nc = stack.nc;
-  const store = new StoreClient({ nc, namespace: stack.namespace, clientId: `fuzz-setup-${randomBytes(4).toString('hex')}`, timeoutMs: 10_000 });
-  try {
-    let fill = 0;
-    for (let i = 0; i < 20; i++) fill = (await store.put(`fuzz-fill/${i}`, String(i))).revision;
-    const compactRevision = fill - 5;
-    await store.compact(compactRevision);
-    // Values that together far exceed one NATS message (1.2 MB): ranges and watches over them.
-    let bigFromRevision = 0;
-    for (let i = 0; i < BIG_VALUES; i++) {
-      const { revision } = await store.put(`${BIG_PREFIX}${String(i).padStart(2, '0')}`, String.fromCharCode(97 + i).repeat(100_000));
-      if (i === 0) bigFromRevision = revision;
-    }
-    const acked: Setup['acked'] = [];
-    for (let i = 0; i < ACKED_WRITES; i++) {
-      const value = `acked-${i}-${randomBytes(4).toString('hex')}`;
-      const { revision } = await store.put(`fuzz-ack/${i}`, value);
-      acked.push({ key: `fuzz-ack/${i}`, value, revision });
-    }
-    const lockApi = subjects.lockApi(stack.namespace);
-    const call = (body: unknown) => busRequest(nc, lockApi, body, { timeoutMs: 10_000, requestId: `fuzz-setup-${randomBytes(4).toString('hex')}` }) as Promise<Record<string, number>>;
-    const heldLease = (await call({ type: 'session', ttlMs: 3_600_000 })).lease!;
-    const ownLease = (await call({ type: 'session', ttlMs: 3_600_000 })).lease!;
-    const heldToken = (await call({ type: 'acquire', name: 'fuzz-held', lease: heldLease, timeoutMs: 5000 })).token!;
-    await call({ type: 'cas', key: 'fuzz-cas', expectedVersion: 0, value: '1' });
-    const workers = stack.processes
-      .filter((p) => Array.isArray(p.ready.endpoints) && typeof p.ready.serves === 'string')
-      .map((p) => ({ id: String(p.ready.id), service: String(p.ready.serves), endpoints: (p.ready.endpoints as unknown[]).map(String) }));
-    const inboxBase = `${createInbox()}.fuzz`;
-    let seq = 0;
-    const ctx: FuzzContext = {
-      namespace: stack.namespace,
-      replicaIds: stack.replicaIds,
-      workers,
-      inbox: (n) => `${inboxBase}.${n % 1000}`,
-      clientId: `fuzz-${randomBytes(4).toString('hex')}`,
-      nextSeq: () => ++seq,
-      store: { compactRevision, revision: acked[acked.length - 1]!.revision, bigPrefix: BIG_PREFIX, bigFromRevision, bigCount: BIG_VALUES },
-      protectedKeys: ['fuzz-ack/', 'fuzz-fill/', BIG_PREFIX, `${LOCK_KEY_PREFIX}/fuzz-held/`, `${DATA_KEY_PREFIX}/fuzz-cas`],
-      lock: { heldName: 'fuzz-held', heldLease, heldToken, ownLease, casKey: 'fuzz-cas' },
-      adminToken: stack.adminToken,
-      requestTimeoutMs: timeoutMs,
-      limits: {
-        requestBytes: { store: 3 * 256 * 1024, lock: 384 * 1024, worker: 256 * 1024, ping: 256 * 1024, registry: 64 * 1024, default: 256 * 1024 },
-        natsMaxPayload: nc.info?.max_payload ?? 1024 * 1024,
-        httpBodyBytes: 256 * 1024,
-      },
-    };
-    return { ctx, acked, inboxBase };
-  } finally {
-    await store.close();
   }
 }
 
@@ -649,89 +575,4 @@ async function sendRoute(t: RouteTarget, input: RouteInput, env: TargetEnv, judg
   }
   afterEach(what);
   return true;
-}
-
-/** After the run: every process alive and answering, and every acknowledged write readable at its revision. */
-async function afterChecks(stack: FuzzStack, ctx: FuzzContext, acked: Setup['acked'], timeoutMs: number): Promise<Check[]> {
-  const checks: Check[] = [];
-  const check = async (name: string, fn: () => Promise<string | undefined>) => {
-    try {
-      const problem = await fn();
-      checks.push(problem === undefined ? { name, ok: true } : { name, ok: false, detail: problem });
-    } catch (err) {
-      checks.push({ name, ok: false, detail: err instanceof Error ? `${err.name}: ${err.message}` : String(err) });
-    }
-  };
-  const nc = stack.nc;
-  await check('every process is running (its pid alive)', async () => {
-    const dead = stack.dead();
-    return dead.length === 0 ? undefined : dead.map((d) => `${d.name} (pid ${d.pid}) exited: ${d.exit}`).join('; ');
-  });
-  await check('every process answers GET /healthz on its ops port', async () => {
-    const bad: string[] = [];
-    for (const p of stack.processes) {
-      for (const h of p.http.filter((x) => x.server === 'ops')) {
-        const res = await fetch(`http://127.0.0.1:${h.port}/healthz`, { signal: AbortSignal.timeout(timeoutMs + ANSWER_MARGIN_MS) }).catch((err: unknown) => err as Error);
-        if (res instanceof Error || res.status !== 200) bad.push(`${p.name}: ${res instanceof Error ? res.message : res.status}`);
-      }
-    }
-    return bad.length === 0 ? undefined : bad.join('; ');
-  });
-  await check('every replica answers its status', async () => {
-    const bad: string[] = [];
-    for (const id of stack.replicaIds) await stack.status(id, timeoutMs + ANSWER_MARGIN_MS).catch((err: unknown) => bad.push(`${id}: ${(err as Error).message}`));
-    return bad.length === 0 ? undefined : bad.join('; ');
-  });
-  const store = new StoreClient({ nc, namespace: stack.namespace, clientId: `fuzz-after-${randomBytes(4).toString('hex')}`, timeoutMs: 10_000 });
-  try {
-    await check('kv put then get', async () => {
-      const value = `after-${randomBytes(4).toString('hex')}`;
-      await store.put('fuzz-after/k', value);
-      const kv = await store.get('fuzz-after/k');
-      return kv?.value === value ? undefined : `read back ${JSON.stringify(kv?.value)}, wrote ${value}`;
-    });
-    await check(`the ${acked.length} writes acknowledged before the run are readable at their revisions`, async () => {
-      const bad: string[] = [];
-      for (const w of acked) {
-        const r = await store.range({ key: w.key, revision: w.revision });
-        const kv = r.kvs[0];
-        if (kv?.value !== w.value || kv.modRevision !== w.revision) bad.push(`${w.key}@${w.revision}: ${kv ? `${JSON.stringify(kv.value)} (modRevision ${kv.modRevision})` : 'missing'}`);
-      }
-      return bad.length === 0 ? undefined : bad.join('; ');
-    });
-  } finally {
-    await store.close();
-  }
-  const locks = new LockClient({ nc, namespace: stack.namespace, timeoutMs: 10_000 });
-  try {
-    await check('lock acquire then release', async () => {
-      const lock = await locks.acquire(`fuzz-after-${randomBytes(3).toString('hex')}`, { timeoutMs: 5000, ttlMs: 5000 });
-      if (!(lock.token > 0)) return `token ${lock.token}`;
-      await lock.release();
-      return undefined;
-    });
-  } finally {
-    await locks.close();
-  }
-  await check('the gateway routes an echo to a worker', async () => {
-    const service = ctx.workers[0]?.service ?? 'sample';
-    const res = await fetch(`${stack.gatewayUrl}/v1/services/${service}/echo`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ message: 'after the fuzz' }),
-      signal: AbortSignal.timeout(timeoutMs + ANSWER_MARGIN_MS),
-    });
-    const body = (await res.json()) as { message?: string };
-    return res.status === 200 && body.message === 'after the fuzz' ? undefined : `${res.status} ${JSON.stringify(body)}`;
-  });
-  await check('every worker answers its ping', async () => {
-    const bad: string[] = [];
-    for (const w of ctx.workers) {
-      await busRequest(nc, subjects.workerPing(ctx.namespace, w.service, w.id), {}, { timeoutMs: timeoutMs + ANSWER_MARGIN_MS, requestId: `fuzz-after-ping-${w.id}` }).catch((err: unknown) =>
-        bad.push(`${w.id}: ${err instanceof SynodError ? err.code : (err as Error).message}`),
-      );
-    }
-    return bad.length === 0 ? undefined : bad.join('; ');
-  });
-  return checks;
 }
