@@ -41,7 +41,7 @@ describe('EndpointServer on a real NATS server', () => {
   let slowSubject: string;
   let bigSubject: string;
 
-  beforeAll(() => {
+  beforeAll(async () => {
     const ns = uniqueNamespace();
     subject = `${ns}.add`;
     slowSubject = `${ns}.slow`;
@@ -75,6 +75,8 @@ describe('EndpointServer on a real NATS server', () => {
         return { waited: ms, remaining: ctx.deadline - Date.now() >= 0 };
       },
     });
+    // The subscriptions must reach the server before the first request, which comes on another connection.
+    await nc.flush();
   });
 
   it('answers a valid request with { result }', async () => {
