@@ -30,6 +30,9 @@ export interface StackOptions {
 export const LOCK_KEY_PREFIX = 'locks';
 export const DATA_KEY_PREFIX = 'objects';
 
+/** Longest wait for a process's ready line, a leader, the gateway's first workers: a guard, generous for a busy machine. */
+const START_TIMEOUT_MS = 60_000;
+
 /** Timing of the replicas: fast elections, as in the other process suites. */
 const TICK_MS = 20;
 const ELECTION_TICKS = 15;
@@ -70,7 +73,7 @@ export class FuzzStack {
   }
 
   private async add(name: string, app: string, env: Record<string, string>): Promise<StackProcess> {
-    const { app: proc, ready } = await AppProcess.start({ name, script: appScript(app), env, readyTimeoutMs: 30_000 });
+    const { app: proc, ready } = await AppProcess.start({ name, script: appScript(app), env, readyTimeoutMs: START_TIMEOUT_MS });
     const p: StackProcess = { name, app: proc, ready, http: servedRoutesOf(ready) };
     this.processes.push(p);
     return p;
@@ -122,7 +125,7 @@ export class FuzzStack {
   }
 
   /** The replica every replica agrees leads. */
-  async leader(timeoutMs = 15_000): Promise<string> {
+  async leader(timeoutMs = START_TIMEOUT_MS): Promise<string> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const statuses = await Promise.all(this.replicaIds.map((id) => this.status(id, 500).catch(() => undefined)));
@@ -137,7 +140,7 @@ export class FuzzStack {
     return busRequest(this.nc, subjects.kvNode(this.namespace, id), { type: 'status' }, { timeoutMs, requestId: `fuzz-status-${id}` }).then((r) => StatusResult.parse(r));
   }
 
-  private async untilGatewayKnows(ids: string[], timeoutMs = 15_000): Promise<void> {
+  private async untilGatewayKnows(ids: string[], timeoutMs = START_TIMEOUT_MS): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       try {
