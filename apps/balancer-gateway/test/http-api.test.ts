@@ -8,7 +8,7 @@ import type { Router } from '../src/router.js';
 
 /** The API without a bus: these requests are refused before any handler runs. */
 function api() {
-  return buildApi({ router: {} as Router, registry: {} as WorkerRegistry, log: createRootLogger({ service: 'test', instance: 'test', level: 'silent' }), maxBodyBytes: 1024, requestTimeoutMs: 1000 });
+  return buildApi({ router: {} as Router, registry: {} as WorkerRegistry, log: createRootLogger({ service: 'test', instance: 'test', level: 'silent' }), maxBodyBytes: 1024, requestTimeoutMs: 1000, edge: { accessLog: false } });
 }
 
 describe('the gateway API answers what fastify refuses before routing with the catalog envelope', () => {

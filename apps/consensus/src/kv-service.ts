@@ -5,6 +5,7 @@ import {
   kvError,
   type KvError,
   subjects,
+  watchInboxAllowed,
   type StatusResult,
   type WatchFilter,
   type WatchEvent,
@@ -35,6 +36,8 @@ export interface KvServiceOptions {
    * steps of a tenth of it: one log entry per step rather than one per sweep under steady writes.
    */
   retainRevisions: number;
+  /** Where watch events may go besides `_INBOX.` (literal subject prefixes). */
+  watchInboxPrefixes?: readonly string[];
   /** The consensus engine underneath, reported in status. */
   engine?: string;
   now?: () => number;
@@ -318,6 +321,12 @@ export class KvService {
   // ------------------------------------------------------------------ watches
 
   private createWatch(req: Extract<StoreRequest, { type: 'watch' }>): unknown {
+    if (!watchInboxAllowed(req.inbox, this.o.watchInboxPrefixes)) {
+      const allowed = ['_INBOX', ...(this.o.watchInboxPrefixes ?? [])].map((p) => `${p}.`).join(', ');
+      throw new SynodError('BAD_REQUEST', `invalid request: inbox must be a subject under ${allowed} (the client's own reply prefix)`, {
+        details: [{ path: 'inbox', message: `not under ${allowed}` }],
+      });
+    }
     const existing = this.watches.get(req.watchId);
     if (existing && existing.inbox !== req.inbox) throw new SynodError('BAD_REQUEST', `watch id ${req.watchId} is in use by another client: pick a unique id`);
     const probe = this.sm.watchFrom(req.fromRevision, req.filter, 1);

@@ -98,12 +98,21 @@ await runService({
       sweepMs: config.TICK_MS,
       sessionTtlMs: config.SESSION_TTL_MS,
       retainRevisions: config.RETAIN_REVISIONS,
+      watchInboxPrefixes: config.WATCH_INBOX_PREFIXES,
       engine: config.ENGINE,
     });
     const sm = kv.stateMachine();
     // A restart: the state machine starts from the snapshot, the log tail is applied on top.
     if (durable?.snapshot) sm.restore(snapshotBytes(durable.snapshot.data), durable.snapshot.index);
-    const transport = new PeerTransport(bus.nc, config.SYNOD_NAMESPACE, config.NODE_ID, log.child({ component: 'transport' }), (m) => host.receive(m), codec);
+    const transport = new PeerTransport(
+      bus.nc,
+      config.SYNOD_NAMESPACE,
+      config.NODE_ID,
+      log.child({ component: 'transport' }),
+      (m) => host.receive(m),
+      codec,
+      config.DROP_LOG_INTERVAL_MS,
+    );
     const host: EngineHost<Addressed & { type: string }, unknown, unknown, KvApplyResult> = new EngineHost({
       engine,
       storage,

@@ -1,6 +1,6 @@
 import { subjects } from '@synod/protocol';
 import type { Addressed } from '@synod/replog';
-import { phases, publishPhase, type Logger, type NatsConnection, type Subscription } from '@synod/service-kit';
+import { DropSummary, phases, publishPhase, type Logger, type NatsConnection, type Subscription } from '@synod/service-kit';
 import type { RaftMessage } from '@synod/raft';
 import { decodePeerMessage, encodePeerMessage } from './peer-codec.js';
 
@@ -15,12 +15,13 @@ export const raftPeerCodec: PeerCodec<RaftMessage> = { encode: encodePeerMessage
 /**
  * Peer messages over NATS: each replica listens on `<ns>.raft.<its id>` (whichever engine it runs);
  * messages to others are published fire-and-forget (both engines tolerate loss). Garbage from the
- * bus is dropped and counted, never stepped into the core.
+ * bus is dropped and counted, never stepped into the core, and logged as a rate-limited summary
+ * (counts per reason per interval), so a flood of it cannot fill a disk.
  */
 export class PeerTransport<Msg extends Addressed & { type: string } = RaftMessage> {
   private sub: Subscription | undefined;
   private readonly peerSubjects = new Map<string, string>();
-  dropped = 0;
+  private readonly drops: DropSummary;
 
   constructor(
     private readonly nc: NatsConnection,
@@ -29,7 +30,15 @@ export class PeerTransport<Msg extends Addressed & { type: string } = RaftMessag
     private readonly log: Logger,
     private readonly onMessage: (m: Msg) => void,
     private readonly codec: PeerCodec<Msg> = raftPeerCodec as unknown as PeerCodec<Msg>,
-  ) {}
+    dropLogIntervalMs?: number,
+  ) {
+    this.drops = new DropSummary(log, { msg: 'invalid peer messages dropped', ...(dropLogIntervalMs === undefined ? {} : { intervalMs: dropLogIntervalMs }) });
+  }
+
+  /** Peer messages dropped since start (malformed, or addressed to another node). */
+  get dropped(): number {
+    return this.drops.total;
+  }
 
   start(): void {
     this.sub = this.nc.subscribe(subjects.raftPeer(this.namespace, this.id), {
@@ -39,13 +48,12 @@ export class PeerTransport<Msg extends Addressed & { type: string } = RaftMessag
         try {
           m = this.codec.decode(msg.data);
         } catch (e) {
-          this.dropped++;
-          this.log.warn({ err: e, bytes: msg.data.length }, 'invalid peer message dropped');
+          const why = e instanceof Error ? e.message : String(e);
+          this.drops.record(why, `${why} (${msg.data.length} bytes)`);
           return;
         }
         if (m.to !== this.id) {
-          this.dropped++;
-          this.log.warn({ to: m.to }, 'peer message for another node dropped');
+          this.drops.record('addressed to another node', `to ${m.to}`);
           return;
         }
         if (phases.hasSubscribers) publishPhase('peer-rx', m.type, (m as { from?: string }).from);
@@ -80,5 +88,6 @@ export class PeerTransport<Msg extends Addressed & { type: string } = RaftMessag
 
   stop(): void {
     this.sub?.unsubscribe();
+    this.drops.stop();
   }
 }

@@ -12,7 +12,7 @@ export class HolderProcess {
 
   constructor(env: Record<string, string>) {
     const script = fileURLToPath(new URL('./holder.ts', import.meta.url));
-    this.child = spawn(process.execPath, ['--import', 'tsx', script], { cwd: workspaceRoot, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = spawn(process.execPath, ['--conditions=@synod/source', '--import', 'tsx', script], { cwd: workspaceRoot, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     createInterface({ input: this.child.stdout! }).on('line', (raw) => {
       try {
         this.lines.push(JSON.parse(raw) as HolderProcess['lines'][number]);

@@ -21,7 +21,7 @@ const OVERHEAD_MS = 300_000;
 
 function runCli(args: string[], timeoutMs: number): Promise<{ code: number | null; output: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(join(workspaceRoot, 'node_modules', '.bin', 'tsx'), ['tools/fuzz.ts', ...args], { cwd: workspaceRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(join(workspaceRoot, 'node_modules', '.bin', 'tsx'), ['--conditions=@synod/source', 'tools/fuzz.ts', ...args], { cwd: workspaceRoot, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     child.stdout.on('data', (c: Buffer) => (output += c.toString()));
     child.stderr.on('data', (c: Buffer) => (output += c.toString()));

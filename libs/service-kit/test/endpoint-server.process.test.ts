@@ -75,7 +75,7 @@ describe('EndpointServer on a real NATS server', () => {
         return { waited: ms, remaining: ctx.deadline - Date.now() >= 0 };
       },
     });
-    // The subscriptions must reach the server before the first request, which comes on another connection.
+    // The subscriptions must reach the server before the client (another connection) asks.
     await nc.flush();
   });
 
