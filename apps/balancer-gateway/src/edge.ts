@@ -94,8 +94,25 @@ declare module 'fastify' {
   }
 }
 
-/** The routes API keys guard: everything under /v1/ (service calls and the registry views), not /docs. */
-const guarded = (req: FastifyRequest): boolean => req.url.startsWith('/v1/');
+/**
+ * The routes API keys guard: everything under /v1/ (service calls and the registry views), not
+ * /docs. Judged on the route the router matched, not the raw url: the router decodes
+ * percent-escapes, so `/%761/workers` reaches `GET /v1/workers`, and a prefix test of the raw url
+ * let it through without a key (found by the fuzzer).
+ */
+const guarded = (req: FastifyRequest): boolean => routedPath(req).startsWith('/v1/');
+
+/** The matched route's path; for a request no route matches (or CORS's catch-all preflight route), the decoded path. */
+function routedPath(req: FastifyRequest): string {
+  const route = req.routeOptions.url;
+  if (route !== undefined && !route.includes('*')) return route;
+  const path = req.url.split('?')[0]!;
+  try {
+    return decodeURIComponent(path);
+  } catch {
+    return path;
+  }
+}
 
 function presentedKey(req: FastifyRequest): string | undefined {
   const header = req.headers['x-api-key'];

@@ -61,6 +61,18 @@ describe('gateway edge: API keys', () => {
     expect((await app.inject({ method: 'GET', url: '/docs/json' })).statusCode).toBe(200);
   });
 
+  // Found by the fuzzer (libs/fuzz): the guard tested the raw url for `/v1/`, and the router
+  // decodes percent-escapes, so these reached the routes without a key.
+  it.each(['/%761/workers', '/%76%31/services', '/%2Fv1/workers', '/v1/%77orkers', '/%761/services/sample/echo', '/%761/nosuch'])('guards %s, which the router reads as a /v1/ path', async (url) => {
+    const { app } = api({ accessLog: false, apiKeys: KEYS });
+    const r = await app.inject({ method: url.endsWith('echo') ? 'POST' : 'GET', url, headers: { 'content-type': 'application/json' }, ...(url.endsWith('echo') ? { payload: '{"message":"hi"}' } : {}) });
+    expect([401, 404]).toContain(r.statusCode);
+    if (r.statusCode === 404) expect(r.json()).toMatchObject({ error: { code: 'NOT_FOUND' } });
+    else expect(r.json()).toMatchObject({ error: { code: 'UNAUTHORIZED' } });
+    const keyed = await app.inject({ method: url.endsWith('echo') ? 'POST' : 'GET', url, headers: { 'content-type': 'application/json', 'x-api-key': 'sk_billing_0123456789' }, ...(url.endsWith('echo') ? { payload: '{"message":"hi"}' } : {}) });
+    expect(keyed.statusCode).not.toBe(401);
+  });
+
   it('accepts a listed key as x-api-key or as a bearer token', async () => {
     const { app } = api({ accessLog: false, apiKeys: KEYS });
     expect((await app.inject(echo({ 'x-api-key': 'sk_billing_0123456789' }))).statusCode).toBe(200);
