@@ -40,6 +40,10 @@ export interface FuzzContext {
   protectedKeys: string[];
   /** The gateway's admin token (admin routes are fuzzed with and without it). */
   adminToken: string;
+  /** The gateway's API key (its `/v1/` routes are fuzzed with and without it). */
+  apiKey: string;
+  /** The origin the gateway's CORS allows. */
+  corsOrigin: string;
   /** The synod-timeout-ms every request carries unless the header itself is fuzzed, in ms. */
   requestTimeoutMs: number;
   limits: {

@@ -1,4 +1,6 @@
 import { request } from 'undici';
+import type { RouteTarget } from './targets.js';
+import type { HttpSeen } from './verdict.js';
 
 /**
  * A path segment percent-encoded byte by byte, lone surrogates included (encodeURIComponent refuses
@@ -27,7 +29,34 @@ export function encodeSegment(s: string): string {
   return out;
 }
 
-export type HttpAnswer = { kind: 'answer'; status: number; contentType: string | undefined; text: string } | { kind: 'timeout' } | { kind: 'closed'; message: string };
+/**
+ * The request path: parameters filled (percent-encoded, a wildcard's path segment by segment,
+ * unless `raw`: a hostile segment sent as it is), and with `spelling` one letter or digit of the
+ * fixed part percent-escaped, which routers decode: the same route, spelled otherwise.
+ */
+export function routePath(t: Pick<RouteTarget, 'url' | 'params'>, values: string[], raw: boolean[], spelling: number | undefined): string {
+  let i = 0;
+  const fixed: [segment: number, char: number][] = [];
+  const segments = t.url.split('/').map((segment, s) => {
+    if (segment.startsWith(':') || segment === '*') {
+      const kind = t.params[i]!.kind;
+      const v = values[i]!;
+      if (raw[i++]) return v;
+      return kind === 'path' ? v.split('/').map(encodeSegment).join('/') : encodeSegment(v);
+    }
+    for (let c = 0; c < segment.length; c++) if (/[A-Za-z0-9]/.test(segment[c]!)) fixed.push([s, c]);
+    return segment;
+  });
+  if (spelling !== undefined && fixed.length > 0) {
+    const [s, c] = fixed[spelling % fixed.length]!;
+    const segment = segments[s]!;
+    segments[s] = `${segment.slice(0, c)}%${segment.charCodeAt(c).toString(16).toUpperCase()}${segment.slice(c + 1)}`;
+  }
+  const path = segments.join('/');
+  return path.startsWith('/') ? path : `/${path}`;
+}
+
+export type HttpAnswer = ({ kind: 'answer' } & HttpSeen) | { kind: 'timeout' } | { kind: 'closed'; message: string };
 
 /** One HTTP request with a body of raw bytes (GET and HEAD included: servers must cope). */
 export async function httpSend(
@@ -43,8 +72,18 @@ export async function httpSend(
       signal: AbortSignal.timeout(o.waitMs),
     });
     const text = await res.body.text();
-    const ct = res.headers['content-type'];
-    return { kind: 'answer', status: res.statusCode, contentType: Array.isArray(ct) ? ct[0] : ct, text };
+    const header = (name: string): string | undefined => {
+      const v = res.headers[name];
+      return Array.isArray(v) ? v[0] : v;
+    };
+    return {
+      kind: 'answer',
+      status: res.statusCode,
+      contentType: header('content-type'),
+      text,
+      retryAfter: header('retry-after'),
+      allowOrigin: header('access-control-allow-origin'),
+    };
   } catch (err) {
     const e = err as Error & { code?: string };
     if (e.name === 'TimeoutError' || e.name === 'AbortError' || e.code === 'UND_ERR_ABORTED') return { kind: 'timeout' };

@@ -2,10 +2,11 @@ import { createHash, randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { createInbox, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import { HTTP_HEADERS, WatchMessage, subjects } from '@synod/protocol';
+import { carries, credentialOf } from './access.js';
 import { casesFor, type Expect } from './apis.js';
 import { busSend, rawPublish } from './bus.js';
 import type { FuzzContext } from './context.js';
-import { encodeSegment, httpSend } from './http.js';
+import { encodeSegment, httpSend, routePath } from './http.js';
 import { payloadArb, renderPayload, semanticCase, type PayloadSpec, type Rendered } from './payloads.js';
 import { FrameCapture, peerInputArb, resolvePeerInput, type PeerInput, type PeerOracle } from './peer.js';
 import { afterChecks, type Check } from './checks.js';
@@ -69,6 +70,7 @@ const UNKNOWN: Record<ParamKind, string[]> = {
   service: ['fuzzsvc', 'nosuchservice', 'Sample', 'sample-'],
   workerId: ['w9', 'ghost', 'fz-0'],
   endpoint: ['nosuch', 'Echo', 'echo2'],
+  path: ['fuzz-no-route', 'v1/admin/services/sample/strategy', '', 'v1', 'a/'.repeat(50)],
 };
 /** Path segments no parameter accepts: unicode edge cases, invalid percent-encodings, dots, long. */
 const HOSTILE_SEGMENTS = ['%', '%E0%A4%A', '%00', '%ED%A0%80', '%FF', '..', '.', '%2F%2F', '%252F', '_ping', 'a'.repeat(5000), '%EF%BB%BFsample', '%E2%80%AEelpmas', 'a%00b'];
@@ -101,10 +103,15 @@ type SubjectInput = { params: { live: boolean; n: number }[]; payload: PayloadSp
 type RouteInput = {
   proc: number;
   params: { live: boolean; n: number; hostile: string | undefined }[];
+  /** A letter or digit of the route's fixed path written as a percent-escape (the same route to the router). */
+  spelling: number | undefined;
   payload: PayloadSpec;
   withBody: boolean;
   contentType: number;
   auth: number;
+  apiKey: number;
+  origin: number | undefined;
+  preflight: number;
   header: string | undefined;
   requestId: string | undefined;
   key: string | undefined;
@@ -298,10 +305,14 @@ function routeInputArb(t: RouteTarget): fc.Arbitrary<RouteInput> {
   return fc.record({
     proc: fc.nat(),
     params: fc.tuple(...t.params.map(() => routePickArb)),
+    spelling: fc.oneof({ weight: 4, arbitrary: fc.constant(undefined) }, { weight: 1, arbitrary: fc.nat() }),
     payload: payloadArb(routeApi(t) !== undefined),
     withBody: fc.boolean(),
     contentType: fc.nat(),
     auth: fc.nat(),
+    apiKey: fc.nat(),
+    origin: fc.option(fc.nat(), { nil: undefined }),
+    preflight: fc.nat(),
     header: headerArb,
     requestId: fc.option(printable, { nil: undefined }),
     key: fc.option(printable, { nil: undefined }),
@@ -326,8 +337,15 @@ function liveValues(kind: ParamKind, ctx: FuzzContext, picked: Partial<Record<Pa
       return http ? [] : ctx.workers.filter((w) => picked.service === undefined || w.service === picked.service).map((w) => w.id);
     case 'endpoint':
       return [...new Set(ctx.workers.filter((w) => picked.service === undefined || w.service === picked.service).flatMap((w) => w.endpoints))];
+    case 'path':
+      return [...new Set(ctx.workers.flatMap((w) => w.endpoints.map((e) => `v1/services/${w.service}/${e}`))), 'v1/workers', 'v1/services', 'docs'];
   }
 }
+
+/** Origins sent in `origin` headers: the allowed one, and near misses of it. */
+const ORIGINS = (allowed: string): string[] => [allowed, 'https://evil.example', 'null', `${allowed}.evil.example`, allowed.replace('https:', 'http:'), allowed.toUpperCase(), `${allowed}:443`, ''];
+/** `access-control-request-method` of a preflight (OPTIONS) request. */
+const PREFLIGHT_METHODS = ['POST', 'GET', 'DELETE', 'PUT', 'FUZZ', ''];
 
 /**
  * Resolves parameter picks in order (a worker id follows the service picked before it). A semantic
@@ -536,34 +554,43 @@ async function sendRoute(t: RouteTarget, input: RouteInput, env: TargetEnv, judg
   const semantic = input.payload.kind === 'semantic' ? semanticCase(api, input.payload.c) : undefined;
   if (input.payload.kind === 'semantic' && !semantic) return false;
   const { values, byKind } = resolveParams(t.params, input.params, ctx, semantic ? (semantic.params ?? {}) : undefined, true);
-  let i = 0;
-  const path = t.url.replace(/:[A-Za-z_]\w*/g, () => {
-    const v = values[i]!;
-    const raw = input.params[i++]!.hostile;
-    return raw !== undefined && semantic === undefined ? v : encodeSegment(v);
-  });
+  const path = routePath(t, values, input.params.map((x) => x.hostile !== undefined && semantic === undefined), input.spelling);
   const params = { ...(byKind.endpoint === undefined ? {} : { endpoint: byKind.endpoint }), ...(byKind.service === undefined ? {} : { service: byKind.service }) };
   let rendered = renderPayload(input.payload, { api, ctx, params, limits: limitsFor(ctx, api) });
   if (!rendered) return false;
   const hasBody = !['GET', 'HEAD'].includes(method) || input.withBody;
   const oversized = input.payload.kind === 'oversized';
-  // A hostile path is refused before the body is looked at: only a valid path must answer 413.
-  const validPath = semantic !== undefined || input.params.every((x) => x.hostile === undefined);
-  rendered = withSizeExpectation(rendered, input.payload, t.server === 'api' && validPath && ['POST', 'PUT', 'PATCH'].includes(method) ? ctx.limits.httpBodyBytes : undefined);
   const headers: Record<string, string> = {};
   // Semantic cases are well-formed requests, and an oversized body is only wrong in its size: both are JSON.
   const contentType = oversized || semantic ? 'application/json' : CONTENT_TYPES[input.contentType % CONTENT_TYPES.length]!;
   if (hasBody && contentType !== '') headers['content-type'] = contentType;
-  const auth = input.auth % 4;
-  if (auth === 0) headers.authorization = `Bearer ${ctx.adminToken}`;
-  else if (auth === 1) headers.authorization = 'Bearer not-the-token';
-  else if (auth === 2) headers.authorization = `Basic ${Buffer.from('admin:admin').toString('base64')}`;
+  // Mostly the valid credentials, so most inputs get past their checks; semantic cases always carry the key.
+  const auth = input.auth % 7;
+  if (auth < 3) headers.authorization = `Bearer ${ctx.adminToken}`;
+  else if (auth === 3) headers.authorization = 'Bearer not-the-token';
+  else if (auth === 4) headers.authorization = `Basic ${Buffer.from('admin:admin').toString('base64')}`;
+  else if (auth === 5) headers.authorization = `Bearer ${ctx.apiKey}`;
+  const apiKey = semantic ? 0 : input.apiKey % 8;
+  if (apiKey < 5) headers['x-api-key'] = ctx.apiKey;
+  else if (apiKey === 5) headers['x-api-key'] = 'fuzz-not-a-key';
+  else if (apiKey === 6) headers['x-api-key'] = 'k'.repeat(2000);
+  if (input.origin !== undefined) {
+    const origins = ORIGINS(ctx.corsOrigin);
+    headers.origin = origins[input.origin % origins.length]!;
+    if (method === 'OPTIONS') headers['access-control-request-method'] = PREFLIGHT_METHODS[input.preflight % PREFLIGHT_METHODS.length]!;
+  }
+  const credential = credentialOf(t);
+  const lacks = credential !== undefined && !carries(credential, headers, ctx) ? credential : undefined;
+  // A hostile path is refused before the body is looked at, and so is a request without its
+  // credential: only a valid, authorized path must answer 413.
+  const validPath = semantic !== undefined || input.params.every((x) => x.hostile === undefined);
+  rendered = withSizeExpectation(rendered, input.payload, t.server === 'api' && validPath && lacks === undefined && ['POST', 'PUT', 'PATCH'].includes(method) ? ctx.limits.httpBodyBytes : undefined);
   if (rendered.deadlineMs !== undefined) headers[HTTP_HEADERS.timeoutMs] = String(rendered.deadlineMs);
   else if (input.header !== undefined && rendered.quick && !semantic) headers[HTTP_HEADERS.timeoutMs] = input.header;
   if (input.requestId !== undefined) headers[HTTP_HEADERS.requestId] = input.requestId;
   if (input.key !== undefined) headers['x-synod-key'] = input.key;
   const url = `${path}${input.query === undefined ? '' : `?${input.query}`}`;
-  const what = `${method} ${url.slice(0, 200)} on ${p.name} with ${hasBody ? rendered.what : 'no body'} (content-type ${JSON.stringify(headers['content-type'] ?? '')})`;
+  const what = `${method} ${url.slice(0, 200)} on ${p.name} with ${hasBody ? rendered.what : 'no body'} (content-type ${JSON.stringify(headers['content-type'] ?? '')}${lacks === undefined ? '' : `, without ${lacks}`})`;
   const a = await httpSend(`http://127.0.0.1:${port}`, url, { method, headers, body: hasBody ? rendered.bytes : undefined, waitMs: env.waitMs });
   if (a.kind === 'timeout') throw new FuzzFailure(`${what}: no answer within ${env.waitMs} ms`);
   if (a.kind === 'closed') {
@@ -571,7 +598,8 @@ async function sendRoute(t: RouteTarget, input: RouteInput, env: TargetEnv, judg
     if (!oversized) throw new FuzzFailure(`${what}: the connection failed: ${a.message}`);
     judge({ ok: true, label: 'connection closed on an oversized body' }, what);
   } else {
-    judge(judgeHttp(method, a.status, a.contentType, a.text, hasBody ? rendered.expect : { kind: 'any' }), what);
+    const asked = { method, lacks, origin: headers.origin, allowedOrigins: [ctx.corsOrigin] };
+    judge(judgeHttp(asked, a, hasBody ? rendered.expect : { kind: 'any' }), what);
   }
   afterEach(what);
   return true;

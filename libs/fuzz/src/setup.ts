@@ -61,6 +61,8 @@ export async function prepare(stack: FuzzStack, timeoutMs: number): Promise<Setu
       protectedKeys: ['fuzz-ack/', 'fuzz-fill/', BIG_PREFIX, `${LOCK_KEY_PREFIX}/fuzz-held/`, `${DATA_KEY_PREFIX}/fuzz-cas`],
       lock: { heldName: 'fuzz-held', heldLease, heldToken, ownLease, casKey: 'fuzz-cas' },
       adminToken: stack.adminToken,
+      apiKey: stack.apiKey,
+      corsOrigin: stack.corsOrigin,
       requestTimeoutMs: timeoutMs,
       limits: {
         requestBytes: { store: 3 * 256 * 1024, lock: 384 * 1024, worker: 256 * 1024, ping: 256 * 1024, registry: 64 * 1024, default: 256 * 1024 },

@@ -1,5 +1,5 @@
-import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
@@ -33,6 +33,12 @@ export const DATA_KEY_PREFIX = 'objects';
 /** Longest wait for a process's ready line, a leader, the gateway's first workers: a guard, generous for a busy machine. */
 const START_TIMEOUT_MS = 60_000;
 
+/**
+ * The gateway's per-client rate, in requests per second: about what one target's inputs reach on
+ * the fastest routes, so some answers are 429 and most are not.
+ */
+export const GATEWAY_RATE_LIMIT_PER_SECOND = 200;
+
 /** Timing of the replicas: fast elections, as in the other process suites. */
 const TICK_MS = 20;
 const ELECTION_TICKS = 15;
@@ -41,13 +47,19 @@ const ELECTION_TICKS = 15;
  * The stack the fuzzer runs against, every piece a real process started with the testkit
  * fixtures: a nats-server from PATH (or NATS_URL), three consensus replicas, a lock manager, two
  * sample workers and the gateway, all with their ops HTTP server on a free port, on a namespace of
- * their own. Logs at `error`: garbage is logged at warn by design and would flood the pipes.
+ * their own. Logs at `error`: garbage is logged at warn by design and would flood the pipes. The
+ * gateway runs with every edge feature on (an admin token, API keys, a rate limit, CORS, access
+ * logs), so each is fuzzed, and the routes they add are targets.
  */
 export class FuzzStack {
   readonly namespace = uniqueNamespace('fz');
   readonly replicaIds = ['n1', 'n2', 'n3'];
   readonly processes: StackProcess[] = [];
   readonly adminToken = `fuzz-${randomBytes(12).toString('hex')}`;
+  /** The one key of the gateway's API_KEYS_FILE. */
+  readonly apiKey = `fuzz-key-${randomBytes(12).toString('hex')}`;
+  /** The one origin of the gateway's CORS_ORIGINS. */
+  readonly corsOrigin = 'https://fuzz.example.com';
   nc!: NatsConnection;
   gatewayUrl = '';
   private dataRoot = '';
@@ -82,6 +94,8 @@ export class FuzzStack {
   private async startAll(): Promise<void> {
     this.nc = await connect({ servers: this.nats.url, name: 'fuzzer' });
     this.dataRoot = await mkdtemp(join(tmpdir(), 'synod-fuzz-'));
+    const apiKeysFile = join(this.dataRoot, 'api-keys.json');
+    await writeFile(apiKeysFile, JSON.stringify({ keys: [{ name: 'fuzz', sha256: createHash('sha256').update(this.apiKey).digest('hex') }] }));
     const replicaOpts = {
       natsUrl: this.nats.url,
       namespace: this.namespace,
@@ -98,6 +112,9 @@ export class FuzzStack {
         PORT: '0',
         HOST: '127.0.0.1',
         ADMIN_TOKEN: this.adminToken,
+        API_KEYS_FILE: apiKeysFile,
+        RATE_LIMIT_PER_SECOND: String(GATEWAY_RATE_LIMIT_PER_SECOND),
+        CORS_ORIGINS: this.corsOrigin,
         REQUEST_TIMEOUT_MS: String(this.opts.gatewayTimeoutMs),
       }),
       ...this.replicaIds.map((id) => this.add(`consensus-${id}`, 'consensus', replicaEnv(replicaOpts, id))),
@@ -144,7 +161,7 @@ export class FuzzStack {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       try {
-        const res = await fetch(`${this.gatewayUrl}/v1/workers`);
+        const res = await fetch(`${this.gatewayUrl}/v1/workers`, { headers: { 'x-api-key': this.apiKey } });
         const body = (await res.json()) as { workers: { id: string }[] };
         if (ids.every((id) => body.workers.some((w) => w.id === id))) return;
       } catch (err) {

@@ -47,8 +47,11 @@ export const SUBJECT_ROLES: Partial<Record<SubjectBuilderName, SubjectRole>> = {
   lockAll: { coveredBy: ['lockApi'] },
 };
 
-/** What a parameter of a subject builder or an HTTP route stands for, by its name. */
-export type ParamKind = 'ns' | 'nodeId' | 'service' | 'workerId' | 'endpoint';
+/**
+ * What a parameter of a subject builder or an HTTP route stands for, by its name; `path` is a
+ * route's trailing wildcard (`*`: the rest of the path, several segments).
+ */
+export type ParamKind = 'ns' | 'nodeId' | 'service' | 'workerId' | 'endpoint' | 'path';
 
 const PARAM_KINDS: Record<string, ParamKind> = {
   ns: 'ns',
@@ -113,7 +116,7 @@ export function builderParams(fn: Builder): string[] | undefined {
 }
 
 /** Parameter values that every builder's checks accept: used to check wildcards against the subjects they cover. */
-const SAMPLE: Record<ParamKind, string> = { ns: 'fz.ns', nodeId: 'n1', service: 'svc', workerId: 'w1', endpoint: 'ep' };
+const SAMPLE: Record<Exclude<ParamKind, 'path'>, string> = { ns: 'fz.ns', nodeId: 'n1', service: 'svc', workerId: 'w1', endpoint: 'ep' };
 
 /** NATS subject matching: `*` one token, `>` one or more trailing tokens. */
 export function subjectMatches(pattern: string, subject: string): boolean {
@@ -149,7 +152,7 @@ export function deriveSubjectTargets(
     const unknown = names.filter((n) => PARAM_KINDS[n] === undefined);
     if (unknown.length > 0) return { reason: `parameter ${unknown.map((n) => `\`${n}\``).join(', ')} has no fuzz vocabulary (known: ${Object.keys(PARAM_KINDS).join(', ')})` };
     try {
-      return { subject: fn(...names.map((n) => SAMPLE[PARAM_KINDS[n]!])) };
+      return { subject: fn(...names.map((n) => SAMPLE[PARAM_KINDS[n] as keyof typeof SAMPLE])) };
     } catch (err) {
       return { reason: `it refuses sample values: ${(err as Error).message}` };
     }
@@ -203,15 +206,17 @@ export interface ServedRoutes {
 }
 
 /**
- * One target per distinct (server, method, url). Missing: a route whose path has a parameter of
- * unknown meaning, or a wildcard or regular-expression segment the fuzzer cannot fill.
+ * One target per distinct (server, method, url). A trailing wildcard (`*`, as a catch-all route
+ * such as CORS's preflight `OPTIONS *` has) is filled with a path. Missing: a route whose path has
+ * a parameter of unknown meaning, a wildcard anywhere else, or a regular-expression segment the
+ * fuzzer cannot fill.
  */
 export function deriveRouteTargets(served: readonly ServedRoutes[]): Derivation<RouteTarget> {
   const targets = new Map<string, RouteTarget>();
   const missing = new Map<string, Missing>();
   for (const { server, routes } of served) {
     for (const route of routes) {
-      const m = /^([A-Z]+) (\/.*)$/.exec(route);
+      const m = /^([A-Z]+) (\/.*|\*)$/.exec(route);
       const name = `${server} ${route}`;
       if (targets.has(name) || missing.has(name)) continue;
       if (!m) {
@@ -221,8 +226,10 @@ export function deriveRouteTargets(served: readonly ServedRoutes[]): Derivation<
       const [, method, url] = m as unknown as [string, string, string];
       const params: { name: string; kind: ParamKind }[] = [];
       const problems: string[] = [];
-      for (const segment of url.split('/')) {
-        if (segment.includes('*')) problems.push(`wildcard segment \`${segment}\``);
+      const segments = url.split('/');
+      for (const [i, segment] of segments.entries()) {
+        if (segment === '*' && i === segments.length - 1) params.push({ name: '*', kind: 'path' });
+        else if (segment.includes('*')) problems.push(`wildcard segment \`${segment}\` (only a whole last segment can be filled)`);
         else if (segment.startsWith(':')) {
           const p = segment.slice(1);
           const kind = PARAM_KINDS[p];

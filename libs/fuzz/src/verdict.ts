@@ -43,11 +43,43 @@ export function judgeBusReply(data: Uint8Array, expect: Expect): Verdict {
   return judgeReply(json, expect);
 }
 
+/** An HTTP answer, as far as the verdict looks at it. */
+export interface HttpSeen {
+  status: number;
+  contentType: string | undefined;
+  text: string;
+  retryAfter?: string | undefined;
+  /** The `access-control-allow-origin` header. */
+  allowOrigin?: string | undefined;
+}
+
+/** The request an answer is judged against: its method and what it carried. */
+export interface HttpAsked {
+  method: string;
+  /** The credential the route needs and the request did not carry (`the admin token`, `an API key`). */
+  lacks?: string | undefined;
+  /** The Origin header sent. */
+  origin?: string | undefined;
+  /** The origins the server's CORS allows. */
+  allowedOrigins?: readonly string[];
+}
+
 /**
  * Judges an HTTP answer: an error status must carry the envelope with a catalogued code whose HTTP
- * status is the one answered (HEAD answers carry no body); a 500 is a failure.
+ * status is the one answered (HEAD answers carry no body); a 500 is a failure. And the rules of
+ * access: a route answers a request without the credential it needs only with an error, a 429
+ * says when to retry (`retry-after`), and CORS allows only the configured origins.
  */
-export function judgeHttp(method: string, status: number, contentType: string | undefined, text: string, expect: Expect): Verdict {
+export function judgeHttp(asked: HttpAsked, seen: HttpSeen, expect: Expect): Verdict {
+  const { method } = asked;
+  const { status, contentType, text } = seen;
+  if (asked.lacks !== undefined && status < 400) return { ok: false, problem: `answered ${status} to a request without ${asked.lacks}` };
+  if (status === 429 && seen.retryAfter === undefined) return { ok: false, problem: '429 without retry-after' };
+  if (seen.allowOrigin !== undefined) {
+    const allowed = asked.allowedOrigins ?? [];
+    const fine = seen.allowOrigin === '*' ? allowed.includes('*') : seen.allowOrigin === asked.origin && allowed.includes(seen.allowOrigin);
+    if (!fine) return { ok: false, problem: `access-control-allow-origin ${JSON.stringify(seen.allowOrigin)} answered to origin ${JSON.stringify(asked.origin ?? null)} (allowed: ${allowed.join(', ') || 'none'})` };
+  }
   if (status >= 400) {
     if (method === 'HEAD') return status >= 500 && status !== 503 && status !== 504 ? { ok: false, problem: `HEAD answered ${status}` } : { ok: true, label: `http ${status}` };
     let json: unknown;

@@ -14,6 +14,8 @@ export function context(): FuzzContext {
     protectedKeys: ['fuzz-ack/', 'fuzz-big/', 'locks/fuzz-held/', 'objects/fuzz-cas'],
     lock: { heldName: 'fuzz-held', heldLease: 3, heldToken: 40, ownLease: 4, casKey: 'fuzz-cas' },
     adminToken: 'token',
+    apiKey: 'key',
+    corsOrigin: 'https://app.example.com',
     requestTimeoutMs: 1500,
     limits: { requestBytes: { store: 1000, lock: 1000, worker: 1000, ping: 1000, registry: 1000, default: 1000 }, natsMaxPayload: 4000, httpBodyBytes: 2000 },
   };

@@ -68,12 +68,22 @@ describe('every HTTP route is fuzzed', () => {
   });
 
   it('names a route whose parameter it cannot fill', () => {
-    const d = deriveRouteTargets([{ server: 'api', routes: ['GET /v1/leases/:lease', 'GET /files/*', 'GET /v1/x/:id(^\\d+)', 'POST /v1/services/:service/:endpoint'] }]);
+    const d = deriveRouteTargets([{ server: 'api', routes: ['GET /v1/leases/:lease', 'GET /files/*/raw', 'GET /v1/x/:id(^\\d+)', 'POST /v1/services/:service/:endpoint'] }]);
     expect(names(d)).toEqual([
       expect.stringMatching(/^api GET \/v1\/leases\/:lease: parameter `:lease` has no fuzz vocabulary/),
-      expect.stringMatching(/^api GET \/files\/\*: wildcard segment/),
+      expect.stringMatching(/^api GET \/files\/\*\/raw: wildcard segment `\*` \(only a whole last segment/),
       'api GET /v1/x/:id(^\\d+): parameter `:id(^\\d+)` (a pattern the fuzzer cannot fill)',
     ]);
     expect(d.targets.map((t) => t.name)).toEqual(['api POST /v1/services/:service/:endpoint', 'api ANY /fuzz-no-route/:service/:endpoint']);
+  });
+
+  it('fills a trailing wildcard (a catch-all route) with a path', () => {
+    const d = deriveRouteTargets([{ server: 'api', routes: ['OPTIONS *', 'GET /files/*'] }]);
+    expect(names(d)).toEqual([]);
+    expect(d.targets.map((t) => [t.name, t.params])).toEqual([
+      ['api OPTIONS *', [{ name: '*', kind: 'path' }]],
+      ['api GET /files/*', [{ name: '*', kind: 'path' }]],
+      ['api ANY /fuzz-no-route/:service/:endpoint', [{ name: 'service', kind: 'service' }, { name: 'endpoint', kind: 'endpoint' }]],
+    ]);
   });
 });
