@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { deriveRouteTargets } from '@synod/fuzz';
 import { createMetricsRegistry, createRootLogger, startOpsServer, type OpsServer } from '@synod/service-kit';
 import { adminRoutes } from '../src/admin-api.js';
 import { WorkerRegistry } from '../src/registry.js';
@@ -61,6 +62,15 @@ describe('gateway admin routes on the ops port', () => {
       }
     },
   );
+
+  it('are each a target of the fuzzer (npm run fuzz), with the ops server routes', async () => {
+    const s = await opsWithAdmin(TOKEN);
+    ops = s.ops;
+    expect(ops.info.routes).toEqual(expect.arrayContaining(['PUT /v1/admin/workers/:id/weight', 'DELETE /v1/admin/services/:service/strategy']));
+    const d = deriveRouteTargets([ops.info]);
+    expect(d.missing).toEqual([]);
+    expect(d.targets.map((t) => `${t.method} ${t.url}`)).toEqual([...ops.info.routes, 'ANY /fuzz-no-route/:service/:endpoint']);
+  });
 
   it('leave the ops server routes open', async () => {
     const s = await opsWithAdmin(undefined);
