@@ -127,6 +127,19 @@ describe('gateway edge: CORS', () => {
     expect((await app.inject(preflight('https://app.example.com'))).headers['access-control-allow-origin']).toBeUndefined();
   });
 
+  // Found by the fuzzer (libs/fuzz): @fastify/cors answered these with its own text body.
+  it.each([{}, { origin: 'https://app.example.com' }, { 'access-control-request-method': 'POST' }, { origin: '', 'access-control-request-method': 'POST' }])(
+    'refuses an OPTIONS request that is no full preflight (%j) with the BAD_REQUEST envelope',
+    async (headers) => {
+      const { app } = api({ accessLog: false, corsOrigins: ['https://app.example.com'] });
+      for (const url of ['/v1/services/sample/echo', '/docs', '/nosuch']) {
+        const r = await app.inject({ method: 'OPTIONS', url, headers });
+        expect(r.statusCode).toBe(400);
+        expect(r.json()).toMatchObject({ error: { code: 'BAD_REQUEST', retryable: false } });
+      }
+    },
+  );
+
   it('allows exactly the configured origins', async () => {
     const { app } = api({ accessLog: false, corsOrigins: ['https://app.example.com'] });
     const ok = await app.inject(preflight('https://app.example.com'));
