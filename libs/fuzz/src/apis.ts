@@ -44,7 +44,8 @@ export interface SemanticCase {
   steps(ctx: FuzzContext, n: number): Step[];
 }
 
-const any: Expect = { kind: 'any' };
+/** Any envelope; the expectation of every input that is not a semantic case. */
+export const EXPECT_ANY: Expect = { kind: 'any' };
 const codes = (...c: string[]): Expect => ({ kind: 'codes', codes: c });
 
 // ------------------------------------------------------------------ store
@@ -276,6 +277,3 @@ export function casesFor(api: ApiName | undefined): SemanticCase[] {
       return [];
   }
 }
-
-
-export { any as EXPECT_ANY };
