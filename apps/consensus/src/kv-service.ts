@@ -8,6 +8,7 @@ import {
   watchInboxAllowed,
   type StatusResult,
   type WatchFilter,
+  type WatchEvent,
   type WatchMessage,
 } from '@synod/protocol';
 import { type KvCommand, KvStateMachine, type KvApplyResult } from '@synod/kv-state';
@@ -44,6 +45,10 @@ export interface KvServiceOptions {
 
 const WATCH_RENEW_MS = 3000;
 const WATCH_BATCH = 1000;
+/** NATS's max_payload unless the server says otherwise. */
+const DEFAULT_MAX_PAYLOAD_BYTES = 1024 * 1024;
+/** Room in a watch message for everything but its events (type, watch id, revision), in bytes. */
+const WATCH_MESSAGE_OVERHEAD_BYTES = 1024;
 const SNAPSHOT_CHUNK_BYTES = 512 * 1024;
 
 /**
@@ -349,8 +354,10 @@ export class KvService {
           this.watches.delete(id);
           break;
         }
-        w.next = ans.nextRevision;
-        if (ans.events.length === 0) break;
+        if (ans.events.length === 0) {
+          w.next = ans.nextRevision;
+          break;
+        }
         if (w.firstOf !== undefined) {
           // Read now, after the events' revisions were applied: the head of the line at this state.
           const head = this.sm.range({ key: w.firstOf, prefix: true, sortBy: 'createRevision', limit: 1, keysOnly: true });
@@ -358,12 +365,23 @@ export class KvService {
           const first = kv ? { key: kv.key, createRevision: kv.createRevision } : null;
           for (const e of ans.events) e.first = first;
         }
-        this.publish(w.inbox, { type: 'events', watchId: id, events: ans.events, revision: this.sm.revision });
+        // One message must fit the bus: what does not goes in the next round, from its revision on.
+        const fit = eventsThatFit(ans.events, (this.o.nc.info?.max_payload ?? DEFAULT_MAX_PAYLOAD_BYTES) - WATCH_MESSAGE_OVERHEAD_BYTES);
+        if (fit === 0) {
+          const revision = ans.events[0]!.kv.modRevision;
+          const error = new SynodError('PAYLOAD_TOO_LARGE', `the events of revision ${revision} do not fit one bus message: watch them without prevKv, or fewer keys at a time`);
+          this.publish(w.inbox, { type: 'ended', watchId: id, error: error.toEnvelope().error });
+          this.watches.delete(id);
+          break;
+        }
+        const all = fit === ans.events.length;
+        w.next = all ? ans.nextRevision : ans.events[fit]!.kv.modRevision;
+        this.publish(w.inbox, { type: 'events', watchId: id, events: all ? ans.events : ans.events.slice(0, fit), revision: this.sm.revision });
         if (w.once) {
           this.watches.delete(id);
           break;
         }
-        if (ans.events.length < WATCH_BATCH) break;
+        if (all && ans.events.length < WATCH_BATCH) break;
       }
     }
   }
@@ -408,6 +426,31 @@ export class KvService {
         });
     }
   }
+}
+
+/**
+ * How many of `events` (from the first) go in one message of at most `budgetBytes`, cut only
+ * between revisions (a revision split across messages would be resumed from its start and
+ * partly delivered twice); 0 when the first revision alone does not fit. Events are measured only
+ * when their bound (at most 6 bytes of JSON per UTF-16 unit of their strings) exceeds the budget.
+ */
+export function eventsThatFit(events: readonly WatchEvent[], budgetBytes: number): number {
+  let bound = 0;
+  for (const e of events) bound += eventBound(e);
+  if (bound <= budgetBytes) return events.length;
+  let used = 0;
+  let fit = 0;
+  for (let i = 0; i < events.length; i++) {
+    used += Buffer.byteLength(JSON.stringify(events[i])) + 1;
+    if (used > budgetBytes) break;
+    if (i + 1 === events.length || events[i + 1]!.kv.modRevision !== events[i]!.kv.modRevision) fit = i + 1;
+  }
+  return fit;
+}
+
+function eventBound(e: WatchEvent): number {
+  const strings = e.kv.key.length + e.kv.value.length + (e.prevKv ? e.prevKv.key.length + e.prevKv.value.length : 0) + (e.first ? e.first.key.length : 0);
+  return 512 + 6 * strings;
 }
 
 function unwrap<T>(a: { ok: true; result: T } | { ok: false; error: KvError }): T {

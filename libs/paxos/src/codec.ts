@@ -1,5 +1,5 @@
 import type { Membership } from '@synod/replog';
-import type { Ballot, PaxosMeta, PaxosSnapshotExtra, Slot, SlotKind } from './types.js';
+import type { Ballot, PaxosMeta, Slot, SlotKind } from './types.js';
 
 /**
  * Binary encodings of what an acceptor persists, for a WAL of opaque records:
@@ -54,7 +54,7 @@ export function decodeSlot(b: Uint8Array): Slot {
   const mLen = v.getUint32(at, true);
   at += 4;
   need(at + mLen + 4);
-  const membership = mLen > 0 ? (JSON.parse(dec.decode(b.subarray(at, at + mLen))) as Membership) : undefined;
+  const membership = mLen > 0 ? parseMembership(b.subarray(at, at + mLen)) : undefined;
   at += mLen;
   const dLen = v.getUint32(at, true);
   at += 4;
@@ -69,17 +69,35 @@ export function encodeMeta(m: PaxosMeta): Uint8Array {
 }
 
 export function decodeMeta(b: Uint8Array): PaxosMeta {
-  const o = JSON.parse(dec.decode(b)) as { promised: unknown; commit: unknown };
-  const p = o.promised as [unknown, unknown];
-  if (!Array.isArray(p) || !Number.isSafeInteger(p[0]) || typeof p[1] !== 'string' || !Number.isSafeInteger(o.commit)) throw new CodecError('invalid paxos meta record');
-  return { promised: { round: p[0] as number, node: p[1] } satisfies Ballot, commit: o.commit as number };
+  const o = parseJson(b, 'paxos meta record') as { promised?: unknown; commit?: unknown } | null;
+  const p = typeof o === 'object' && o !== null ? o.promised : undefined;
+  if (
+    !Array.isArray(p) ||
+    p.length !== 2 ||
+    !Number.isSafeInteger(p[0]) ||
+    (p[0] as number) < 0 ||
+    typeof p[1] !== 'string' ||
+    !Number.isSafeInteger(o!.commit) ||
+    (o!.commit as number) < 0
+  ) {
+    throw new CodecError('invalid paxos meta record');
+  }
+  return { promised: { round: p[0] as number, node: p[1] } satisfies Ballot, commit: o!.commit as number };
 }
 
-/** Snapshot metadata kept beside the state-machine bytes. */
-export function encodeSnapshotMeta(m: { index: number; membership: Membership; extra: PaxosSnapshotExtra }): Uint8Array {
-  return enc.encode(JSON.stringify(m));
+/** A record's membership JSON, checked: `{ voters, learners }`, arrays of node ids. */
+function parseMembership(b: Uint8Array): Membership {
+  const m = parseJson(b, 'slot membership');
+  const ids = (v: unknown): v is string[] => Array.isArray(v) && v.every((x) => typeof x === 'string');
+  if (typeof m !== 'object' || m === null || !ids((m as Membership).voters) || !ids((m as Membership).learners)) throw new CodecError('slot membership is not { voters, learners }');
+  const { voters, learners } = m as Membership;
+  return { voters, learners };
 }
 
-export function decodeSnapshotMeta(b: Uint8Array): { index: number; membership: Membership; extra: PaxosSnapshotExtra } {
-  return JSON.parse(dec.decode(b)) as { index: number; membership: Membership; extra: PaxosSnapshotExtra };
+function parseJson(b: Uint8Array, what: string): unknown {
+  try {
+    return JSON.parse(dec.decode(b)) as unknown;
+  } catch (err) {
+    throw new CodecError(`${what} is not JSON: ${(err as Error).message}`);
+  }
 }

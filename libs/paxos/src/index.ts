@@ -26,4 +26,4 @@ export type {
   TimeoutNowMsg,
 } from './types.js';
 export { paxosSimEngine } from './sim-adapter.js';
-export { encodeSlot, decodeSlot, encodeMeta, decodeMeta, encodeSnapshotMeta, decodeSnapshotMeta, CodecError } from './codec.js';
+export { encodeSlot, decodeSlot, encodeMeta, decodeMeta, CodecError } from './codec.js';

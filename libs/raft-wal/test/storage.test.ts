@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { snapshotBytes } from '@synod/replog';
 import { afterEach, describe, expect, it } from 'vitest';
-import { RaftNode, type RaftDurableState } from '@synod/raft';
+import { RaftNode, encodeEntry, type RaftDurableState } from '@synod/raft';
+import { Wal, WalCorruptionError } from '@synod/wal';
 import { seededRandom } from '@synod/testkit';
 import { RaftWalStorage, writeBootstrapSnapshot } from '../src/index.js';
 
@@ -196,5 +197,27 @@ describe('restoring a backup into an empty data dir', () => {
     expect(node.log.lastIndex()).toBe(502);
     await storage.close();
     await expect(writeBootstrapSnapshot(dir, { index: 1, term: 1, membership: { voters: ['a'], learners: [] }, data: new Uint8Array() })).rejects.toThrow(/already holds/);
+  });
+});
+
+describe('a record that does not decode', () => {
+  it('refuses to start, naming the segment file and the byte offset of the record', async () => {
+    const dir = await tempDir();
+    const first = encodeEntry({ index: 1, term: 1, type: 'noop', data: new Uint8Array(0) });
+    // CRC-valid, so the WAL keeps it; not a Raft entry (entry type 9).
+    const bad = Uint8Array.of(9, ...new Uint8Array(24));
+    const wal = await Wal.open({ dir });
+    await wal.append([first, bad, encodeEntry({ index: 2, term: 1, type: 'noop', data: new Uint8Array(0) })]);
+    await wal.close();
+    const err = await RaftWalStorage.open({ dir }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    const file = join(dir, '0000000000000001.wal');
+    expect(err).toBeInstanceOf(WalCorruptionError);
+    expect(err).toMatchObject({ code: 'WAL_CORRUPT', file, offset: 8 + first.length });
+    expect((err as Error).message).toMatch(new RegExp(`${file} at byte offset ${8 + first.length}: Raft record 2 does not decode: unknown entry type 9`));
+    // The directory is free again: the failed open closed the WAL.
+    await (await Wal.open({ dir })).close();
   });
 });

@@ -1,5 +1,5 @@
 import type { Membership } from '@synod/replog';
-import type { Entry, EntryType, HardState, RaftSnapshotExtra } from './types.js';
+import type { Entry, EntryType, HardState } from './types.js';
 
 /**
  * Binary encodings of what Raft persists, for a WAL of opaque records:
@@ -44,8 +44,25 @@ export function decodeEntry(b: Uint8Array): Entry {
   const dLen = v.getUint32(21 + mLen, true);
   if (25 + mLen + dLen !== b.length) throw new CodecError('data length does not match the record');
   const e: Entry = { index, term, type, data: b.slice(25 + mLen) };
-  if (mLen > 0) e.membership = JSON.parse(dec.decode(b.subarray(21, 21 + mLen))) as Membership;
+  if (mLen > 0) e.membership = parseMembership(b.subarray(21, 21 + mLen));
   return e;
+}
+
+/** A record's membership JSON, checked: `{ voters, learners }`, arrays of node ids. */
+function parseMembership(b: Uint8Array): Membership {
+  const m = parseJson(b, 'membership');
+  const ids = (v: unknown): v is string[] => Array.isArray(v) && v.every((x) => typeof x === 'string');
+  if (typeof m !== 'object' || m === null || !ids((m as Membership).voters) || !ids((m as Membership).learners)) throw new CodecError('entry membership is not { voters, learners }');
+  const { voters, learners } = m as Membership;
+  return { voters, learners };
+}
+
+function parseJson(b: Uint8Array, what: string): unknown {
+  try {
+    return JSON.parse(dec.decode(b)) as unknown;
+  } catch (err) {
+    throw new CodecError(`${what} is not JSON: ${(err as Error).message}`);
+  }
 }
 
 export function encodeHardState(h: HardState): Uint8Array {
@@ -53,18 +70,17 @@ export function encodeHardState(h: HardState): Uint8Array {
 }
 
 export function decodeHardState(b: Uint8Array): HardState {
-  const o = JSON.parse(dec.decode(b)) as { term: unknown; vote: unknown; commit: unknown };
-  if (!Number.isSafeInteger(o.term) || !Number.isSafeInteger(o.commit) || (o.vote !== null && typeof o.vote !== 'string')) {
+  const o = parseJson(b, 'hard state record') as { term?: unknown; vote?: unknown; commit?: unknown } | null;
+  if (
+    typeof o !== 'object' ||
+    o === null ||
+    !Number.isSafeInteger(o.term) ||
+    (o.term as number) < 0 ||
+    !Number.isSafeInteger(o.commit) ||
+    (o.commit as number) < 0 ||
+    (o.vote !== null && typeof o.vote !== 'string')
+  ) {
     throw new CodecError('invalid hard state record');
   }
   return { term: o.term as number, vote: (o.vote as string | null) ?? undefined, commit: o.commit as number };
-}
-
-/** Snapshot metadata kept beside the state-machine bytes. */
-export function encodeSnapshotMeta(m: { index: number; membership: Membership; extra: RaftSnapshotExtra }): Uint8Array {
-  return enc.encode(JSON.stringify(m));
-}
-
-export function decodeSnapshotMeta(b: Uint8Array): { index: number; membership: Membership; extra: RaftSnapshotExtra } {
-  return JSON.parse(dec.decode(b)) as { index: number; membership: Membership; extra: RaftSnapshotExtra };
 }

@@ -23,4 +23,4 @@ export type {
   TimeoutNowMsg,
 } from './types.js';
 export { raftSimEngine } from './sim-adapter.js';
-export { encodeEntry, decodeEntry, encodeHardState, decodeHardState, encodeSnapshotMeta, decodeSnapshotMeta, CodecError } from './codec.js';
+export { encodeEntry, decodeEntry, encodeHardState, decodeHardState, CodecError } from './codec.js';

@@ -1,6 +1,7 @@
 // A consensus engine's durable state in a Wal: records, the meta register and snapshots, for any
 // engine whose records carry a log index (Raft's entries, Paxos's accepted slots).
 import { snapshotBytes, type Membership, type Ready, type Snapshot, type SnapshotBytes } from '@synod/replog';
+import { WalCorruptionError } from './errors.js';
 import { SnapshotFile, type SnapshotWriter } from './snapshot-file.js';
 import { Wal, type WalOptions } from './wal.js';
 
@@ -113,7 +114,13 @@ export class EngineWalStorage<Rec extends { index: number }, Meta, Extra> {
       this.base = m.index;
     }
     for await (const r of this.wal.replay(from)) {
-      const rec = f.decodeRecord(r.data);
+      let rec: Rec;
+      try {
+        rec = f.decodeRecord(r.data);
+      } catch (err) {
+        // Its CRC holds, so the bytes are as written: refused as corrupt all the same, pointing at it.
+        throw new WalCorruptionError(r.file, r.offset, `${f.engine} record ${r.seq} does not decode: ${(err as Error).message}`, { cause: err });
+      }
       durable.records.push(rec);
       this.track(rec.index, r.seq);
     }
