@@ -3,9 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { snapshotBytes } from '@synod/replog';
 import { afterEach, describe, expect, it } from 'vitest';
-import { RaftNode, type RaftDurableState } from '@synod/raft';
+import { RaftNode, raftBootstrap, raftWalFormat, type Entry, type HardState, type RaftDurableState, type RaftSnapshotExtra } from '@synod/raft';
 import { seededRandom } from '@synod/testkit';
-import { RaftWalStorage, writeBootstrapSnapshot } from '../src/index.js';
+import { EngineWalStorage, seedEngineWal } from '../src/index.js';
+
+type RaftWalStorage = EngineWalStorage<Entry, HardState, RaftSnapshotExtra>;
 
 const dirs: string[] = [];
 afterEach(async () => {
@@ -46,7 +48,7 @@ async function lead(node: RaftNode, storage: RaftWalStorage, applied: string[] =
 describe('Raft on the shared WAL', () => {
   it('takes a snapshot written in pieces while writes go on, and restarts from it without loading it whole', async () => {
     const dir = await tempDir();
-    let { storage } = await RaftWalStorage.open({ dir, segmentBytes: 2048 });
+    let { storage } = await EngineWalStorage.open({ dir, segmentBytes: 2048 }, raftWalFormat);
     const node = makeNode(undefined, 3);
     await lead(node, storage);
     const applied: string[] = [];
@@ -69,7 +71,7 @@ describe('Raft on the shared WAL', () => {
     const last = node.log.lastIndex();
     await storage.close();
 
-    const reopened = await RaftWalStorage.open({ dir, segmentBytes: 2048 });
+    const reopened = await EngineWalStorage.open({ dir, segmentBytes: 2048 }, raftWalFormat);
     storage = reopened.storage;
     const durable = reopened.durable;
     expect(durable?.snapshot?.index).toBe(at);
@@ -86,7 +88,7 @@ describe('Raft on the shared WAL', () => {
 
   it('an aborted snapshot leaves the previous one in force', async () => {
     const dir = await tempDir();
-    let { storage } = await RaftWalStorage.open({ dir });
+    let { storage } = await EngineWalStorage.open({ dir }, raftWalFormat);
     const node = makeNode(undefined, 5);
     await lead(node, storage);
     for (let i = 0; i < 10; i++) node.propose(enc.encode(`v${i}`));
@@ -96,7 +98,7 @@ describe('Raft on the shared WAL', () => {
     await w.write(enc.encode('never'));
     await w.abort();
     await storage.close();
-    const reopened = await RaftWalStorage.open({ dir });
+    const reopened = await EngineWalStorage.open({ dir }, raftWalFormat);
     storage = reopened.storage;
     const durable = reopened.durable;
     expect([durable?.snapshot?.index, dec.decode(snapshotBytes(durable!.snapshot!.data))]).toEqual([5, 'five']);
@@ -106,7 +108,7 @@ describe('Raft on the shared WAL', () => {
 
   it('restarts with term, vote, commit, log and snapshot intact, replaying only what follows the snapshot', async () => {
     const dir = await tempDir();
-    let { storage, durable } = await RaftWalStorage.open({ dir, segmentBytes: 2048 });
+    let { storage, durable } = await EngineWalStorage.open({ dir, segmentBytes: 2048 }, raftWalFormat);
     expect(durable).toBeUndefined();
     const node = makeNode(undefined, 1);
     await lead(node, storage);
@@ -120,7 +122,7 @@ describe('Raft on the shared WAL', () => {
     const before = { term: node.term, vote: node.vote, commit: node.log.committed, last: node.log.lastIndex() };
     await storage.close();
 
-    ({ storage, durable } = await RaftWalStorage.open({ dir, segmentBytes: 2048 }));
+    ({ storage, durable } = await EngineWalStorage.open({ dir, segmentBytes: 2048 }, raftWalFormat));
     const restarted = makeNode(durable, 2);
     expect({ term: restarted.term, vote: restarted.vote, last: restarted.log.lastIndex() }).toEqual({ term: before.term, vote: before.vote, last: before.last });
     // A commit index that moved without a term or vote change was not synced: it may be behind,
@@ -141,7 +143,7 @@ describe('Raft on the shared WAL', () => {
 
   it('keeps disk bounded: segments older than the older kept snapshot are released', async () => {
     const dir = await tempDir();
-    const { storage } = await RaftWalStorage.open({ dir, segmentBytes: 1024 });
+    const { storage } = await EngineWalStorage.open({ dir, segmentBytes: 1024 }, raftWalFormat);
     const node = makeNode(undefined, 3);
     await lead(node, storage);
     const applied: string[] = [];
@@ -154,7 +156,7 @@ describe('Raft on the shared WAL', () => {
     // 400 entries of ~90 bytes would be ~40 segments without releasing.
     expect(segments.length).toBeLessThan(12);
     await storage.close();
-    const { storage: again, durable } = await RaftWalStorage.open({ dir, segmentBytes: 1024 });
+    const { storage: again, durable } = await EngineWalStorage.open({ dir, segmentBytes: 1024 }, raftWalFormat);
     const restarted = makeNode(durable, 4);
     expect(restarted.log.committed).toBe(node.log.committed);
     await again.close();
@@ -162,7 +164,7 @@ describe('Raft on the shared WAL', () => {
 
   it('a snapshot installed from the leader supersedes the records before it', async () => {
     const dir = await tempDir();
-    const { storage } = await RaftWalStorage.open({ dir });
+    const { storage } = await EngineWalStorage.open({ dir }, raftWalFormat);
     // Entries written by a follower, then replaced wholesale by a leader's snapshot.
     await storage.persist({ records: [1, 2, 3].map((index) => ({ index, term: 1, type: 'normal' as const, data: enc.encode(`old${index}`) })), meta: { term: 1, vote: undefined, commit: 1 } });
     await storage.persist({
@@ -171,7 +173,7 @@ describe('Raft on the shared WAL', () => {
       meta: { term: 2, vote: undefined, commit: 11 },
     });
     await storage.close();
-    const { storage: again, durable } = await RaftWalStorage.open({ dir });
+    const { storage: again, durable } = await EngineWalStorage.open({ dir }, raftWalFormat);
     expect(durable?.snapshot?.index).toBe(10);
     expect(durable?.records.map((e) => e.index)).toEqual([11]);
     expect(durable?.meta).toEqual({ term: 2, vote: undefined, commit: 11 });
@@ -182,8 +184,8 @@ describe('Raft on the shared WAL', () => {
 describe('restoring a backup into an empty data dir', () => {
   it('a node started on a bootstrap snapshot begins at its index with its membership', async () => {
     const dir = await tempDir();
-    await writeBootstrapSnapshot(dir, { index: 500, term: 1, membership: { voters: ['a'], learners: [] }, data: enc.encode('backup') });
-    const { storage, durable } = await RaftWalStorage.open({ dir });
+    await seedEngineWal({ dir }, raftWalFormat, raftBootstrap({ index: 500, membership: { voters: ['a'], learners: [] }, data: enc.encode('backup') }));
+    const { storage, durable } = await EngineWalStorage.open({ dir }, raftWalFormat);
     const node = makeNode(durable, 5);
     expect(node.log.lastIndex()).toBe(500);
     expect(node.log.committed).toBe(500);
@@ -195,6 +197,6 @@ describe('restoring a backup into an empty data dir', () => {
     expect(applied).toEqual(['next']);
     expect(node.log.lastIndex()).toBe(502);
     await storage.close();
-    await expect(writeBootstrapSnapshot(dir, { index: 1, term: 1, membership: { voters: ['a'], learners: [] }, data: new Uint8Array() })).rejects.toThrow(/already holds/);
+    await expect(seedEngineWal({ dir }, raftWalFormat, raftBootstrap({ index: 1, membership: { voters: ['a'], learners: [] }, data: new Uint8Array() }))).rejects.toThrow(/already holds/);
   });
 });

@@ -3,9 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { snapshotBytes } from '@synod/replog';
 import { afterEach, describe, expect, it } from 'vitest';
-import { PaxosNode, type PaxosDurableState, type Slot } from '@synod/paxos';
+import { PaxosNode, paxosBootstrap, paxosWalFormat, type PaxosDurableState, type PaxosMeta, type PaxosSnapshotExtra, type Slot } from '@synod/paxos';
 import { seededRandom } from '@synod/testkit';
-import { PaxosWalStorage, writeBootstrapSnapshot } from '../src/index.js';
+import { EngineWalStorage, seedEngineWal } from '../src/index.js';
+
+type PaxosWalStorage = EngineWalStorage<Slot, PaxosMeta, PaxosSnapshotExtra>;
 
 const dirs: string[] = [];
 afterEach(async () => {
@@ -48,7 +50,7 @@ const value = (index: number, round: number, v: string): Slot => ({ index, ballo
 describe('Multi-Paxos on the shared WAL', () => {
   it('restarts with promise, accepted values and snapshot intact, replaying only what follows the snapshot', async () => {
     const dir = await tempDir();
-    let { storage, durable } = await PaxosWalStorage.open({ dir, segmentBytes: 2048 });
+    let { storage, durable } = await EngineWalStorage.open({ dir, segmentBytes: 2048 }, paxosWalFormat);
     expect(durable).toBeUndefined();
     const node = makeNode(undefined, 1);
     await lead(node, storage);
@@ -62,7 +64,7 @@ describe('Multi-Paxos on the shared WAL', () => {
     const before = { promised: node.promised, commit: node.log.committed, last: node.log.lastIndex() };
     await storage.close();
 
-    ({ storage, durable } = await PaxosWalStorage.open({ dir, segmentBytes: 2048 }));
+    ({ storage, durable } = await EngineWalStorage.open({ dir, segmentBytes: 2048 }, paxosWalFormat));
     const restarted = makeNode(durable, 2);
     expect({ promised: restarted.promised, last: restarted.log.lastIndex() }).toEqual({ promised: before.promised, last: before.last });
     // The chosen prefix is written lazily (with the next promise): behind, never ahead, never below the snapshot.
@@ -79,11 +81,11 @@ describe('Multi-Paxos on the shared WAL', () => {
 
   it('a later record for a slot supersedes only that slot', async () => {
     const dir = await tempDir();
-    const { storage } = await PaxosWalStorage.open({ dir });
+    const { storage } = await EngineWalStorage.open({ dir }, paxosWalFormat);
     await storage.persist({ records: [value(1, 1, 'x1'), value(2, 1, 'x2'), value(3, 1, 'x3')], meta: { promised: { round: 1, node: 'b' }, commit: 0 } });
     await storage.persist({ records: [value(2, 2, 'y2')], meta: { promised: { round: 2, node: 'b' }, commit: 0 } });
     await storage.close();
-    const { storage: again, durable } = await PaxosWalStorage.open({ dir });
+    const { storage: again, durable } = await EngineWalStorage.open({ dir }, paxosWalFormat);
     const node = makeNode(durable, 3);
     expect([1, 2, 3].map((i) => dec.decode(node.log.entry(i)!.data))).toEqual(['x1', 'y2', 'x3']);
     expect(node.log.entry(2)!.ballot).toEqual({ round: 2, node: 'b' });
@@ -93,7 +95,7 @@ describe('Multi-Paxos on the shared WAL', () => {
 
   it('keeps disk bounded: segments older than the older kept snapshot are released', async () => {
     const dir = await tempDir();
-    const { storage } = await PaxosWalStorage.open({ dir, segmentBytes: 1024 });
+    const { storage } = await EngineWalStorage.open({ dir, segmentBytes: 1024 }, paxosWalFormat);
     const node = makeNode(undefined, 3);
     await lead(node, storage);
     const applied: string[] = [];
@@ -105,7 +107,7 @@ describe('Multi-Paxos on the shared WAL', () => {
     const segments = (await readdir(dir)).filter((f) => f.endsWith('.wal'));
     expect(segments.length).toBeLessThan(12);
     await storage.close();
-    const { storage: again, durable } = await PaxosWalStorage.open({ dir, segmentBytes: 1024 });
+    const { storage: again, durable } = await EngineWalStorage.open({ dir, segmentBytes: 1024 }, paxosWalFormat);
     const restarted = makeNode(durable, 4);
     expect(restarted.log.committed).toBe(node.log.committed);
     await again.close();
@@ -113,12 +115,12 @@ describe('Multi-Paxos on the shared WAL', () => {
 
   it('a snapshot installed from the leader supersedes the records before it', async () => {
     const dir = await tempDir();
-    const { storage } = await PaxosWalStorage.open({ dir });
+    const { storage } = await EngineWalStorage.open({ dir }, paxosWalFormat);
     await storage.persist({ records: [value(1, 1, 'old1'), value(2, 1, 'old2')], meta: { promised: { round: 1, node: 'b' }, commit: 1 } });
     const m = { voters: ['a', 'b', 'c'], learners: [] };
     await storage.persist({ snapshot: { index: 10, membership: m, extra: { configs: [{ from: 0, membership: m }] }, data: enc.encode('snap@10') }, records: [value(11, 2, 'new11')], meta: { promised: { round: 2, node: 'b' }, commit: 11 } });
     await storage.close();
-    const { storage: again, durable } = await PaxosWalStorage.open({ dir });
+    const { storage: again, durable } = await EngineWalStorage.open({ dir }, paxosWalFormat);
     expect(durable?.snapshot?.index).toBe(10);
     expect(durable?.records.map((e) => e.index)).toEqual([11]);
     expect(durable?.meta).toEqual({ promised: { round: 2, node: 'b' }, commit: 11 });
@@ -127,8 +129,8 @@ describe('Multi-Paxos on the shared WAL', () => {
 
   it('a node started on a bootstrap snapshot begins at its index', async () => {
     const dir = await tempDir();
-    await writeBootstrapSnapshot(dir, { index: 500, membership: { voters: ['a'], learners: [] }, data: enc.encode('backup') });
-    const { storage, durable } = await PaxosWalStorage.open({ dir });
+    await seedEngineWal({ dir }, paxosWalFormat, paxosBootstrap({ index: 500, membership: { voters: ['a'], learners: [] }, data: enc.encode('backup') }));
+    const { storage, durable } = await EngineWalStorage.open({ dir }, paxosWalFormat);
     const node = makeNode(durable, 5);
     expect(node.log.committed).toBe(500);
     await lead(node, storage);
@@ -138,6 +140,6 @@ describe('Multi-Paxos on the shared WAL', () => {
     expect(applied).toEqual(['next']);
     expect(node.log.lastIndex()).toBe(501);
     await storage.close();
-    await expect(writeBootstrapSnapshot(dir, { index: 1, membership: { voters: ['a'], learners: [] }, data: new Uint8Array() })).rejects.toThrow(/already holds/);
+    await expect(seedEngineWal({ dir }, paxosWalFormat, paxosBootstrap({ index: 1, membership: { voters: ['a'], learners: [] }, data: new Uint8Array() }))).rejects.toThrow(/already holds/);
   });
 });

@@ -1,15 +1,14 @@
-import type { Membership } from '@synod/replog';
+import { fromUtf8 as dec, utf8 as enc, type CommittedEntry, type Membership, type WalFormat } from '@synod/replog';
 import type { Entry, EntryType, HardState, RaftSnapshotExtra } from './types.js';
 
 /**
- * Binary encodings of what Raft persists, for a WAL of opaque records:
- *   entry: [u8 type][f64 index][f64 term][u32 membership JSON length][membership JSON][u32 data length][data]
- *   hard state: JSON { term, vote, commit }
+ * Raft's durable state in a WAL of opaque records (libs/wal's EngineWalStorage):
+ *   a record per log entry: [u8 type][f64 index][f64 term][u32 membership JSON length][membership JSON][u32 data length][data]
+ *   the meta register: the hard state, JSON { term, vote, commit }
+ *   a snapshot's engine metadata: { term } of its last entry
  * Indexes and terms are stored as float64, exact for every integer below 2^53.
  */
 const TYPES: EntryType[] = ['normal', 'noop', 'membership'];
-const enc = new TextEncoder();
-const dec = new TextDecoder();
 
 export class CodecError extends Error {
   override readonly name = 'CodecError';
@@ -60,11 +59,41 @@ export function decodeHardState(b: Uint8Array): HardState {
   return { term: o.term as number, vote: (o.vote as string | null) ?? undefined, commit: o.commit as number };
 }
 
-/** Snapshot metadata kept beside the state-machine bytes. */
-export function encodeSnapshotMeta(m: { index: number; membership: Membership; extra: RaftSnapshotExtra }): Uint8Array {
-  return enc.encode(JSON.stringify(m));
+/** The committed-entry view of a log entry (what the state machine is handed). */
+export function toCommitted(e: Entry): CommittedEntry {
+  const c: CommittedEntry = { index: e.index, kind: e.type === 'normal' ? 'command' : e.type, data: e.data };
+  if (e.membership) c.membership = e.membership;
+  return c;
 }
 
-export function decodeSnapshotMeta(b: Uint8Array): { index: number; membership: Membership; extra: RaftSnapshotExtra } {
-  return JSON.parse(dec.decode(b)) as { index: number; membership: Membership; extra: RaftSnapshotExtra };
+export const raftWalFormat: WalFormat<Entry, HardState, RaftSnapshotExtra> = {
+  engine: 'Raft',
+  encodeRecord: encodeEntry,
+  decodeRecord: decodeEntry,
+  encodeMeta: encodeHardState,
+  decodeMeta: decodeHardState,
+  // Term and vote must be durable before any message promising them goes out; a commit index
+  // alone need not be (after a restart the leader tells it again), so a change of commit only is
+  // written with the next term or vote change instead of costing an fsync per write.
+  metaMustPersist: (next, last) => !last || next.term !== last.term || next.vote !== last.vote,
+  // A record at `index` supersedes every entry from `index` on.
+  supersedes: 'suffix',
+  parseExtra(json) {
+    const term = (json as { term?: unknown } | null)?.term;
+    if (typeof term !== 'number' || !Number.isSafeInteger(term) || term < 0) throw new Error('the term is missing or invalid');
+    return { term };
+  },
+  entryOf: toCommitted,
+};
+
+/**
+ * A member of a new cluster seeded from a state-machine snapshot: the snapshot at `index` (its
+ * entry counted in term 1) and a hard state committed there; the log goes on from `index + 1`.
+ */
+export function raftBootstrap(s: { index: number; membership: Membership; data: Uint8Array }) {
+  return {
+    snapshot: { index: s.index, membership: s.membership, extra: { term: 1 }, data: s.data },
+    records: [] as Entry[],
+    meta: { term: 1, vote: undefined, commit: s.index } satisfies HardState,
+  };
 }

@@ -1,9 +1,11 @@
+import type { EngineStatus, NodeId } from './engine.js';
+
 /**
- * What the leader knows of one follower's log (§5.3 nextIndex/matchIndex), and the flow control
- * that bounds what is in flight to it.
+ * What a leader knows of one follower's log (Raft's nextIndex/matchIndex, a Paxos acceptor's prefix
+ * at the leader's ballot), and the flow control that bounds what is in flight to it.
  *
- * - probe: the follower's position is unknown; one AppendEntries at a time until one succeeds.
- * - replicate: the position is known; AppendEntries are pipelined up to the in-flight bounds.
+ * - probe: the follower's position is unknown; one replication message at a time until one succeeds.
+ * - replicate: the position is known; replication messages are pipelined up to the in-flight bounds.
  * - snapshot: the follower needs entries that are compacted; a snapshot is streamed in chunks.
  */
 export type ProgressState = 'probe' | 'replicate' | 'snapshot';
@@ -12,12 +14,12 @@ export class Progress {
   match = 0;
   next: number;
   state: ProgressState = 'probe';
-  /** In probe: an AppendEntries is out and unanswered. */
+  /** In probe: a replication message is out and unanswered. */
   probeSent = false;
-  /** In flight in replicate: last index and bytes of each unacknowledged AppendEntries. */
+  /** In flight in replicate: last index and bytes of each unacknowledged replication message. */
   private inflight: { last: number; bytes: number }[] = [];
   private inflightBytes = 0;
-  /** Heard from since the last CheckQuorum round. */
+  /** Heard from since the last check that a quorum is still there (Raft's CheckQuorum). */
   recentActive = false;
   /** Highest heartbeat round acknowledged (read-index and lease). */
   ackRound = 0;
@@ -71,7 +73,10 @@ export class Progress {
     return updated;
   }
 
-  /** A rejection at `rejected` with the follower's hint: back off; false if the rejection is stale. */
+  /**
+   * A rejection at `rejected` with the follower's hint (its last index, or where its log stops
+   * matching): back off, skipping more than one entry at a time; false if the rejection is stale.
+   */
   maybeDecrTo(rejected: number, hint: number): boolean {
     if (this.state === 'replicate') {
       if (rejected <= this.match) return false;
@@ -82,6 +87,26 @@ export class Progress {
     this.next = Math.max(Math.min(rejected, hint + 1), this.match + 1, 1);
     this.probeSent = false;
     return true;
+  }
+
+  /** The follower's prefix ends at `index` (a gap after it): probe from there; false if stale. */
+  gapAt(index: number): boolean {
+    if (this.state === 'snapshot' || index + 1 >= this.next) return false;
+    this.state = 'probe';
+    this.next = index + 1;
+    this.probeSent = false;
+    this.resetInflight();
+    return true;
+  }
+
+  /**
+   * A replication message went out: `count` entries (`bytes` in all) after `prevIndex`, with the
+   * leader's commit index `commit`. Returns whether another may follow at once (pipelining).
+   */
+  sentAppend(prevIndex: number, count: number, bytes: number, commit: number): boolean {
+    this.commitSent = Math.max(this.commitSent, Math.min(commit, prevIndex + count));
+    this.sentEntries(prevIndex + count, bytes);
+    return this.state === 'replicate' && count > 0;
   }
 
   sentEntries(last: number, bytes: number): void {
@@ -118,4 +143,11 @@ export class Progress {
     this.inflight = [];
     this.inflightBytes = 0;
   }
+}
+
+/** A leader's report of how far each member replicated (EngineStatus.progress); the leader itself at `selfMatch`. */
+export function progressReport(progress: ReadonlyMap<NodeId, Progress>, self: NodeId, selfMatch: number, lastIndex: number): NonNullable<EngineStatus['progress']> {
+  const report: NonNullable<EngineStatus['progress']> = {};
+  for (const [id, p] of progress) report[id] = id === self ? { match: selfMatch, next: lastIndex + 1, state: 'leader' } : { match: p.match, next: p.next, state: p.state };
+  return report;
 }

@@ -1,16 +1,17 @@
-import type { Membership } from '@synod/replog';
-import type { Ballot, PaxosMeta, PaxosSnapshotExtra, Slot, SlotKind } from './types.js';
+import { fromUtf8 as dec, utf8 as enc, type CommittedEntry, type Membership, type WalFormat } from '@synod/replog';
+import { sameBallot, type Ballot, type PaxosMeta, type PaxosSnapshotExtra, type Slot, type SlotKind } from './types.js';
 
 /**
- * Binary encodings of what an acceptor persists, for a WAL of opaque records:
- *   accepted value: [u8 kind][f64 index][f64 ballot round][u16 ballot node length][ballot node]
- *                   [u32 membership JSON length][membership JSON][u32 data length][data]
- *   meta: JSON { promised: [round, node], commit }
- * Numbers are stored as float64, exact for every integer below 2^53.
+ * An acceptor's durable state in a WAL of opaque records (libs/wal's EngineWalStorage):
+ *   a record per accepted value: [u8 kind][f64 index][f64 ballot round][u16 ballot node length][ballot node]
+ *                                [u32 membership JSON length][membership JSON][u32 data length][data]
+ *     (a later record for a slot supersedes the earlier one, and only it)
+ *   the meta register: JSON { promised: [round, node], commit }
+ *   a snapshot's engine metadata: the configuration epochs in force after it
+ * Numbers are stored as float64, exact for every integer below 2^53. A restart replays from the
+ * oldest record still holding a slot after the snapshot.
  */
 const KINDS: SlotKind[] = ['command', 'noop', 'membership'];
-const enc = new TextEncoder();
-const dec = new TextDecoder();
 
 export class CodecError extends Error {
   override readonly name = 'CodecError';
@@ -75,11 +76,36 @@ export function decodeMeta(b: Uint8Array): PaxosMeta {
   return { promised: { round: p[0] as number, node: p[1] } satisfies Ballot, commit: o.commit as number };
 }
 
-/** Snapshot metadata kept beside the state-machine bytes. */
-export function encodeSnapshotMeta(m: { index: number; membership: Membership; extra: PaxosSnapshotExtra }): Uint8Array {
-  return enc.encode(JSON.stringify(m));
+/** The committed-entry view of a slot's value (what the state machine is handed). */
+export function toCommitted(s: Slot): CommittedEntry {
+  const c: CommittedEntry = { index: s.index, kind: s.kind, data: s.data };
+  if (s.membership) c.membership = s.membership;
+  return c;
 }
 
-export function decodeSnapshotMeta(b: Uint8Array): { index: number; membership: Membership; extra: PaxosSnapshotExtra } {
-  return JSON.parse(dec.decode(b)) as { index: number; membership: Membership; extra: PaxosSnapshotExtra };
+export const paxosWalFormat: WalFormat<Slot, PaxosMeta, PaxosSnapshotExtra> = {
+  engine: 'Paxos',
+  encodeRecord: encodeSlot,
+  decodeRecord: decodeSlot,
+  encodeMeta,
+  decodeMeta,
+  // The promise must be durable before any message relying on it goes out; the chosen prefix
+  // alone need not be (a restart re-learns it), so it rides along with the next promise change.
+  metaMustPersist: (next, last) => !last || !sameBallot(next.promised, last.promised),
+  // A record for a slot supersedes only that slot (unlike Raft's, which cuts the suffix).
+  supersedes: 'slot',
+  parseExtra(json) {
+    const configs = (json as { configs?: unknown } | null)?.configs;
+    if (!Array.isArray(configs)) throw new Error('the configuration epochs are missing');
+    return { configs } as PaxosSnapshotExtra;
+  },
+  entryOf: toCommitted,
+};
+
+/** A member of a new cluster seeded from a state-machine snapshot at `index`, with `membership` in force from there. */
+export function paxosBootstrap(s: { index: number; membership: Membership; data: Uint8Array }) {
+  return {
+    snapshot: { index: s.index, membership: s.membership, extra: { configs: [{ from: 0, membership: s.membership }] } satisfies PaxosSnapshotExtra, data: s.data },
+    records: [] as Slot[],
+  };
 }

@@ -1,3 +1,0 @@
-import { unitConfig } from '../../vitest.shared.mjs';
-
-export default unitConfig(import.meta.dirname);
