@@ -1,23 +1,13 @@
 import { subjects } from '@synod/protocol';
-import type { Addressed } from '@synod/replog';
+import type { PeerCodec, PeerMessage } from '@synod/replog';
 import { phases, publishPhase, type Logger, type NatsConnection, type Subscription } from '@synod/service-kit';
-import type { RaftMessage } from '@synod/raft';
-import { decodePeerMessage, encodePeerMessage } from './peer-codec.js';
-
-/** How an engine's messages travel as bytes; `decode` throws on anything invalid. */
-export interface PeerCodec<Msg> {
-  encode(m: Msg): Uint8Array;
-  decode(b: Uint8Array): Msg;
-}
-
-export const raftPeerCodec: PeerCodec<RaftMessage> = { encode: encodePeerMessage, decode: decodePeerMessage };
 
 /**
- * Peer messages over NATS: each replica listens on `<ns>.raft.<its id>` (whichever engine it runs);
- * messages to others are published fire-and-forget (both engines tolerate loss). Garbage from the
- * bus is dropped and counted, never stepped into the core.
+ * Peer messages over NATS: each replica listens on `<ns>.peer.<its id>`, whichever engine it runs;
+ * messages to others are published fire-and-forget (every engine tolerates loss), encoded with the
+ * engine's codec. Garbage from the bus is dropped and counted, never stepped into the engine.
  */
-export class PeerTransport<Msg extends Addressed & { type: string } = RaftMessage> {
+export class PeerTransport<Msg extends PeerMessage> {
   private sub: Subscription | undefined;
   private readonly peerSubjects = new Map<string, string>();
   dropped = 0;
@@ -27,12 +17,12 @@ export class PeerTransport<Msg extends Addressed & { type: string } = RaftMessag
     private readonly namespace: string,
     private readonly id: string,
     private readonly log: Logger,
-    private readonly onMessage: (m: Msg) => void,
-    private readonly codec: PeerCodec<Msg> = raftPeerCodec as unknown as PeerCodec<Msg>,
+    private readonly codec: PeerCodec<Msg>,
   ) {}
 
-  start(): void {
-    this.sub = this.nc.subscribe(subjects.raftPeer(this.namespace, this.id), {
+  /** Starts listening: every valid message for this replica goes to `onMessage`. */
+  start(onMessage: (m: Msg) => void): void {
+    this.sub = this.nc.subscribe(subjects.peer(this.namespace, this.id), {
       callback: (err, msg) => {
         if (err) return;
         let m: Msg;
@@ -48,8 +38,8 @@ export class PeerTransport<Msg extends Addressed & { type: string } = RaftMessag
           this.log.warn({ to: m.to }, 'peer message for another node dropped');
           return;
         }
-        if (phases.hasSubscribers) publishPhase('peer-rx', m.type, (m as { from?: string }).from);
-        this.onMessage(m);
+        if (phases.hasSubscribers) publishPhase('peer-rx', m.type, m.from);
+        onMessage(m);
       },
     });
   }
@@ -62,7 +52,7 @@ export class PeerTransport<Msg extends Addressed & { type: string } = RaftMessag
         if (phases.hasSubscribers) publishPhase('peer-tx', m.type, m.to);
         this.nc.publish(this.subjectOf(m.to), bytes);
       } catch (err) {
-        // Too large or a closed connection: Raft resends what matters.
+        // Too large or a closed connection: the engine resends what matters.
         this.log.warn({ err, to: m.to, type: m.type }, 'peer message not sent');
       }
     }
@@ -72,7 +62,7 @@ export class PeerTransport<Msg extends Addressed & { type: string } = RaftMessag
   private subjectOf(to: string): string {
     let subject = this.peerSubjects.get(to);
     if (subject === undefined) {
-      subject = subjects.raftPeer(this.namespace, to);
+      subject = subjects.peer(this.namespace, to);
       this.peerSubjects.set(to, subject);
     }
     return subject;

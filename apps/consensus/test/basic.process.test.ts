@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { subjects } from '@synod/protocol';
 import { AppProcess, appScript } from '@synod/testkit';
-import { ENGINES, ReplicaCluster } from './cluster.js';
-import { encodePeerMessage } from '../src/peer-codec.js';
+import { ENGINES, ReplicaCluster } from '@synod/cluster-kit';
+import { encodePeerMessage } from '@synod/raft';
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -129,14 +129,14 @@ describe.each(ENGINES)('%s: three replicas: election, reads and writes, bad inpu
     it('peer garbage on a raft subject is dropped and logged; the cluster keeps serving', async () => {
       const leader = await c.leader();
       for (const id of c.ids) {
-        c.nc.publish(subjects.raftPeer(c.namespace, id), enc.encode('garbage'));
-        c.nc.publish(subjects.raftPeer(c.namespace, id), new Uint8Array([10, 0, 0, 0, ...enc.encode('{"type":1}')]));
-        c.nc.publish(subjects.raftPeer(c.namespace, id), new Uint8Array(500_000));
+        c.nc.publish(subjects.peer(c.namespace, id), enc.encode('garbage'));
+        c.nc.publish(subjects.peer(c.namespace, id), new Uint8Array([10, 0, 0, 0, ...enc.encode('{"type":1}')]));
+        c.nc.publish(subjects.peer(c.namespace, id), new Uint8Array(500_000));
         // Well framed in Raft's format, a wrong type inside: a heartbeat whose term is 2.5 (the
         // float64 after version, type and the two length-prefixed node ids).
         const wrongType = encodePeerMessage({ type: 'heartbeat', from: 'zz', to: id, term: 1, commit: 0, readRound: 0 }).slice();
         new DataView(wrongType.buffer).setFloat64(2 + 1 + 2 + 1 + id.length, 2.5, true);
-        c.nc.publish(subjects.raftPeer(c.namespace, id), wrongType);
+        c.nc.publish(subjects.peer(c.namespace, id), wrongType);
       }
       await c.nc.flush();
       for (const id of c.ids) await c.app(id).waitForLine((l) => l.msg === 'invalid peer message dropped', 5000);
