@@ -168,41 +168,6 @@ describe('synodctl against a three-replica store', () => {
     }
   });
 
-  it('restores a saved snapshot into a new cluster that serves the same data', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'synodctl-restore-'));
-    const restored: AppProcess[] = [];
-    try {
-      await ctl('kv', 'put', 'backup/a', 'alpha');
-      await ctl('kv', 'put', 'backup/b', 'beta');
-      const file = join(dir, 'store.snap');
-      expect((await ctl('snapshot', 'save', file)).code).toBe(0);
-      const peers = ['r1', 'r2', 'r3'];
-      for (const id of peers) {
-        const r = await ctl('snapshot', 'restore', file, '--data-dir', join(dir, id), '--peers', peers.join(','), '--json');
-        expect(r.code, r.stderr).toBe(0);
-        expect(JSON.parse(r.stdout)).toMatchObject({ voters: peers });
-      }
-      // Restoring over existing state is refused.
-      const again = await ctl('snapshot', 'restore', file, '--data-dir', join(dir, 'r1'), '--peers', peers.join(','));
-      expect(again.code).toBe(1);
-      expect(await ctl('snapshot', 'restore', join(dir, 'nope'), '--data-dir', join(dir, 'x'), '--peers', 'a')).toMatchObject({ code: 1 });
-      const ns2 = uniqueNamespace('restored');
-      restored.push(...(await startReplicas({ natsUrl: nats.url, namespace: ns2, ids: peers, dataRoot: dir })));
-      const get = (key: string) =>
-        new Promise<Result>((resolve) => {
-          execFile(process.execPath, [cli, '--nats', nats.url, '--namespace', ns2, 'kv', 'get', key, '--json', '--timeout', '10000'], (err, stdout, stderr) => {
-            resolve({ code: err ? 1 : 0, stdout, stderr });
-          });
-        });
-      const a = await get('backup/a');
-      expect(a.code, a.stderr).toBe(0);
-      expect(JSON.parse(a.stdout)).toMatchObject({ kvs: [{ key: 'backup/a', value: 'alpha' }] });
-    } finally {
-      await Promise.all(restored.map((r) => r.kill()));
-      await rm(dir, { recursive: true, force: true });
-    }
-  });
-
   it('fails with the store error code: exit 1, one line, no stack trace', async () => {
     const future = await ctl('kv', 'get', 'x', '--revision', '100000000');
     expect(future.code).toBe(1);
