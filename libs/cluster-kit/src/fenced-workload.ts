@@ -1,6 +1,6 @@
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { LockClient } from '@synod/locks';
-import { type FencedResource, sleep } from './cluster.js';
+import { type FencedResource, sleep } from './lock-cluster.js';
 
 /**
  * The fenced-resource workload shared by the safety process test and `chaos:locks`: clients take

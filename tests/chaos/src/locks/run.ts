@@ -1,7 +1,5 @@
 import { LockClient } from '@synod/locks';
-import { FencedResource, LockCluster } from '../test/cluster.js';
-import { fencedViolations, runFencedWorkers, serveFencedResource } from '../test/fenced-workload.js';
-import { HolderProcess } from './holder-process.js';
+import { FencedResource, fencedViolations, HolderProcess, LockCluster, runFencedWorkers, serveFencedResource } from '@synod/cluster-kit';
 
 export type FaultKind = 'kill-manager' | 'kill-replica' | 'kill-leader' | 'pause-replica' | 'pause-holder';
 export const FAULT_KINDS: readonly FaultKind[] = ['kill-manager', 'kill-replica', 'kill-leader', 'pause-replica', 'pause-holder'];

@@ -1,9 +1,9 @@
-// A child process of chaos:locks: lock clients whose fenced resource lives in the parent (reached
+// A child process of chaos:locks and the lock-manager's tests (lock-holder-process.ts): lock clients whose fenced resource lives in the parent (reached
 // over NATS request-reply), so the parent can SIGSTOP this whole process while it holds the lock.
 // Each begin and commit is reported on stdout as one JSON line.
 import { connect } from '@nats-io/transport-node';
 import { LockClient } from '@synod/locks';
-import { remoteResource, runFencedWorkers } from '../test/fenced-workload.js';
+import { remoteResource, runFencedWorkers } from './fenced-workload.js';
 
 const need = (name: string): string => {
   const v = process.env[name];

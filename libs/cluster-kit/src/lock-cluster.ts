@@ -5,13 +5,11 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { StatusResult, SynodError, subjects } from '@synod/protocol';
 import { busRequest } from '@synod/service-kit';
 import { AppProcess, appScript, replicaEnv, startNats, uniqueNamespace, type NatsFixture } from '@synod/testkit';
-
-/** Same fast timing as the consensus process tests. */
-export const TICK_MS = 20;
-export const ELECTION_TICKS = 10;
+// Same fast timing as the consensus process tests.
+import { ELECTION_TICKS, TICK_MS } from './replica-cluster.js';
 
 /**
- * A real nats-server, three consensus replicas (as in apps/consensus/test/cluster.ts) and N
+ * A real nats-server, three consensus replicas (as in replica-cluster.ts) and N
  * lock-manager instances, all real processes on one namespace.
  */
 export class LockCluster {

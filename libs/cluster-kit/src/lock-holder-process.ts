@@ -11,7 +11,7 @@ export class HolderProcess {
   private readonly listeners = new Set<() => void>();
 
   constructor(env: Record<string, string>) {
-    const script = fileURLToPath(new URL('./holder.ts', import.meta.url));
+    const script = fileURLToPath(new URL('./lock-holder.ts', import.meta.url));
     this.child = spawn(process.execPath, ['--import', 'tsx', script], { cwd: workspaceRoot, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     createInterface({ input: this.child.stdout! }).on('line', (raw) => {
       try {

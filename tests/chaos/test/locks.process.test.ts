@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { FAULT_KINDS, runLockChaos } from '../chaos/run.js';
+import { FAULT_KINDS, runLockChaos } from '../src/locks/run.js';
 
 /** A short chaos:locks run: every fault kind at least once, the fenced resource stays safe. */
 describe('chaos:locks (short run)', () => {
