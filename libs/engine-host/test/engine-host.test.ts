@@ -136,12 +136,19 @@ function setup() {
   return { host, events };
 }
 
+/** Waits until `events` holds `n` lines (the storage's 5 ms write is late on a loaded machine), up to 5 s. */
+async function until(events: string[], n: number): Promise<void> {
+  for (const end = Date.now() + 5000; events.length < n && Date.now() < end; ) await new Promise((r) => setTimeout(r, 5));
+  // Anything that would wrongly follow comes within the next few milliseconds.
+  await new Promise((r) => setTimeout(r, 20));
+}
+
 describe('EngineHost: the order of sends, persists and answers', () => {
   it("sends a leader's appends before persisting its own copy", async () => {
     const { host, events } = setup();
     host.start();
     const answered = host.propose(new Uint8Array([1]));
-    await new Promise((r) => setTimeout(r, 20));
+    await until(events, 3);
     // ...and lets the bus client put them on the wire before its own disk write starts.
     expect(events).toEqual(['send append>n2,append>n3', 'wire append>n2,append>n3', 'persist records=1']);
     await host.stop();
@@ -152,10 +159,10 @@ describe('EngineHost: the order of sends, persists and answers', () => {
     const { host, events } = setup();
     host.start();
     const answered = host.propose(new Uint8Array([1])).then((r) => events.push(`answered ${r.index} ${r.result}`));
-    await new Promise((r) => setTimeout(r, 20));
+    await until(events, 3);
     host.receive({ from: 'n2', to: 'n1', kind: 'ack' });
     await answered;
-    await new Promise((r) => setTimeout(r, 20));
+    await until(events, 8);
     expect(events.slice(3)).toEqual(['persist records=0', 'apply 1', 'answered 1 ok', 'send notice>n2,notice>n3', 'wire notice>n2,notice>n3']);
     await host.stop();
   });
@@ -164,7 +171,7 @@ describe('EngineHost: the order of sends, persists and answers', () => {
     const { host, events } = setup();
     host.start();
     host.receive({ from: 'n2', to: 'n1', kind: 'append' });
-    await new Promise((r) => setTimeout(r, 20));
+    await until(events, 4);
     expect(events).toEqual(['persist records=1', 'send ack>n2', 'wire ack>n2', 'apply 1']);
     await host.stop();
   });

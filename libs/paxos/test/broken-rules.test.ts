@@ -36,18 +36,18 @@ describe('the simulator can fail', () => {
     const failures = await failuresOf((o, d) => new ForgetsItsPromise(o, d), 40, { ...DEFAULT_FAULTS, crashEveryMs: 400, tornPersist: 0.1 });
     expect(failures.length).toBeGreaterThan(0);
     for (const f of failures) expect(f).toMatch(VIOLATION);
-  });
+  }, 300_000);
 
   it('crash-heavy seeds pass with the promise kept', async () => {
     const failures = await failuresOf((o, d) => new PaxosNode(o, d), 20, { ...DEFAULT_FAULTS, crashEveryMs: 400, tornPersist: 0.1 });
     expect(failures).toEqual([]);
-  });
+  }, 300_000);
 
   it('catches a proposer that ignores the values acceptors report in phase 1, within 10 seeds', async () => {
     const failures = await failuresOf((o, d) => new IgnoresReportedValues(o, d), 10);
     expect(failures.length).toBeGreaterThan(0);
     for (const f of failures) expect(f).toMatch(VIOLATION);
-  });
+  }, 300_000);
 
   it('replays a failing seed exactly', async () => {
     const run = (seed: number) => simulate({ ...paxosEngine, sim: paxosSimEngine({}, (o, d) => new IgnoresReportedValues(o, d)) }, { seed, ops: 500 });
@@ -59,7 +59,7 @@ describe('the simulator can fail', () => {
     expect(b.failure).toBe(a.failure);
     expect(b.trace).toEqual(a.trace);
     expect(b.stats).toEqual(a.stats);
-  });
+  }, 300_000);
 });
 
 /** The seeds until the simulator catches the production driver (libs/engine-host) breaking `rule` on Multi-Paxos; the first failure. */
@@ -75,9 +75,9 @@ describe('the driver, broken, is caught by the simulator', () => {
   it('a host that acknowledges an accept before persisting it fails within 10 crash-heavy seeds', async () => {
     // A follower's acknowledged copy is lost only if it crashes before the write reaches its disk.
     expect(await driverFailure('ack-before-persist', 10, 'crash-heavy')).toMatch(VIOLATION);
-  });
+  }, 300_000);
 
   it('a host that applies values past the chosen prefix fails within 5 seeds', async () => {
     expect(await driverFailure('apply-past-commit', 5, 'mixed')).toMatch(VIOLATION);
-  });
+  }, 300_000);
 });

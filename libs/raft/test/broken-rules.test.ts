@@ -29,7 +29,7 @@ describe('the simulator can fail', () => {
     }
     expect(failures).toHaveLength(1);
     expect(failures[0]).toMatch(/leader completeness|state machine safety|log matching|not linearizable|conflict at committed index/);
-  });
+  }, 120_000);
 
   it('replays a failing seed exactly', async () => {
     const run = (seed: number) => simulate({ ...raftEngine, sim: raftSimEngine({}, (o, d) => new NoElectionRestriction(o, d)) }, { seed, ops: 500 });
@@ -41,7 +41,7 @@ describe('the simulator can fail', () => {
     expect(b.failure).toBe(a.failure);
     expect(b.trace).toEqual(a.trace);
     expect(b.stats).toEqual(a.stats);
-  });
+  }, 120_000);
 });
 
 /** The seeds until the simulator catches the production driver (libs/engine-host) breaking `rule` on Raft; the first failure. */
@@ -57,11 +57,11 @@ describe('the driver, broken, is caught by the simulator', () => {
   it('a host that acknowledges a follower\'s append before persisting it fails within 10 crash-heavy seeds', async () => {
     // A follower's acknowledged copy is lost only if it crashes before the write reaches its disk.
     expect(await driverFailure('ack-before-persist', 10, 'crash-heavy')).toMatch(/leader completeness|state machine safety|log matching|not linearizable|conflict at committed index|election safety/);
-  });
+  }, 120_000);
 
   it('a host that applies entries past the commit index fails within 5 seeds', async () => {
     expect(await driverFailure('apply-past-commit', 5, 'mixed')).toMatch(/state machine safety|not linearizable/);
-  });
+  }, 120_000);
 });
 
 describe('the Figure 8 rule, broken, is caught by the paper test', () => {

@@ -172,5 +172,5 @@ describe('sendBeforePersist, abused, is caught by the simulator', () => {
       if (!r.ok) failure = `seed ${seed}: ${r.failure}`;
     }
     expect(failure).toMatch(/election safety|leader completeness|state machine safety|log matching|not linearizable|conflict at committed index/);
-  });
+  }, 300_000);
 });

@@ -22,7 +22,7 @@ export function simulationSuite(from: number, to: number): void {
         expect.fail(`seed ${seed} (${nodes} nodes, ${profile}) failed: ${r.failure}\n\nlast events:\n${r.trace.join('\n')}\n\nreplay: npm run sim -- --engine raft --profile ${profile} --seed ${seed} --nodes ${nodes}`);
       }
       expect(r.stats.ops).toBeGreaterThanOrEqual(500);
-    });
+    }, 120_000);
 
     it('really injected faults across these seeds', () => {
       const n = seeds.length;
