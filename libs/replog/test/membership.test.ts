@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { applyMembershipChange, sameMembership } from './index.js';
+import { applyMembershipChange, sameMembership } from '../src/index.js';
 
 describe('membership changes', () => {
   const m = { voters: ['a', 'b', 'c'], learners: [] };
