@@ -22,7 +22,7 @@ describe.each(ENGINES)('%s: offline restore (main.js restore) seeds a new cluste
     for (const c of cleanup.reverse()) await c();
   });
 
-  it('restores into empty data dirs, refuses a used one, a damaged snapshot and an unknown engine, and the new cluster serves the data', async () => {
+  it('restores into empty data dirs, refuses a used one and a damaged snapshot, and the new cluster serves the data', async () => {
     const source = await ReplicaCluster.start(3, {}, { engine });
     cleanup.push(() => source.stop());
     const dir = await mkdtemp(join(tmpdir(), 'synod-restore-'));
@@ -44,25 +44,18 @@ describe.each(ENGINES)('%s: offline restore (main.js restore) seeds a new cluste
     await writeFile(file, Buffer.concat(chunks));
 
     const peers = ['r1', 'r2', 'r3'];
-    for (const id of peers) {
-      const r = await restore('--snapshot', file, '--data-dir', join(dir, id), '--peers', peers.join(','), '--engine', engine);
+    const members = await Promise.all(peers.map((id) => restore('--snapshot', file, '--data-dir', join(dir, id), '--peers', peers.join(','), '--engine', engine)));
+    for (const r of members) {
       expect(r.code, r.stderr).toBe(0);
       expect(r.stdout).toMatch(new RegExp(`restored 2 keys .* for voters r1,r2,r3 \\(engine ${engine}\\)`));
     }
-
-    // Refused, exit 2, naming the file or argument at fault; nothing written.
+    // Refused, exit 2, naming the argument at fault; nothing written (the other refusals: restore.test.ts).
     const used = await restore('--snapshot', file, '--data-dir', join(dir, 'r1'), '--peers', peers.join(','), '--engine', engine);
     expect(used).toMatchObject({ code: 2, stderr: expect.stringMatching(/--data-dir .*r1 is not empty/) });
-    const missing = await restore('--snapshot', join(dir, 'nope.snap'), '--data-dir', join(dir, 'x1'), '--peers', 'a', '--engine', engine);
-    expect(missing).toMatchObject({ code: 2, stderr: expect.stringMatching(/--snapshot .*nope\.snap: no such file/) });
     const truncated = join(dir, 'truncated.snap');
     await writeFile(truncated, Buffer.concat(chunks).subarray(0, 40));
     const cut = await restore('--snapshot', truncated, '--data-dir', join(dir, 'x2'), '--peers', 'a', '--engine', engine);
     expect(cut).toMatchObject({ code: 2, stderr: expect.stringMatching(/--snapshot .*truncated\.snap is not a whole Synod snapshot \(truncated or corrupt\)/) });
-    const unknown = await restore('--snapshot', file, '--data-dir', join(dir, 'x3'), '--peers', 'a', '--engine', 'zab');
-    expect(unknown).toMatchObject({ code: 2, stderr: expect.stringMatching(/--engine zab: expected one of raft, paxos/) });
-    const badPeers = await restore('--snapshot', file, '--data-dir', join(dir, 'x4'), '--peers', 'a.b', '--engine', engine);
-    expect(badPeers).toMatchObject({ code: 2, stderr: expect.stringMatching(/--peers a\.b: expected a node id/) });
     expect((await readdir(dir)).sort()).toEqual(['r1', 'r2', 'r3', 'store.snap', 'truncated.snap']);
 
     const ns = uniqueNamespace('restored');
