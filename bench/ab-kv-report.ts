@@ -1,4 +1,4 @@
-// `npx tsx bench/ab-kv-report.ts <dir>`: the before/after comparison of bench/ab-kv.sh from the
+// `npx tsx --conditions=@synod/source bench/ab-kv-report.ts <dir>`: the before/after comparison of bench/ab-kv.sh from the
 // `before-N.json` and `after-N.json` files bench:kv --json wrote there. Per engine and case: the
 // median of the rounds on each side, the worst round before, and WORSE where the median after is
 // below the worst round before in throughput or above it in p50 or p99 latency; then the CPU per
@@ -22,7 +22,7 @@ interface Run {
 
 const dir = process.argv[2];
 if (!dir) {
-  console.error('usage: npx tsx bench/ab-kv-report.ts <dir written by bench/ab-kv.sh>');
+  console.error('usage: npx tsx --conditions=@synod/source bench/ab-kv-report.ts <dir written by bench/ab-kv.sh>');
   process.exit(2);
 }
 const runs = (side: 'before' | 'after'): Run[] =>

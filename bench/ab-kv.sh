@@ -27,8 +27,8 @@ npx nx run @synod/consensus:build
 before_app="$PWD/$wt/apps/consensus/dist/main.js"
 for i in $(seq 1 "$rounds"); do
   echo "--- round $i of $rounds: before"
-  npx tsx bench/kv.ts --engine all --no-etcd --app "$before_app" --json "$out/before-$i.json" "$@" > "$out/before-$i.log"
+  npx tsx --conditions=@synod/source bench/kv.ts --engine all --no-etcd --app "$before_app" --json "$out/before-$i.json" "$@" > "$out/before-$i.log"
   echo "--- round $i of $rounds: after"
-  npx tsx bench/kv.ts --engine all --no-etcd --json "$out/after-$i.json" "$@" > "$out/after-$i.log"
+  npx tsx --conditions=@synod/source bench/kv.ts --engine all --no-etcd --json "$out/after-$i.json" "$@" > "$out/after-$i.log"
 done
-npx tsx bench/ab-kv-report.ts "$out"
+npx tsx --conditions=@synod/source bench/ab-kv-report.ts "$out"

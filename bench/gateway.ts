@@ -9,6 +9,7 @@
 // per strategy (docs/ in full runs with the default settings, tmp/bench-charts/ otherwise).
 import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { connect } from '@nats-io/transport-node';
 import * as hdr from 'hdr-histogram-js';
@@ -17,6 +18,7 @@ import { subjects } from '@synod/protocol';
 import { busRequest } from '@synod/service-kit';
 import { AppProcess, appScript, startNats, uniqueNamespace, workspaceRoot } from '@synod/testkit';
 import { latencyChart } from './gateway-chart.js';
+import { readRss } from './kv-common.js';
 import { findNginx, startNginx, startNode, type Child } from './gateway-procs.js';
 import { benchArgs, closedLoop, machine, ms, printTable, type LoadResult } from './lib.js';
 
@@ -63,7 +65,11 @@ try {
     ...(quick ? [] : [0, 1, 2].map((i) => worker(`t${i}`, 'three'))),
   ]);
   apps.push(...started.map((s) => s.app));
-  const gw = await AppProcess.start({ script: appScript('balancer-gateway'), env: { ...common, PORT: '0', HOST: '127.0.0.1', LB_STRATEGY: 'round-robin' } });
+  const adminToken = randomBytes(24).toString('hex');
+  const gw = await AppProcess.start({
+    script: appScript('balancer-gateway'),
+    env: { ...common, PORT: '0', HOST: '127.0.0.1', HTTP_PORT: '0', ADMIN_TOKEN: adminToken, LB_STRATEGY: 'round-robin' },
+  });
   apps.push(gw.app);
   const base = `http://127.0.0.1:${String(gw.ready.port)}`;
   for (;;) {
@@ -84,12 +90,31 @@ try {
     if (res.statusCode !== 200) throw new Error(`status ${res.statusCode}`);
   };
   const setStrategy = async (service: string, strategy: string): Promise<void> => {
-    const res = await fetch(`${base}/v1/admin/services/${service}/strategy`, {
+    const res = await fetch(`http://127.0.0.1:${String(gw.ready.httpPort)}/v1/admin/services/${service}/strategy`, {
       method: 'PUT',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${adminToken}` },
       body: JSON.stringify({ strategy }),
     });
     if (res.status !== 200) throw new Error(`setting ${strategy} on ${service}: ${res.status} ${await res.text()}`);
+  };
+
+  /** Requests naming `names` random services (all unknown): what they cost the gateway in memory and metric series. */
+  const floodLabels = async (names: number) => {
+    const series = async () =>
+      (await (await fetch(`http://127.0.0.1:${String(gw.ready.httpPort)}/metrics`)).text()).split('\n').filter((l) => l.startsWith('synod_gateway_requests_total{')).length;
+    const rssBeforeMb = (await readRss('gateway', gw.app.pid)).rssMb;
+    const seriesBefore = await series();
+    let sent = 0;
+    await Promise.all(
+      Array.from({ length: concurrency }, async () => {
+        while (sent < names) {
+          const res = await pool.request({ method: 'POST', path: `/v1/services/flood-${(sent++).toString(36)}-${randomBytes(4).toString('hex')}/x`, headers: { 'content-type': 'application/json' }, body });
+          await res.body.text();
+          if (res.statusCode !== 404) throw new Error(`a request to an unknown service answered ${res.statusCode}`);
+        }
+      }),
+    );
+    return { names, rssBeforeMb, rssAfterMb: (await readRss('gateway', gw.app.pid)).rssMb, seriesBefore, seriesAfter: await series() };
   };
 
   const perStrategy = new Map<string, { healthy: LoadResult; degraded: LoadResult }>();
@@ -138,6 +163,7 @@ try {
     moleculer = await runMoleculer();
     nginx = await runNginx();
   }
+  const labelFlood = await floodLabels(quick ? 2000 : 100_000);
   await pool.close();
 
   console.log('');
@@ -157,6 +183,10 @@ try {
     );
   }
   if (synod3 && nginx) console.log(`  nginx over HTTP (3 upstreams): ${(rps(nginx) / rps(synod3)).toFixed(2)}x the gateway's throughput`);
+  console.log(
+    `  metric labels: ${labelFlood.names.toLocaleString('en-US')} requests to random service names: gateway RSS ${labelFlood.rssBeforeMb.toFixed(1)} -> ${labelFlood.rssAfterMb.toFixed(1)} MB, ` +
+      `synod_gateway_requests_total series ${labelFlood.seriesBefore} -> ${labelFlood.seriesAfter} (bounded: unknown services count under _unknown)`,
+  );
   for (const n of notes) console.log(`  note: ${n}`);
 
   await mkdir(chartsDir, { recursive: true });
@@ -228,7 +258,7 @@ async function runNginx(): Promise<LoadResult | undefined> {
     return undefined;
   }
   const echoes = await Promise.all(
-    [0, 1, 2].map((i) => startNode(['--import', 'tsx', join(workspaceRoot, 'bench', 'gateway-http-echo.ts')], { WORKER_ID: `http${i}` })),
+    [0, 1, 2].map((i) => startNode(['--conditions=@synod/source', '--import', 'tsx', join(workspaceRoot, 'bench', 'gateway-http-echo.ts')], { WORKER_ID: `http${i}` })),
   );
   children.push(...echoes);
   const ng = await startNginx(binary, join(workspaceRoot, 'tmp', `bench-nginx-${process.pid}`), echoes.map((e) => Number(e.ready.port)));

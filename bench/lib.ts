@@ -129,7 +129,7 @@ export function benchArgs(script: string, spec: BenchOptionSpec): BenchArgs {
     },
     string: (name, fallback) => (typeof values[name] === 'string' ? (values[name] as string) : fallback),
     given: (name) => values[name] !== undefined,
-    command: `npx tsx bench/${script}.ts${args.length > 0 ? ` ${args.join(' ')}` : ''}`,
+    command: `npx tsx --conditions=@synod/source bench/${script}.ts${args.length > 0 ? ` ${args.join(' ')}` : ''}`,
   };
 }
 

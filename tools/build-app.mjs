@@ -13,6 +13,8 @@ await build({
   platform: 'node',
   target: 'node24',
   format: 'esm',
+  // Workspace packages from their TypeScript sources (their published exports point at built files).
+  conditions: ['@synod/source'],
   sourcemap: 'linked',
   // Smaller bundles are less memory in every process (V8 keeps the source text); names are kept so
   // logged errors and stacks stay readable, and the linked source map maps positions back.

@@ -6,9 +6,7 @@ import { z } from 'zod';
 export const StrategyNameSchema = z.enum(STRATEGY_NAMES).describe('a balancing strategy');
 
 export const WeightBody = z.object({ weight: z.number().int().min(0).max(1000).describe('relative share under weighted strategies; 0 takes no traffic') });
-export const WeightReply = z.object({ id: z.string(), weight: z.number(), reportedWeight: z.number(), weightOverride: z.number().optional() });
 export const StrategyBody = z.object({ strategy: StrategyNameSchema });
-export const StrategyReply = z.object({ service: z.string(), strategy: StrategyNameSchema, overridden: z.boolean() });
 export const WorkerParams = z.object({ id: WorkerId });
 export const ServiceParams = z.object({ service: ServiceName });
 

@@ -1,13 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyPluginAsync } from 'fastify';
 import fp from 'fastify-plugin';
-import { timingSafeEqual } from 'node:crypto';
 import { HTTP_HEADERS, RouteParams, SynodError, toSynodError } from '@synod/protocol';
 import type { Logger } from '@synod/service-kit';
 import { z } from 'zod';
-import { ServiceParams, StrategyBody, WeightBody, WorkerParams } from './api-schemas.js';
+import { edgePlugin, type EdgeOptions } from './edge.js';
 import { docsPage, openApiDocument } from './openapi.js';
-import type { WorkerEntry, WorkerRegistry } from './registry.js';
+import type { WorkerRegistry } from './registry.js';
 import type { Router } from './router.js';
 import { keyFromBody } from './settings.js';
 
@@ -24,8 +23,8 @@ export interface ApiOptions {
   hashHeader?: string;
   /** Dotted path of a body field carrying the key, used when the header is absent. */
   hashBodyField?: readonly string[];
-  /** When set, admin routes need `authorization: Bearer <token>`. */
-  adminToken?: string;
+  /** API keys, rate limit, CORS and access log of the public port. */
+  edge: Omit<EdgeOptions, 'log'>;
   onResponse?: (service: string, endpoint: string, status: number, seconds: number) => void;
 }
 
@@ -41,11 +40,11 @@ const RETRY_AFTER_SECONDS = 1;
 const TimeoutHeader = z.coerce.number().int().min(1);
 
 /**
- * The gateway's HTTP API as a fastify app: `POST /v1/services/:service/:endpoint` routes one JSON
- * request to a worker, `GET /v1/workers` lists the registry, `GET /v1/services` the services,
- * `/v1/admin/...` sets weights and strategies at runtime, `/docs` documents it all (OpenAPI from the
- * zod schemas). Every error is the catalog envelope with the catalog's status; every 503 carries
- * `retry-after`.
+ * The gateway's public HTTP API as a fastify app: `POST /v1/services/:service/:endpoint` routes one
+ * JSON request to a worker, `GET /v1/workers` lists the registry, `GET /v1/services` the services,
+ * `/docs` documents it all (OpenAPI from the zod schemas). Admin routes are not here: they live on
+ * the ops port (admin-api.ts). Every error is the catalog envelope with the catalog's status; every
+ * 503 carries `retry-after`.
  */
 export function buildApi(opts: ApiOptions): FastifyInstance {
   const app = Fastify({
@@ -57,6 +56,7 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
     },
   });
   app.register(errorsPlugin, { log: opts.log });
+  app.register(edgePlugin, { log: opts.log, ...opts.edge });
   app.register(routesPlugin, opts);
   return app;
 }
@@ -182,60 +182,8 @@ const routesPlugin: FastifyPluginAsync<ApiOptions> = async (app, opts) => {
     };
   });
 
-  const doc = openApiDocument({ hashHeader, adminToken: opts.adminToken !== undefined });
+  const doc = openApiDocument({ hashHeader, apiKeys: opts.edge.apiKeys !== undefined, rateLimited: opts.edge.rateLimitPerSecond !== undefined });
   const page = docsPage(doc);
   app.get('/docs/json', async () => doc);
   app.get('/docs', async (_req, reply) => reply.type('text/html; charset=utf-8').send(page));
-
-  // Admin routes: runtime weights and strategies.
-  const checkAdmin = (headers: Record<string, string | string[] | undefined>): void => {
-    if (opts.adminToken === undefined) return;
-    const given = headers.authorization;
-    const want = Buffer.from(`Bearer ${opts.adminToken}`);
-    const got = Buffer.from(typeof given === 'string' ? given : '');
-    if (got.length !== want.length || !timingSafeEqual(got, want)) throw new SynodError('FORBIDDEN', 'admin routes need authorization: Bearer <ADMIN_TOKEN>');
-  };
-  const parse = <T extends z.ZodType>(schema: T, value: unknown, what: string): z.output<T> => {
-    const r = schema.safeParse(value);
-    if (!r.success) throw new SynodError('BAD_REQUEST', `invalid ${what}: ${z.prettifyError(r.error)}`);
-    return r.data;
-  };
-  const weights = (w: WorkerEntry) => ({
-    id: w.id,
-    weight: w.weight,
-    reportedWeight: w.reportedWeight,
-    ...(w.weightOverride === undefined ? {} : { weightOverride: w.weightOverride }),
-  });
-  const setWeight = (id: string, weight: number | undefined) => {
-    if (!opts.registry.setWeightOverride(id, weight)) throw new SynodError('NOT_FOUND', `no live worker "${id}"`);
-    const w = opts.registry.get(id)!;
-    opts.log.info({ worker: id, weight: w.weight, override: weight ?? null }, 'worker weight set by admin');
-    return weights(w);
-  };
-  app.put<{ Params: Record<string, string>; Body: RawJson | undefined }>('/v1/admin/workers/:id/weight', async (req) => {
-    checkAdmin(req.headers);
-    const { id } = parse(WorkerParams, req.params, 'worker id');
-    const { weight } = parse(WeightBody, req.body?.json, 'body');
-    return setWeight(id, weight);
-  });
-  app.delete<{ Params: Record<string, string> }>('/v1/admin/workers/:id/weight', async (req) => {
-    checkAdmin(req.headers);
-    const { id } = parse(WorkerParams, req.params, 'worker id');
-    return setWeight(id, undefined);
-  });
-  const strategyReply = (service: string, overridden: boolean) => ({ service, strategy: opts.router.strategyOf(service), overridden });
-  app.put<{ Params: Record<string, string>; Body: RawJson | undefined }>('/v1/admin/services/:service/strategy', async (req) => {
-    checkAdmin(req.headers);
-    const { service } = parse(ServiceParams, req.params, 'service');
-    const { strategy } = parse(StrategyBody, req.body?.json, 'body');
-    opts.router.setStrategy(service, strategy);
-    opts.log.info({ service, strategy }, 'service strategy set by admin');
-    return strategyReply(service, true);
-  });
-  app.delete<{ Params: Record<string, string> }>('/v1/admin/services/:service/strategy', async (req) => {
-    checkAdmin(req.headers);
-    const { service } = parse(ServiceParams, req.params, 'service');
-    opts.router.setStrategy(service, undefined);
-    return strategyReply(service, false);
-  });
 };

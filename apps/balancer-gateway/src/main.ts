@@ -1,7 +1,9 @@
 import { STRATEGY_NAMES } from '@synod/balancing';
 import { DEFAULT_MAX_REQUEST_BYTES } from '@synod/protocol';
-import { BusRequester, Counter, Gauge, Histogram, env, runService } from '@synod/service-kit';
+import { BusRequester, Counter, Gauge, Histogram, LabelBound, UNKNOWN_LABEL_VALUE, env, runService } from '@synod/service-kit';
 import { z } from 'zod';
+import { adminRoutes } from './admin-api.js';
+import { ApiKeysFile, CorsOrigins } from './edge.js';
 import { HealthChecker } from './health-checker.js';
 import { buildApi } from './http-api.js';
 import { LagMonitor } from './lag-monitor.js';
@@ -59,8 +61,18 @@ await runService({
     /** Shed load (503 at once) while the event loop lags more than this (ms; 0: off), measured per window. */
     EVENT_LOOP_LAG_MS: env.int({ min: 0, max: 600_000, default: 1000 }),
     EVENT_LOOP_WINDOW_MS: env.int({ min: 50, max: 60_000, default: 500 }),
-    /** When set, admin routes need `authorization: Bearer <ADMIN_TOKEN>`. */
-    ADMIN_TOKEN: env.string({ pattern: /^[\x21-\x7e]{8,256}$/, expected: 'expected 8-256 printable characters' }),
+    /** The admin routes (on the ops port, HTTP_PORT) need `authorization: Bearer <ADMIN_TOKEN>`; unset: they answer 403. */
+    ADMIN_TOKEN: env.string({ pattern: /^[\x21-\x7e]{16,256}$/, expected: 'expected 16-256 printable characters' }),
+    /** Requests per second per client (its API key, else its address) on the public port; unset: no limit. */
+    RATE_LIMIT_PER_SECOND: env.optionalInt({ min: 1, max: 10_000_000 }),
+    /** JSON file of API keys (by SHA-256) required on the /v1/ routes; unset: no keys. */
+    API_KEYS_FILE: env.of(ApiKeysFile),
+    /** Origins allowed to call the API from a browser (CORS); unset: none. */
+    CORS_ORIGINS: env.of(CorsOrigins),
+    /** One info line per request with request id, status and duration. */
+    ACCESS_LOG: env.bool(true),
+    /** Distinct values each bounded metric label keeps (service, endpoint, worker); beyond, `_unknown`. */
+    METRICS_MAX_LABEL_VALUES: env.int({ min: 1, max: 1_000_000, default: 1000 }),
     /** A worker unheard of for longer than this leaves the registry. */
     WORKER_EXPIRY_MS: env.int({ min: 100, max: 600_000, default: 3000 }),
     /** How often expired workers are swept out. */
@@ -70,6 +82,14 @@ await runService({
   },
   async start({ config, instanceId, log, bus, metrics }) {
     const registry = new WorkerRegistry(config.WORKER_EXPIRY_MS);
+    // Label values that come from requests or announcements are bounded: a client naming random
+    // services adds no series, and a metric keeps at most METRICS_MAX_LABEL_VALUES values per label.
+    const bound = new LabelBound(metrics, config.METRICS_MAX_LABEL_VALUES);
+    const serviceLabel = (metric: string, service: string): string =>
+      registry.isKnownService(service) ? bound.value(metric, 'service', service) : UNKNOWN_LABEL_VALUE;
+    const endpointLabel = (metric: string, service: string, endpoint: string): string =>
+      registry.isKnownEndpoint(service, endpoint) ? bound.value(metric, 'endpoint', endpoint) : UNKNOWN_LABEL_VALUE;
+    const workerLabel = (metric: string, id: string): string => bound.value(metric, 'worker', id);
     const requests = new Counter({
       name: 'synod_gateway_requests_total',
       help: 'HTTP requests routed, by service, endpoint and status',
@@ -153,10 +173,11 @@ await runService({
       defaultMaxConcurrency: config.WORKER_MAX_CONCURRENCY,
       maxPending: config.MAX_PENDING,
       shedding: () => lag.shedding,
-      onAttempt: (w, outcome, code) => attempts.inc({ service: w.service, worker: w.id, outcome, code: code ?? '' }),
-      onEjection: (w, e) => ejections.inc({ service: w.service, worker: w.id, reason: e.reason }),
-      onRetry: (service, code) => retries.inc({ service, code }),
-      onRejected: (service, reason) => rejected.inc({ service, reason }),
+      onAttempt: (w, outcome, code) =>
+        attempts.inc({ service: serviceLabel('attempts', w.service), worker: workerLabel('attempts', w.id), outcome, code: code ?? '' }),
+      onEjection: (w, e) => ejections.inc({ service: serviceLabel('ejections', w.service), worker: workerLabel('ejections', w.id), reason: e.reason }),
+      onRetry: (service, code) => retries.inc({ service: serviceLabel('retries', service), code }),
+      onRejected: (service, reason) => rejected.inc({ service: serviceLabel('rejected', service), reason }),
     });
     new Gauge({
       name: 'synod_gateway_pending',
@@ -182,7 +203,9 @@ await runService({
       collect() {
         this.reset();
         for (const service of registry.services()) {
-          for (const w of registry.workersOf(service)) this.set({ service, worker: w.id }, router.inFlightPeak(w.id));
+          for (const w of registry.workersOf(service)) {
+            this.set({ service: serviceLabel('in_flight_peak', service), worker: workerLabel('in_flight_peak', w.id) }, router.inFlightPeak(w.id));
+          }
         }
       },
     });
@@ -203,6 +226,7 @@ await runService({
       sweepIntervalMs: config.REGISTRY_SWEEP_MS,
       log,
       onInvalid: () => invalid.inc(),
+      dropLogIntervalMs: config.DROP_LOG_INTERVAL_MS,
       onChange: (change) => router.onRegistryChange(change),
     });
     const health = new HealthChecker({
@@ -224,10 +248,15 @@ await runService({
       requestTimeoutMs: config.REQUEST_TIMEOUT_MS,
       hashHeader: config.LB_HASH_HEADER,
       ...(config.LB_HASH_BODY_FIELD === undefined ? {} : { hashBodyField: config.LB_HASH_BODY_FIELD }),
-      ...(config.ADMIN_TOKEN === undefined ? {} : { adminToken: config.ADMIN_TOKEN }),
+      edge: {
+        accessLog: config.ACCESS_LOG,
+        ...(config.API_KEYS_FILE === undefined ? {} : { apiKeys: config.API_KEYS_FILE }),
+        ...(config.RATE_LIMIT_PER_SECOND === undefined ? {} : { rateLimitPerSecond: config.RATE_LIMIT_PER_SECOND }),
+        ...(config.CORS_ORIGINS === undefined ? {} : { corsOrigins: config.CORS_ORIGINS }),
+      },
       onResponse: (service, endpoint, status, seconds) => {
-        requests.inc({ service, endpoint, status });
-        duration.observe({ service, endpoint }, seconds);
+        requests.inc({ service: serviceLabel('requests', service), endpoint: endpointLabel('requests', service, endpoint), status });
+        duration.observe({ service: serviceLabel('duration', service), endpoint: endpointLabel('duration', service, endpoint) }, seconds);
       },
     });
     await listener.start();
@@ -238,8 +267,11 @@ await runService({
     const port = typeof address === 'object' && address !== null ? address.port : config.PORT;
     let serving = true;
     const overrides = Object.fromEntries(config.LB_STRATEGY_OVERRIDES);
+    if (config.ADMIN_TOKEN === undefined) log.info('admin routes closed: ADMIN_TOKEN is not set');
+    if (config.HTTP_PORT === undefined && config.ADMIN_TOKEN !== undefined) log.warn('ADMIN_TOKEN is set but HTTP_PORT is not: the admin routes live on the ops port, which is off');
     return {
-      ready: { port, strategy: config.LB_STRATEGY, overrides },
+      ready: { port, strategy: config.LB_STRATEGY, overrides, admin: config.ADMIN_TOKEN !== undefined && config.HTTP_PORT !== undefined },
+      opsRoutes: adminRoutes({ router, registry, log, ...(config.ADMIN_TOKEN === undefined ? {} : { adminToken: config.ADMIN_TOKEN }) }),
       checks: [{ name: 'api', ok: () => serving }],
       async stop() {
         serving = false;

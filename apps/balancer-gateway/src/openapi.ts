@@ -1,17 +1,6 @@
 import { HTTP_HEADERS } from '@synod/protocol';
 import { z } from 'zod';
-import {
-  ErrorEnvelope,
-  RouteParams,
-  ServiceParams,
-  ServicesResponse,
-  StrategyBody,
-  StrategyReply,
-  WeightBody,
-  WeightReply,
-  WorkerParams,
-  WorkersResponse,
-} from './api-schemas.js';
+import { ErrorEnvelope, RouteParams, ServicesResponse, WorkersResponse } from './api-schemas.js';
 
 type Schema = z.ZodType;
 
@@ -22,11 +11,24 @@ const pathParams = (schema: z.ZodObject) =>
 const error = (description: string) => ({ description, content: content(ErrorEnvelope) });
 
 /**
- * The OpenAPI 3.1 document of the gateway's HTTP API, built from the same zod schemas that
+ * The OpenAPI 3.1 document of the gateway's public HTTP API, built from the same zod schemas that
  * validate the requests (zod 4's JSON Schema output is JSON Schema 2020-12, which OpenAPI 3.1 uses).
+ * The admin routes live on the ops port and are documented in docs/gateway.md, not here.
  */
-export function openApiDocument(opts: { hashHeader: string; adminToken: boolean }): Record<string, unknown> {
-  const admin = opts.adminToken ? [{ adminToken: [] }] : [];
+export function openApiDocument(opts: { hashHeader: string; apiKeys: boolean; rateLimited: boolean }): Record<string, unknown> {
+  const security = opts.apiKeys ? [{ apiKey: [] }, { bearer: [] }] : [];
+  const guarded = {
+    ...(opts.apiKeys ? { 401: error('no API key, or one that is not valid') } : {}),
+    ...(opts.rateLimited
+      ? {
+          429: {
+            description: 'this client is over its rate; see retry-after',
+            headers: { 'retry-after': { schema: { type: 'integer' }, description: 'seconds to wait before retrying' } },
+            content: content(ErrorEnvelope),
+          },
+        }
+      : {}),
+  };
   const unavailable = {
     description: 'no live worker, no capacity (concurrency limits, full queue) or the gateway is shedding load; see retry-after',
     headers: { 'retry-after': { schema: { type: 'integer' }, description: 'seconds to wait before retrying' } },
@@ -40,9 +42,16 @@ export function openApiDocument(opts: { hashHeader: string; adminToken: boolean 
       description:
         'Routes JSON requests to live workers over NATS. Every error is `{ error: { code, message, retryable, details? } }` with a stable code from the catalog.',
     },
-    components: {
-      securitySchemes: { adminToken: { type: 'http', scheme: 'bearer', description: 'ADMIN_TOKEN, when the gateway has one' } },
-    },
+    ...(opts.apiKeys
+      ? {
+          components: {
+            securitySchemes: {
+              apiKey: { type: 'apiKey', in: 'header', name: 'x-api-key', description: 'a key listed (by digest) in API_KEYS_FILE' },
+              bearer: { type: 'http', scheme: 'bearer', description: 'the same key as a bearer token' },
+            },
+          },
+        }
+      : {}),
     paths: {
       '/v1/services/{service}/{endpoint}': {
         post: {
@@ -55,6 +64,7 @@ export function openApiDocument(opts: { hashHeader: string; adminToken: boolean 
             { name: opts.hashHeader, in: 'header', required: false, schema: { type: 'string' }, description: 'the routing key under consistent-hash' },
             { name: HTTP_HEADERS.requestId, in: 'header', required: false, schema: { type: 'string' } },
           ],
+          security,
           requestBody: { required: true, content: { 'application/json': { schema: {} } } },
           responses: {
             200: {
@@ -66,6 +76,7 @@ export function openApiDocument(opts: { hashHeader: string; adminToken: boolean 
             404: error('unknown service or endpoint'),
             413: error('body too large'),
             415: error('body is not JSON'),
+            ...guarded,
             500: error('the worker failed'),
             502: error('the worker answered something that is not a Synod reply'),
             503: unavailable,
@@ -74,40 +85,14 @@ export function openApiDocument(opts: { hashHeader: string; adminToken: boolean 
         },
       },
       '/v1/workers': {
-        get: { summary: 'Live workers with their weight, load, latency estimate and ejection state', responses: { 200: { description: 'the registry', content: content(WorkersResponse) } } },
+        get: {
+          summary: 'Live workers with their weight, load, latency estimate and ejection state',
+          security,
+          responses: { 200: { description: 'the registry', content: content(WorkersResponse) }, ...guarded },
+        },
       },
       '/v1/services': {
-        get: { summary: 'Known services with their strategy, and the pending queue', responses: { 200: { description: 'services', content: content(ServicesResponse) } } },
-      },
-      '/v1/admin/workers/{id}/weight': {
-        put: {
-          summary: 'Set a worker\'s weight, in force over the one it reports until cleared',
-          security: admin,
-          parameters: pathParams(WorkerParams),
-          requestBody: { required: true, content: content(WeightBody) },
-          responses: { 200: { description: 'the weights now', content: content(WeightReply) }, 400: error('bad weight'), 403: error('admin token missing or wrong'), 404: error('no such worker') },
-        },
-        delete: {
-          summary: 'Clear the override: the worker\'s reported weight applies again',
-          security: admin,
-          parameters: pathParams(WorkerParams),
-          responses: { 200: { description: 'the weights now', content: content(WeightReply) }, 403: error('admin token missing or wrong'), 404: error('no such worker') },
-        },
-      },
-      '/v1/admin/services/{service}/strategy': {
-        put: {
-          summary: 'Set a service\'s balancing strategy at runtime (its balancing state starts fresh)',
-          security: admin,
-          parameters: pathParams(ServiceParams),
-          requestBody: { required: true, content: content(StrategyBody) },
-          responses: { 200: { description: 'the strategy now', content: content(StrategyReply) }, 400: error('unknown strategy'), 403: error('admin token missing or wrong') },
-        },
-        delete: {
-          summary: 'Clear the runtime strategy: LB_STRATEGY_OVERRIDES or LB_STRATEGY applies again',
-          security: admin,
-          parameters: pathParams(ServiceParams),
-          responses: { 200: { description: 'the strategy now', content: content(StrategyReply) }, 403: error('admin token missing or wrong') },
-        },
+        get: { summary: 'Known services with their strategy, and the pending queue', security, responses: { 200: { description: 'services', content: content(ServicesResponse) }, ...guarded } },
       },
       '/docs/json': { get: { summary: 'This document', responses: { 200: { description: 'OpenAPI 3.1' } } } },
     },

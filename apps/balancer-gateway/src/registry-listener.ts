@@ -1,5 +1,5 @@
 import { RegistryMessage, SynodError, subjects, type RegistryDiscover } from '@synod/protocol';
-import type { Logger, NatsConnection, Subscription } from '@synod/service-kit';
+import { DropSummary, type Logger, type NatsConnection, type Subscription } from '@synod/service-kit';
 import { z } from 'zod';
 import type { RegistryChange, WorkerRegistry } from './registry.js';
 
@@ -18,6 +18,8 @@ export interface RegistryListenerOptions {
   now?: () => number;
   onChange?: (change: RegistryChange) => void;
   onInvalid?: () => void;
+  /** How often ignored messages are summed up in the log (DropSummary's interval). */
+  dropLogIntervalMs?: number;
 }
 
 /**
@@ -31,10 +33,15 @@ export class RegistryListener {
   private sweeper: NodeJS.Timeout | undefined;
   private readonly log: Logger;
   private readonly now: () => number;
+  private readonly drops: DropSummary;
 
   constructor(private readonly opts: RegistryListenerOptions) {
     this.log = opts.log.child({ component: 'registry' });
     this.now = opts.now ?? Date.now;
+    this.drops = new DropSummary(this.log, {
+      msg: 'invalid registry messages ignored',
+      ...(opts.dropLogIntervalMs === undefined ? {} : { intervalMs: opts.dropLogIntervalMs }),
+    });
   }
 
   async start(): Promise<void> {
@@ -58,13 +65,14 @@ export class RegistryListener {
   stop(): void {
     clearInterval(this.sweeper);
     this.sub?.unsubscribe();
+    this.drops.stop();
   }
 
   /** Applies one registry message; malformed ones are logged and counted, never thrown. */
   handle(subject: string, data: Uint8Array, respond?: (body: unknown) => void): void {
     const refuse = (error: SynodError): void => {
       this.opts.onInvalid?.();
-      this.log.warn({ subject, code: error.code, reason: error.message }, 'invalid registry message ignored');
+      this.drops.record(`${error.code}: ${error.message}`, `${subject}: ${error.message}`);
       respond?.(error.toEnvelope());
     };
     if (data.length > MAX_REGISTRY_MESSAGE_BYTES) {

@@ -116,6 +116,21 @@ describe('bad input never breaks the gateway or the workers', () => {
     expect(workerMetrics).toMatch(/synod_worker_jobs_total\{[^}]*endpoint="echo"[^}]*outcome="ok"[^}]*\} \d+/);
   });
 
+  it('requests naming services and endpoints nobody serves add no metric series: they count under _unknown', async () => {
+    for (let i = 0; i < 300; i++) {
+      const r = await post(gw.url, `/v1/services/rnd-${i}-${Math.random().toString(36).slice(2)}/x${i}`, { message: 'x' });
+      expect(r.status).toBe(404);
+    }
+    expect((await post(gw.url, '/v1/services/sample/nope', { message: 'x' })).status).toBe(404);
+    const text = await (await fetch(`http://127.0.0.1:${String(gw.ready.httpPort)}/metrics`)).text();
+    const series = text.split('\n').filter((l) => l.startsWith('synod_gateway_requests_total{'));
+    expect(series.filter((l) => l.includes('rnd-') || l.includes('endpoint="nope"'))).toEqual([]);
+    expect(series.some((l) => l.includes('service="_unknown"') && l.includes('status="404"'))).toBe(true);
+    expect(series.some((l) => l.includes('service="sample"') && l.includes('endpoint="_unknown"'))).toBe(true);
+    expect(series.some((l) => l.includes('service="sample"') && l.includes('endpoint="echo"'))).toBe(true);
+    await stillServing();
+  });
+
   it('garbage, wrong types and oversized payloads straight on the worker subject get the envelope', async () => {
     const subject = subjects.workerEndpoint(stack.namespace, 'sample', 'w1', 'hash');
     const ask = async (data: Uint8Array): Promise<unknown> => JSON.parse(dec.decode((await nc.request(subject, data, { timeout: 5000 })).data));

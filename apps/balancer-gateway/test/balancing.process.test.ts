@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { closedLoop, countBy, post, put, Stack, waitForService, waitUntil, workers } from './stack.js';
+import { admin, closedLoop, countBy, post, Stack, TEST_ADMIN_TOKEN, waitForService, waitUntil, workers } from './stack.js';
 
 /**
  * The latency-aware and sticky strategies, slow start, per-service strategies and runtime weights,
@@ -88,7 +88,7 @@ describe('balancing strategies through the gateway', () => {
       stack.worker({ WORKER_ID: 'r1', WORKER_SERVICE: 'ovr', WORKER_WEIGHT: '3' }),
       stack.worker({ WORKER_ID: 'r2', WORKER_SERVICE: 'ovr', WORKER_WEIGHT: '1' }),
     ]);
-    const gw = await stack.gateway({ LB_STRATEGY: 'round-robin', LB_STRATEGY_OVERRIDES: 'ovw=weighted' });
+    const gw = await stack.gateway({ LB_STRATEGY: 'round-robin', LB_STRATEGY_OVERRIDES: 'ovw=weighted', ADMIN_TOKEN: TEST_ADMIN_TOKEN });
     await waitUntil(async () => (await workers(gw.url)).filter((w) => ['o1', 'o2', 'r1', 'r2'].includes(w.id)).length === 4, 10_000);
     const shares = async (service: string, n: number): Promise<Record<string, number>> => {
       const seq: string[] = [];
@@ -104,18 +104,18 @@ describe('balancing strategies through the gateway', () => {
     const services = (await (await fetch(`${gw.url}/v1/services`)).json()) as { services: { service: string; strategy: string }[] };
     expect(Object.fromEntries(services.services.map((s) => [s.service, s.strategy]))).toMatchObject({ ovw: 'weighted', ovr: 'round-robin' });
 
-    expect(await put(gw.url, '/v1/admin/services/ovr/strategy', { strategy: 'weighted' })).toMatchObject({ status: 200, body: { strategy: 'weighted', overridden: true } });
+    expect(await admin(gw, '/v1/admin/services/ovr/strategy', { strategy: 'weighted' })).toMatchObject({ status: 200, body: { strategy: 'weighted', overridden: true } });
     expect(await shares('ovr', 80)).toEqual({ r1: 60, r2: 20 });
-    expect((await put(gw.url, '/v1/admin/services/ovr/strategy', { strategy: 'fastest' })).status).toBe(400);
+    expect((await admin(gw, '/v1/admin/services/ovr/strategy', { strategy: 'fastest' })).status).toBe(400);
 
     // Runtime weight: 3:1 becomes 1:1, and back once cleared; heartbeats do not undo it meanwhile.
-    expect(await put(gw.url, '/v1/admin/workers/r1/weight', { weight: 1 })).toMatchObject({ status: 200, body: { id: 'r1', weight: 1, reportedWeight: 3 } });
+    expect(await admin(gw, '/v1/admin/workers/r1/weight', { weight: 1 })).toMatchObject({ status: 200, body: { id: 'r1', weight: 1, reportedWeight: 3 } });
     expect(await shares('ovr', 40)).toEqual({ r1: 20, r2: 20 });
     expect((await workers(gw.url)).find((w) => w.id === 'r1')).toMatchObject({ weight: 1, weightOverride: 1, reportedWeight: 3 });
-    expect((await put(gw.url, '/v1/admin/workers/r1/weight', null, 'DELETE')).body).toMatchObject({ weight: 3 });
+    expect((await admin(gw, '/v1/admin/workers/r1/weight', null, 'DELETE')).body).toMatchObject({ weight: 3 });
     expect(await shares('ovr', 40)).toEqual({ r1: 30, r2: 10 });
-    expect((await put(gw.url, '/v1/admin/workers/nobody/weight', { weight: 1 })).status).toBe(404);
-    expect(await put(gw.url, '/v1/admin/services/ovr/strategy', null, 'DELETE')).toMatchObject({ body: { strategy: 'round-robin', overridden: false } });
+    expect((await admin(gw, '/v1/admin/workers/nobody/weight', { weight: 1 })).status).toBe(404);
+    expect(await admin(gw, '/v1/admin/services/ovr/strategy', null, 'DELETE')).toMatchObject({ body: { strategy: 'round-robin', overridden: false } });
   });
 
   it('slow start: a worker joining a running service ramps up, then takes its full exact share', async () => {

@@ -22,14 +22,15 @@ export class Stack {
     return { ...started, id: String(started.ready.id) };
   }
 
-  async gateway(env: Record<string, string> = {}): Promise<{ app: AppProcess; ready: LogLine; url: string }> {
+  /** A gateway with its public API on `url` and its ops port (health, metrics, admin) on `opsUrl`. */
+  async gateway(env: Record<string, string> = {}): Promise<Gateway> {
     const started = await AppProcess.start({
       script: appScript('balancer-gateway'),
       name: 'gateway',
-      env: { NATS_URL: this.nats.url, SYNOD_NAMESPACE: this.namespace, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env },
+      env: { NATS_URL: this.nats.url, SYNOD_NAMESPACE: this.namespace, PORT: '0', HOST: '127.0.0.1', HTTP_PORT: '0', LOG_LEVEL: 'info', ...env },
     });
     this.apps.push(started.app);
-    return { ...started, url: `http://127.0.0.1:${String(started.ready.port)}` };
+    return { ...started, url: `http://127.0.0.1:${String(started.ready.port)}`, opsUrl: `http://127.0.0.1:${String(started.ready.httpPort)}` };
   }
 
   async stop(): Promise<void> {
@@ -37,6 +38,16 @@ export class Stack {
     await this.nats.stop();
   }
 }
+
+export interface Gateway {
+  app: AppProcess;
+  ready: LogLine;
+  url: string;
+  opsUrl: string;
+}
+
+/** The admin token process tests give gateways that need their admin routes. */
+export const TEST_ADMIN_TOKEN = 'test-admin-token-0123456789';
 
 export interface Reply {
   status: number;
@@ -137,10 +148,22 @@ export function countBy<T>(items: readonly T[], key: (t: T) => string): Record<s
   return out;
 }
 
-export async function put(base: string, path: string, body: unknown, method: 'PUT' | 'DELETE' = 'PUT'): Promise<{ status: number; body: unknown }> {
+export async function put(
+  base: string,
+  path: string,
+  body: unknown,
+  method: 'PUT' | 'DELETE' = 'PUT',
+  headers: Record<string, string> = {},
+): Promise<{ status: number; body: unknown }> {
   const res = await fetch(`${base}${path}`, {
     method,
-    ...(method === 'PUT' ? { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) } : {}),
+    headers: { ...(method === 'PUT' ? { 'content-type': 'application/json' } : {}), ...headers },
+    ...(method === 'PUT' ? { body: JSON.stringify(body) } : {}),
   });
   return { status: res.status, body: await res.json() };
+}
+
+/** An admin call on the gateway's ops port with {@link TEST_ADMIN_TOKEN}. */
+export function admin(gw: Gateway, path: string, body: unknown, method: 'PUT' | 'DELETE' = 'PUT'): Promise<{ status: number; body: unknown }> {
+  return put(gw.opsUrl, path, body, method, { authorization: `Bearer ${TEST_ADMIN_TOKEN}` });
 }

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { DEFAULT_MAX_REQUEST_BYTES, NodeIdSchema } from '@synod/protocol';
+import { DEFAULT_MAX_REQUEST_BYTES, NodeIdSchema, WatchInbox } from '@synod/protocol';
 import { env } from '@synod/service-kit';
 import { DEFAULT_ENGINE, ENGINES, KNOWN_ENGINES } from './engines.js';
 
@@ -64,6 +64,18 @@ export const consensusEnv = {
    */
   HEAP_TRIM_QUIET_MS: env.int({ min: 0, max: 3_600_000, default: 10_000 }),
   WAL_SEGMENT_BYTES: env.int({ min: 4096, max: 1024 ** 3, default: 64 * 1024 * 1024 }),
+  /**
+   * Subjects under which clients that set their own inbox prefix may receive watch events, besides
+   * `_INBOX.` (comma-separated literal prefixes, e.g. `billing.replies`). A watch naming any other
+   * inbox is refused.
+   */
+  WATCH_INBOX_PREFIXES: env.of(
+    z
+      .string({ error: 'expected comma-separated literal subject prefixes, e.g. billing.replies' })
+      .transform((s) => s.split(',').map((p) => p.trim().replace(/\.$/, '')).filter((p) => p.length > 0))
+      .pipe(z.array(WatchInbox, { error: 'expected comma-separated literal subject prefixes (no * or > token)' }).max(32))
+      .default([]),
+  ),
 };
 
 /** The replica's configuration as `runService` parses it. */

@@ -68,9 +68,10 @@ if (process.argv[2] === 'restore') {
         sweepMs: config.TICK_MS,
         sessionTtlMs: config.SESSION_TTL_MS,
         retainRevisions: config.RETAIN_REVISIONS,
+        watchInboxPrefixes: config.WATCH_INBOX_PREFIXES,
         engine: engine.name,
       });
-      const transport = new PeerTransport(bus.nc, config.SYNOD_NAMESPACE, config.NODE_ID, log.child({ component: 'transport' }), engine.codec);
+      const transport = new PeerTransport(bus.nc, config.SYNOD_NAMESPACE, config.NODE_ID, log.child({ component: 'transport' }), engine.codec, config.DROP_LOG_INTERVAL_MS);
 
       // The driver between them: the engine on the process clock, the WAL and the transport.
       const host = new EngineHost<PeerMessage, { index: number }, unknown, KvApplyResult>({

@@ -1,16 +1,18 @@
 import { subjects } from '@synod/protocol';
 import type { PeerCodec, PeerMessage } from '@synod/replog';
-import { phases, publishPhase, type Logger, type NatsConnection, type Subscription } from '@synod/service-kit';
+import { DropSummary, phases, publishPhase, type Logger, type NatsConnection, type Subscription } from '@synod/service-kit';
 
 /**
  * Peer messages over NATS: each replica listens on `<ns>.peer.<its id>`, whichever engine it runs;
  * messages to others are published fire-and-forget (every engine tolerates loss), encoded with the
- * engine's codec. Garbage from the bus is dropped and counted, never stepped into the engine.
+ * engine's codec. Garbage from the bus is dropped and counted, never stepped into the engine, and
+ * logged as a rate-limited summary (counts per reason per interval), so a flood of it cannot fill a
+ * disk.
  */
 export class PeerTransport<Msg extends PeerMessage> {
   private sub: Subscription | undefined;
   private readonly peerSubjects = new Map<string, string>();
-  dropped = 0;
+  private readonly drops: DropSummary;
 
   constructor(
     private readonly nc: NatsConnection,
@@ -18,7 +20,15 @@ export class PeerTransport<Msg extends PeerMessage> {
     private readonly id: string,
     private readonly log: Logger,
     private readonly codec: PeerCodec<Msg>,
-  ) {}
+    dropLogIntervalMs?: number,
+  ) {
+    this.drops = new DropSummary(log, { msg: 'invalid peer messages dropped', ...(dropLogIntervalMs === undefined ? {} : { intervalMs: dropLogIntervalMs }) });
+  }
+
+  /** Peer messages dropped since start (malformed, or addressed to another node). */
+  get dropped(): number {
+    return this.drops.total;
+  }
 
   /** Starts listening: every valid message for this replica goes to `onMessage`. */
   start(onMessage: (m: Msg) => void): void {
@@ -29,13 +39,12 @@ export class PeerTransport<Msg extends PeerMessage> {
         try {
           m = this.codec.decode(msg.data);
         } catch (e) {
-          this.dropped++;
-          this.log.warn({ err: e, bytes: msg.data.length }, 'invalid peer message dropped');
+          const why = e instanceof Error ? e.message : String(e);
+          this.drops.record(why, `${why} (${msg.data.length} bytes)`);
           return;
         }
         if (m.to !== this.id) {
-          this.dropped++;
-          this.log.warn({ to: m.to }, 'peer message for another node dropped');
+          this.drops.record('addressed to another node', `to ${m.to}`);
           return;
         }
         if (phases.hasSubscribers) publishPhase('peer-rx', m.type, m.from);
@@ -70,5 +79,6 @@ export class PeerTransport<Msg extends PeerMessage> {
 
   stop(): void {
     this.sub?.unsubscribe();
+    this.drops.stop();
   }
 }

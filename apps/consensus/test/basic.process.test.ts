@@ -7,11 +7,14 @@ import { encodePeerMessage } from '@synod/raft';
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
+/** How often the replicas log their summary of dropped peer garbage in these tests. */
+const DROP_LOG_INTERVAL_MS = 1000;
+
 describe.each(ENGINES)('%s: three replicas: election, reads and writes, bad input', (engine) => {
   let c: ReplicaCluster;
 
   beforeAll(async () => {
-    c = await ReplicaCluster.start(3, {}, { engine });
+    c = await ReplicaCluster.start(3, { DROP_LOG_INTERVAL_MS: String(DROP_LOG_INTERVAL_MS) }, { engine });
   });
 
   afterAll(async () => {
@@ -122,29 +125,52 @@ describe.each(ENGINES)('%s: three replicas: election, reads and writes, bad inpu
       const raw = (body: object) => enc.encode(JSON.stringify({ type: 'watch', watchId: `fo-${Math.random()}`, inbox: '_INBOX.never', filter: { key: 'a' }, ...body }));
       expect(await ask(subject, raw({ once: 'yes' }))).toMatchObject({ error: { code: 'BAD_REQUEST', message: expect.stringContaining('once') } });
       expect(await ask(subject, raw({ filter: { key: 'a', noPut: 1 } }))).toMatchObject({ error: { code: 'BAD_REQUEST', message: expect.stringContaining('noPut') } });
+      // A watch aimed at a subject that is not the client's inbox: a peer subject, the store's API, a wildcard.
+      for (const inbox of [subjects.peer(c.namespace, leader), subjects.kvLeader(c.namespace), '_INBOX.>', '_INBOX.*', 'x.>']) {
+        expect(await ask(subject, raw({ inbox })), inbox).toMatchObject({ error: { code: 'BAD_REQUEST', message: expect.stringContaining('inbox') } });
+      }
       await c.put('after-firstof-garbage', 'ok');
       expect(await c.get('after-firstof-garbage')).toBe('ok');
     });
 
-    it('peer garbage on a raft subject is dropped and logged; the cluster keeps serving', async () => {
+    it('peer garbage on a peer subject is dropped and logged as a bounded summary; the cluster keeps serving', async () => {
       const leader = await c.leader();
+      const linesBefore = new Map(c.ids.map((id) => [id, c.app(id).lines.length]));
+      const dropLines = (id: string) => c.app(id).lines.slice(linesBefore.get(id)).filter((l) => l.msg === 'invalid peer messages dropped') as { count?: number; examples?: Record<string, string> }[];
+      // Well framed in Raft's format, a wrong type inside: a heartbeat whose term is 2.5 (the
+      // float64 after version, type and the two length-prefixed node ids). Sent first, so it is the
+      // line logged at once.
       for (const id of c.ids) {
-        c.nc.publish(subjects.peer(c.namespace, id), enc.encode('garbage'));
-        c.nc.publish(subjects.peer(c.namespace, id), new Uint8Array([10, 0, 0, 0, ...enc.encode('{"type":1}')]));
-        c.nc.publish(subjects.peer(c.namespace, id), new Uint8Array(500_000));
-        // Well framed in Raft's format, a wrong type inside: a heartbeat whose term is 2.5 (the
-        // float64 after version, type and the two length-prefixed node ids).
         const wrongType = encodePeerMessage({ type: 'heartbeat', from: 'zz', to: id, term: 1, commit: 0, readRound: 0 }).slice();
         new DataView(wrongType.buffer).setFloat64(2 + 1 + 2 + 1 + id.length, 2.5, true);
         c.nc.publish(subjects.peer(c.namespace, id), wrongType);
       }
       await c.nc.flush();
-      for (const id of c.ids) await c.app(id).waitForLine((l) => l.msg === 'invalid peer message dropped', 5000);
+      for (const id of c.ids) await c.app(id).waitForLine((l) => l.msg === 'invalid peer messages dropped', 5000);
       if (engine === 'raft') {
-        const named = (l: { msg?: unknown; err?: unknown }): boolean => l.msg === 'invalid peer message dropped' && JSON.stringify(l.err ?? '').includes('term is 2.5');
-        for (const id of c.ids) await c.app(id).waitForLine(named, 5000);
+        for (const id of c.ids) expect(JSON.stringify(dropLines(id)[0]?.examples)).toContain('term is 2.5');
       }
       expect(await c.leader()).toBe(leader);
+      // A flood of 2,000 bad messages per replica: summed up, not a line per message.
+      const FLOOD = 2000;
+      for (const id of c.ids) {
+        for (let i = 0; i < FLOOD; i++) {
+          const garbage = [enc.encode(`garbage ${i}`), new Uint8Array([10, 0, 0, 0, ...enc.encode('{"type":1}')]), new Uint8Array(500 + i)][i % 3]!;
+          c.nc.publish(subjects.peer(c.namespace, id), garbage);
+        }
+      }
+      await c.nc.flush();
+      const counted = (id: string) => dropLines(id).reduce((n, l) => n + (l.count ?? 0), 0);
+      const deadline = Date.now() + 3 * DROP_LOG_INTERVAL_MS + 5000;
+      while (c.ids.some((id) => counted(id) < FLOOD + 1) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      for (const id of c.ids) {
+        expect(counted(id)).toBe(FLOOD + 1);
+        // At most two lines per interval: the first drop at once, then one summary.
+        expect(dropLines(id).length).toBeLessThanOrEqual(4);
+        for (const l of dropLines(id)) expect(Object.keys(l.examples ?? {}).length).toBeLessThanOrEqual(16);
+      }
+      // The flood may cost a busy host a heartbeat or two (and so an election): what must hold is that
+      // the cluster serves.
       await c.put('after-garbage', 'ok');
       expect(await c.get('after-garbage')).toBe('ok');
     });
@@ -166,6 +192,10 @@ describe('bad configuration exits with status 2 naming the variable', () => {
     [{ THRIFTY_HOLD_MS: 'abc' }, 'THRIFTY_HOLD_MS'],
     [{ THRIFTY_HEDGE_MS: '0' }, 'THRIFTY_HEDGE_MS'],
     [{ HEARTBEAT_TICKS: '10', ELECTION_TICKS: '10' }, 'HEARTBEAT_TICKS'],
+    [{ WATCH_INBOX_PREFIXES: 'ok.prefix,bad.>' }, 'WATCH_INBOX_PREFIXES'],
+    [{ DROP_LOG_INTERVAL_MS: '5' }, 'DROP_LOG_INTERVAL_MS'],
+    [{ SYNOD_ENV: 'production' }, 'NATS_USER'],
+    [{ SYNOD_ENV: 'production', NATS_USER: 'consensus', NATS_PASSWORD: 'consensus-dev-secret' }, 'NATS_PASSWORD'],
   ])('%o', async (env, variable) => {
     const r = await AppProcess.runToExit({
       script: appScript('consensus'),

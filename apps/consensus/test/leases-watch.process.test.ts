@@ -18,8 +18,15 @@ async function keepAlive(cluster: ReplicaCluster, id: number): Promise<void> {
 }
 
 /** A raw watch on one chosen replica: events collected in arrival order. */
-async function watchOn(cluster: ReplicaCluster, node: string, filter: { key: string; prefix?: boolean; noPut?: boolean }, firstOf?: string, extra: { once?: boolean } = {}) {
-  const inbox = `_INBOX.${cluster.namespace}.${Math.random().toString(36).slice(2)}`;
+async function watchOn(
+  cluster: ReplicaCluster,
+  node: string,
+  filter: { key: string; prefix?: boolean; noPut?: boolean },
+  firstOf?: string,
+  extra: { once?: boolean } = {},
+  inboxPrefix = `_INBOX.${cluster.namespace}`,
+) {
+  const inbox = `${inboxPrefix}.${Math.random().toString(36).slice(2)}`;
   const events: WatchEvent[] = [];
   const ended: unknown[] = [];
   const sub = cluster.nc.subscribe(inbox, {
@@ -165,6 +172,18 @@ describe.each(ENGINES)('%s: leases and watches on real replicas', (engine) => {
     const after = (await c.call(subjects.kvWatch(c.namespace, leader), { type: 'watchRenew', watchIds: [watch.watchId] })) as { missing: string[] };
     expect(after.missing).toEqual([watch.watchId]);
     watch.stop();
+  });
+
+  it("a watch may deliver under a client's own inbox prefix only when WATCH_INBOX_PREFIXES names it", async () => {
+    c = await ReplicaCluster.start(3, { WATCH_INBOX_PREFIXES: 'billing.replies' }, { engine });
+    const leader = await c.leader();
+    const watch = await watchOn(c, leader, { key: 'own/', prefix: true }, undefined, {}, 'billing.replies');
+    await c.put('own/a', '1');
+    for (let i = 0; i < 300 && watch.events.length < 1; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(watch.events.map((e) => e.kv.key)).toEqual(['own/a']);
+    watch.stop();
+    const refused = await c.call(subjects.kvNode(c.namespace, leader), { type: 'watch', watchId: 'other', inbox: 'payroll.replies.1', filter: { key: 'own/' } }).catch((e: unknown) => e);
+    expect(refused).toMatchObject({ code: 'BAD_REQUEST', message: expect.stringContaining('inbox must be a subject under _INBOX., billing.replies.') });
   });
 
   it('a watch from a compacted revision ends with COMPACTED', async () => {

@@ -84,7 +84,7 @@ describe('sample-worker on the bus', () => {
     const { app } = await startWorker(ns, { WORKER_ID: 'w3' });
     nc.publish(subjects.registryDiscover(ns), enc.encode('{garbage'));
     nc.publish(subjects.registryDiscover(ns), enc.encode(JSON.stringify({ type: 'discover', v: 99 })));
-    const warn = await app.waitForLine((l) => l.msg === 'malformed discover message ignored', 5000);
+    const warn = await app.waitForLine((l) => l.msg === 'malformed discover messages ignored', 5000);
     expect(warn.level).toBe(40);
     const echo = await busRequest(nc, subjects.workerEndpoint(ns, 'sample', 'w3', 'echo'), { message: 'still here' }, { timeoutMs: 5000, requestId: 'e' });
     expect(echo).toEqual({ message: 'still here', worker: 'w3' });

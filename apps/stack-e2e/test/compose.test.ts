@@ -92,6 +92,15 @@ describe('docker-compose.yml', () => {
     expect(paxos['x-nats-environment'].SYNOD_SUBJECTS_PEER).toBe('team.x.peer.>');
   });
 
+  it('runs every app in development mode explicitly, with the gateway admin routes closed unless SYNOD_ADMIN_TOKEN is set', () => {
+    for (const [name, s] of Object.entries(model.services)) {
+      if (s.environment?.HTTP_PORT !== undefined) expect(s.environment.SYNOD_ENV, name).toBe('development');
+    }
+    expect(model.services['balancer-gateway']!.environment!.ADMIN_TOKEN).toBe('');
+    expect(composeModel({ SYNOD_ADMIN_TOKEN: 'a-real-token-0123456789' }).services['balancer-gateway']!.environment!.ADMIN_TOKEN).toBe('a-real-token-0123456789');
+    expect(composeModel({ SYNOD_ENV: 'production' }).services['consensus-1']!.environment!.SYNOD_ENV).toBe('production');
+  });
+
   it('orders start-up by health: lock managers after a healthy store, the gateway after healthy workers, probes every second', () => {
     for (const [, s] of apps) {
       if (s.healthcheck?.disable) continue;
@@ -195,10 +204,13 @@ describe('NATS permissions (infra/nats/auth.conf)', () => {
     expect(maySubscribe(gateway, subjects.registryAll(ns))).toBe(true);
   });
 
-  it('lets every user receive and send replies on _INBOX', () => {
+  it('lets every user send replies on _INBOX and receive them only under its own _INBOX.<user> prefix', () => {
     for (const u of users.values()) {
       expect(mayPublish(u, '_INBOX.abc.1'), u.user).toBe(true);
-      expect(maySubscribe(u, '_INBOX.abc.*'), u.user).toBe(true);
+      expect(maySubscribe(u, `_INBOX.${u.user}.abc.*`), u.user).toBe(true);
+      expect(maySubscribe(u, '_INBOX.abc.*'), u.user).toBe(false);
+      expect(maySubscribe(u, '_INBOX.>'), u.user).toBe(false);
+      for (const other of users.values()) if (other.user !== u.user) expect(maySubscribe(u, `_INBOX.${other.user}.x.*`), `${u.user} on ${other.user}'s inbox`).toBe(false);
     }
   });
 

@@ -4,6 +4,7 @@ import { promisify } from 'node:util';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { LockClient } from '@synod/locks';
 import { subjects } from '@synod/protocol';
+import { inboxPrefixFor } from '@synod/service-kit';
 import { freePort } from '@synod/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEV_CREDENTIALS, STACK_SERVICES, orphanedProjects, projectResources, repoRoot, stackImages, stackReadiness } from '../src/index.js';
@@ -82,6 +83,23 @@ async function docker(...args: string[]): Promise<string> {
   return stdout.trim();
 }
 
+/**
+ * `docker pause`, tried again when the cgroup (v1) freezer reports "unable to freeze": it gives up
+ * when a process of the container sits in an uninterruptible state at that instant (a disk write on
+ * a busy host), and a moment later it succeeds. The container is paused for real either way.
+ */
+async function pause(name: string): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await docker('pause', name);
+      return;
+    } catch (err) {
+      if (attempt >= 5 || !String(err).includes('unable to freeze')) throw err;
+      await new Promise((r) => setTimeout(r, 200 * attempt));
+    }
+  }
+}
+
 async function synodctl(...args: string[]): Promise<unknown> {
   const { stdout } = await run(process.execPath, [SYNODCTL, '--json', ...args], {
     timeout: 60_000,
@@ -90,8 +108,9 @@ async function synodctl(...args: string[]): Promise<unknown> {
   return stdout.trim() === '' ? undefined : JSON.parse(stdout);
 }
 
-async function natsAs(user: keyof typeof DEV_CREDENTIALS): Promise<NatsConnection> {
-  return connect({ servers: natsUrls.split(','), user, pass: DEV_CREDENTIALS[user], name: `e2e/${user}`, timeout: 5000 });
+/** A connection as one of the stack's users, with that user's own inbox prefix (`_INBOX.<user>`), as the apps connect. */
+async function natsAs(user: keyof typeof DEV_CREDENTIALS, inboxPrefix = inboxPrefixFor(user)): Promise<NatsConnection> {
+  return connect({ servers: natsUrls.split(','), user, pass: DEV_CREDENTIALS[user], name: `e2e/${user}`, timeout: 5000, inboxPrefix });
 }
 
 /** Polls until `probe` returns a value other than undefined (errors count as not yet). */
@@ -303,8 +322,33 @@ if (!readiness.ok) {
       }
     });
 
+    it("refuses a user's subscription on another user's inbox, and a request whose replies would go outside its own prefix", async () => {
+      const worker = await natsAs('sample');
+      const refused: string[] = [];
+      void (async () => {
+        for await (const s of worker.status()) if (s.type === 'error') refused.push(String(s.error));
+      })();
+      // nats.js's default inbox prefix, as a client that ignores its user's prefix would use.
+      const careless = await natsAs('synodctl', '_INBOX');
+      try {
+        const heard: string[] = [];
+        // The refusal reaches this callback as an error; a message would be a leak.
+        worker.subscribe('_INBOX.synodctl.>', { callback: (err, msg) => void (err ? undefined : heard.push(msg.subject)) });
+        await worker.flush();
+        await until('the refusal of the subscription', 5000, async () => (refused.some((e) => e.includes('Subscription to "_INBOX.synodctl.>"')) ? true : undefined));
+        // synodctl's own traffic goes on, unheard by the worker.
+        await synodctl('kv', 'put', 'e2e/inbox-probe', 'x');
+        expect(heard).toEqual([]);
+        // A client that does not use its prefix cannot even receive its replies.
+        await expect(careless.request(subjects.kvLeader(NS), '{}', { timeout: 2000 })).rejects.toThrow();
+      } finally {
+        await worker.close();
+        await careless.close();
+      }
+    });
+
     it('stops routing to a paused worker container and routes to it again once unpaused', async () => {
-      await docker('pause', container('sample-worker-a'));
+      await pause(container('sample-worker-a'));
       try {
         const left = await registryIs(['worker-b', scalableWorker], WORKER_EXPIRY_MS * 5);
         await expectWeightedShares(left, 5);

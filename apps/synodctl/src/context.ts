@@ -1,18 +1,22 @@
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { Namespace, SynodError } from '@synod/protocol';
+import { Namespace, SynodError, inboxPrefixFor } from '@synod/protocol';
 import { StoreClient } from '@synod/store-client';
 import { LockClient, natsLockRequest, type LockRequestFn } from '@synod/locks';
 import { UsageError } from './errors.js';
+import { boxTables, fieldTable, type Table } from './format.js';
 
-/** What the CLI touches outside itself; tests give their own. */
+/** `-w`: `simple` for people, `json` for programs, `table` boxed as etcdctl draws them. */
+export const OUTPUT_FORMATS = ['simple', 'json', 'table'] as const;
+export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
+
+/** What the CLI touches outside itself; tests give their own. The environment is process.env (commander reads it). */
 export interface CliIo {
   stdout(text: string): void;
   stderr(text: string): void;
-  env: Record<string, string | undefined>;
   /** Registers a Ctrl-C handler; returns a function that removes it. */
   onInterrupt(handler: () => void): () => void;
-  /** Default: a NATS connection to the first server that answers. */
-  connect?: (servers: string[], timeoutMs: number) => Promise<NatsConnection>;
+  /** Default: a NATS connection to the first server that answers, with the global credentials. */
+  connect?: (servers: string[], opts: GlobalOptions) => Promise<NatsConnection>;
   /** Replaces the NATS connection and store client altogether (tests with a fake store). */
   storeClient?: (opts: GlobalOptions) => StoreClient;
   /** Replaces the lock manager transport (tests with a fake lock manager). */
@@ -21,9 +25,13 @@ export interface CliIo {
 
 export interface GlobalOptions {
   nats: string;
+  /** NATS user and password, for servers with per-user permissions. */
+  user?: string;
+  password?: string;
   namespace: string;
+  /** Budget of each request, retries included, in milliseconds. */
   timeout: number;
-  json: boolean;
+  output: OutputFormat;
 }
 
 /** One command run: the global options, the output, and a store client made on first use. */
@@ -31,6 +39,8 @@ export class CliContext {
   private nc: NatsConnection | undefined;
   private store: StoreClient | undefined;
   private locks: { client: LockClient; request: LockRequestFn } | undefined;
+  /** The status to exit with when the command succeeds (`lock exec` passes its command's on). */
+  exitCode = 0;
 
   constructor(
     readonly io: CliIo,
@@ -41,8 +51,8 @@ export class CliContext {
     }
   }
 
-  get json(): boolean {
-    return this.opts.json;
+  get output(): OutputFormat {
+    return this.opts.output;
   }
 
   get timeoutMs(): number {
@@ -71,30 +81,33 @@ export class CliContext {
   private async connection(): Promise<NatsConnection> {
     if (this.nc) return this.nc;
     const servers = this.opts.nats.split(',').map((s) => s.trim()).filter((s) => s !== '');
-    if (servers.length === 0) throw new UsageError('--nats needs at least one server URL');
+    if (servers.length === 0) throw new UsageError('--nats (env NATS_URL) needs at least one server URL');
     try {
-      const env = this.io.env;
-      this.nc = await (this.io.connect ?? ((s: string[], t: number) => defaultConnect(s, t, env)))(servers, this.opts.timeout);
+      this.nc = await (this.io.connect ?? defaultConnect)(servers, this.opts);
     } catch (err) {
       throw new SynodError('UNAVAILABLE', `cannot connect to NATS at ${servers.join(',')}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
     }
     return this.nc;
   }
 
-  /** One result: pretty JSON with --json, else the human text. */
-  print(value: unknown, human: string): void {
-    if (this.json) this.io.stdout(`${JSON.stringify(value, null, 2)}\n`);
+  /**
+   * One result: pretty JSON with `-w json`; with `-w table` the given tables (by default one row of
+   * the result's fields); else the text for people.
+   */
+  print(value: unknown, human: string, tables?: readonly Table[]): void {
+    if (this.output === 'json') this.io.stdout(`${JSON.stringify(value, null, 2)}\n`);
+    else if (this.output === 'table') this.io.stdout(`${boxTables(tables ?? [fieldTable(value)])}\n`);
     else if (human !== '') this.io.stdout(human.endsWith('\n') ? human : `${human}\n`);
   }
 
-  /** One item of a stream (watch, keep-alive): a JSON line with --json, else the human text. */
+  /** One item of a stream (watch, keep-alive): a JSON line with `-w json`, else the text (a table has no stream form, as in etcdctl). */
   stream(value: unknown, human: string): void {
-    this.io.stdout(this.json ? `${JSON.stringify(value)}\n` : `${human}\n`);
+    this.io.stdout(this.output === 'json' ? `${JSON.stringify(value)}\n` : `${human}\n`);
   }
 
-  /** A remark for people (stderr, never with --json). */
+  /** A remark for people (stderr, never with `-w json`). */
   note(text: string): void {
-    if (!this.json) this.io.stderr(`${text}\n`);
+    if (this.output !== 'json') this.io.stderr(`${text}\n`);
   }
 
   async close(): Promise<void> {
@@ -104,9 +117,12 @@ export class CliContext {
   }
 }
 
-/** NATS_USER / NATS_PASSWORD: credentials for servers with per-user permissions. */
-async function defaultConnect(servers: string[], timeoutMs: number, env: Record<string, string | undefined>): Promise<NatsConnection> {
-  const user = env.NATS_USER?.trim();
-  const auth = user ? { user, pass: env.NATS_PASSWORD ?? '' } : {};
-  return connect({ servers, name: 'synodctl', timeout: timeoutMs, maxReconnectAttempts: -1, reconnectTimeWait: 250, ...auth });
+/**
+ * NATS_USER / NATS_PASSWORD: credentials for servers with per-user permissions; replies and watch
+ * events then arrive under `_INBOX.<user>`, the only inboxes the user may subscribe to.
+ */
+async function defaultConnect(servers: string[], opts: GlobalOptions): Promise<NatsConnection> {
+  const user = opts.user?.trim();
+  const auth = user ? { user, pass: opts.password ?? '' } : {};
+  return connect({ servers, name: 'synodctl', timeout: opts.timeout, maxReconnectAttempts: -1, reconnectTimeWait: 250, inboxPrefix: inboxPrefixFor(user), ...auth });
 }

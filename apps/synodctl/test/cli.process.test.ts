@@ -62,6 +62,8 @@ describe('synodctl against a three-replica store', () => {
     expect(json.code).toBe(0);
     expect(JSON.parse(json.stdout)).toMatchObject({ kvs: [{ key: 'cfg/a', value: 'hello world', version: 1, lease: 0 }], count: 1, more: false });
     expect(await ctl('kv', 'get', 'cfg/missing')).toEqual({ code: 0, stdout: '', stderr: '' });
+    expect(await ctl('kv', 'get', 'cfg/a', '--print-value-only')).toEqual({ code: 0, stdout: 'hello world\n', stderr: '' });
+    expect((await ctl('kv', 'get', 'cfg/a', '-w', 'table')).stdout).toMatch(/^\+-+\+.*\n\| KEY +\| VALUE +\|.*\n\+-+\+.*\n\| cfg\/a +\| hello world \|/);
 
     expect((await ctl('kv', 'get', 'cfg/', '--prefix', '--keys-only')).stdout).toBe('cfg/a\ncfg/b\n');
     const range = await ctl('kv', 'range', 'cfg/', '--sort', 'createRevision', '--order', 'desc', '--limit', '1');

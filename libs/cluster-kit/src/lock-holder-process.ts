@@ -3,7 +3,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { workspaceRoot } from '@synod/testkit';
 
-/** The child process of lock clients (chaos/holder.ts, run through tsx) whose commits go to our resource. */
+/** The child process of lock clients (lock-holder.ts, run through tsx) whose commits go to our resource. */
 export class HolderProcess {
   readonly child: ChildProcess;
   readonly lines: { began?: number; committed?: number; ok?: boolean; ready?: boolean }[] = [];
@@ -12,7 +12,7 @@ export class HolderProcess {
 
   constructor(env: Record<string, string>) {
     const script = fileURLToPath(new URL('./lock-holder.ts', import.meta.url));
-    this.child = spawn(process.execPath, ['--import', 'tsx', script], { cwd: workspaceRoot, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = spawn(process.execPath, ['--conditions=@synod/source', '--import', 'tsx', script], { cwd: workspaceRoot, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     createInterface({ input: this.child.stdout! }).on('line', (raw) => {
       try {
         this.lines.push(JSON.parse(raw) as HolderProcess['lines'][number]);

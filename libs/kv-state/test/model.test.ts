@@ -272,7 +272,7 @@ describe('KvStateMachine against the naive model', () => {
           model.apply(i + 1, cmd);
           const logged = enc.encode(JSON.stringify(cmd));
           const theirs = follower.apply(i + 1, JSON.parse(dec.decode(logged)) as KvCommand);
-          // What kv-service does: a write request is validated as a WriteRequest on arrival and the
+          // What the replica's KV service does: a write request is validated as a WriteRequest on arrival and the
           // command proposed is built from that output; everything else is applied from the log.
           const req = cmd.type === 'request' ? WriteRequest.safeParse({ type: 'write', session: cmd.session, op: cmd.op }) : undefined;
           let ours;

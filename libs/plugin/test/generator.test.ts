@@ -93,6 +93,8 @@ describe('nx g @synod/plugin:worker', () => {
     expect(lines.indexOf('  SYNOD_SUBJECTS_SVC_PRICING_V2: ${SYNOD_NAMESPACE:-synod}.svc.pricing-v2.>')).toBe(lines.indexOf(`  ${MARKERS.composeNatsEnvironment}`) - 1);
     const auth = tree.read('infra/nats/auth.conf', 'utf-8')!;
     expect(auth).toContain('      user: pricing-v2\n      password: $SYNOD_NATS_PASSWORD_PRICING_V2');
+    // Replies reach the worker only under its own inbox prefix.
+    expect(auth).toContain('subscribe: { allow: [$SYNOD_SUBJECTS_SVC_PRICING_V2, $SYNOD_SUBJECTS_DISCOVER, "_INBOX.pricing-v2.>"] }');
     expect(auth.indexOf('user: pricing-v2')).toBeLessThan(auth.indexOf(MARKERS.natsUsers));
   });
 

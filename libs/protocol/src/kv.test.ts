@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import {
   StoreRequest,
+  watchInboxAllowed,
   Compare,
   DeleteResult,
   KeyValue,
@@ -167,5 +168,42 @@ describe('store requests', () => {
     const write = (session: object) => ({ type: 'write', session, op: { op: 'put', key: 'k', value: 'v' } });
     expect(StoreRequest.safeParse(write({ clientId: 'c', seq: 3, ackBelow: 3 })).success).toBe(true);
     expect(problem(StoreRequest, write({ clientId: 'c', seq: 3, ackBelow: 4 }))).toContain('ackBelow must not be above seq');
+  });
+});
+
+describe('watch inbox', () => {
+  const watch = (inbox: unknown) => StoreRequest.safeParse({ type: 'watch', watchId: 'w1', inbox, filter: { key: 'a' } });
+
+  it.each(['_INBOX.abc', '_INBOX.synodctl.x1y2.3', 'billing.replies.7'])('accepts the literal subject %s', (inbox) => {
+    expect(watch(inbox).success).toBe(true);
+  });
+
+  it.each([
+    ['a wildcard token', '_INBOX.*'],
+    ['a full wildcard', '_INBOX.>'],
+    ['a wildcard inside', '_INBOX.a.>'],
+    ['an empty token', '_INBOX..a'],
+    ['a trailing dot', '_INBOX.a.'],
+    ['a space', '_INBOX.a b'],
+    ['a non-ASCII character', '_INBOX.ä'],
+    ['nothing', ''],
+    ['too long a subject', `_INBOX.${'x'.repeat(300)}`],
+    ['a number', 7],
+  ])('refuses %s, naming the field', (_what, inbox) => {
+    const r = watch(inbox);
+    expect(r.success).toBe(false);
+    if (!r.success) expect(z.prettifyError(r.error)).toContain('inbox');
+  });
+
+  it('lies under _INBOX. or a configured prefix only', () => {
+    expect(watchInboxAllowed('_INBOX.abc')).toBe(true);
+    expect(watchInboxAllowed('_INBOX.gateway.abc.1')).toBe(true);
+    expect(watchInboxAllowed('_INBOX')).toBe(false);
+    expect(watchInboxAllowed('_INBOXES.abc')).toBe(false);
+    expect(watchInboxAllowed('synod.raft.n2')).toBe(false);
+    expect(watchInboxAllowed('synod.kv.leader')).toBe(false);
+    expect(watchInboxAllowed('billing.replies.7')).toBe(false);
+    expect(watchInboxAllowed('billing.replies.7', ['billing.replies'])).toBe(true);
+    expect(watchInboxAllowed('billing.repliesX.7', ['billing.replies'])).toBe(false);
   });
 });

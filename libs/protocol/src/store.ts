@@ -41,12 +41,32 @@ export const MemberRequest = z.object({
 export const TransferRequest = z.object({ type: z.literal('transfer'), to: NodeIdSchema.optional() });
 /** Reads a consistent snapshot of the state machine in chunks (`synodctl snapshot save`). */
 export const SnapshotRequest = z.object({ type: z.literal('snapshot'), offset: z.int().nonnegative().default(0), token: z.string().max(64).optional() });
+/**
+ * A subject events may be published to: literal (dot-separated tokens of printable ASCII, no `*`
+ * or `>`, no empty token), so a client cannot aim a watch at a wildcard. That it lies under the
+ * client's own inbox prefix is checked by the replica ({@link watchInboxAllowed}); that it is the
+ * client's own is proven by NATS permissions: each user may subscribe only under `_INBOX.<user>.`.
+ */
+export const WatchInbox = z
+  .string()
+  .max(256, 'expected a subject of at most 256 characters')
+  .regex(/^[\x21-\x7e]+$/, 'expected a literal subject of printable ASCII')
+  .refine((s) => s.split('.').every((t) => t !== '' && !t.includes('*') && !t.includes('>')), 'expected a literal subject: no empty, * or > token');
+
+/** The inbox prefix every client may use: nats.js's `_INBOX`, and `_INBOX.<user>` under it. */
+export const DEFAULT_WATCH_INBOX_PREFIX = '_INBOX';
+
+/** Whether a (literal) watch inbox lies under `_INBOX.` or one of `extraPrefixes` (each a literal subject). */
+export function watchInboxAllowed(inbox: string, extraPrefixes: readonly string[] = []): boolean {
+  return [DEFAULT_WATCH_INBOX_PREFIX, ...extraPrefixes].some((p) => inbox.startsWith(`${p}.`) && inbox.length > p.length + 1);
+}
+
 export const WatchRequest = z.object({
   type: z.literal('watch'),
   /** Chosen by the client; unique among its watches. */
   watchId: z.string().min(1).max(128),
-  /** Where events are published. */
-  inbox: z.string().min(1).max(256),
+  /** Where events are published: a literal subject under the client's inbox prefix. */
+  inbox: WatchInbox,
   filter: WatchFilter,
   /** First revision to deliver (0 = from the next change). */
   fromRevision: Revision.default(0),

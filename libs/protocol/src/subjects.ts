@@ -40,6 +40,15 @@ function check(schema: z.ZodType<string>, value: string, what: string): string {
   return value;
 }
 
+/**
+ * The reply-subject prefix of a NATS user: `_INBOX.<user>`. Each user may subscribe only under its
+ * own prefix (infra/nats/auth.conf), so no client can listen on another's replies or watch events.
+ * Without a user, nats.js's default `_INBOX`.
+ */
+export function inboxPrefixFor(user: string | undefined): string {
+  return user === undefined || user === '' ? '_INBOX' : `_INBOX.${user}`;
+}
+
 export const subjects = {
   registryAnnounce: (ns: string) => `${check(Namespace, ns, 'namespace')}.registry.announce`,
   registryDeregister: (ns: string) => `${check(Namespace, ns, 'namespace')}.registry.deregister`,

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Msg, MsgHdrs, NatsConnection, Subscription } from '@nats-io/transport-node';
 import { SynodError } from '@synod/protocol';
 import { mapRequestError } from './bus-request.js';
+import { connectionInboxPrefix } from './nats.js';
 
 interface Pending {
   resolve: (m: Msg) => void;
@@ -24,7 +25,8 @@ export class BusRequester {
   private seq = 0;
 
   constructor(private readonly nc: NatsConnection) {
-    this.prefix = `_INBOX.${randomBytes(12).toString('hex')}`;
+    // Under the connection's own inbox prefix (`_INBOX.<user>`), the only one its user may subscribe to.
+    this.prefix = `${connectionInboxPrefix(nc)}.${randomBytes(12).toString('hex')}`;
     this.sub = nc.subscribe(`${this.prefix}.*`, { callback: (_err, msg) => this.onReply(msg) });
   }
 

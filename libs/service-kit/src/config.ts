@@ -37,6 +37,23 @@ export const env = {
   optionalPort() {
     return env.optionalInt({ min: 0, max: 65535 });
   },
+  /** `true`/`false` (also `1`/`0`, `yes`/`no`, any case). */
+  bool(defaultValue: boolean) {
+    const expected = 'expected true or false';
+    return z.preprocess(
+      unsetIfEmpty,
+      z
+        .string({ error: expected })
+        .transform((s, ctx) => {
+          const v = s.trim().toLowerCase();
+          if (['true', '1', 'yes'].includes(v)) return true;
+          if (['false', '0', 'no'].includes(v)) return false;
+          ctx.addIssue({ code: 'custom', message: expected });
+          return z.NEVER;
+        })
+        .default(defaultValue),
+    );
+  },
   oneOf<const T extends readonly [string, ...string[]]>(values: T, defaultValue: T[number]) {
     const expected = `expected one of ${values.join(', ')}`;
     return z.preprocess(unsetIfEmpty, z.enum(values, { error: expected }).default(defaultValue as never));
@@ -74,8 +91,23 @@ export const env = {
   },
 };
 
+/**
+ * `SYNOD_ENV`: `production` refuses development defaults (see {@link productionIssues}); anything
+ * else is development, which accepts them and says so in the log. Only this variable switches the
+ * mode: images set `NODE_ENV=production` for Node's and libraries' own reasons.
+ */
+export const SYNOD_ENVS = ['development', 'production'] as const;
+export type SynodEnv = (typeof SYNOD_ENVS)[number];
+
+/**
+ * The mark of a development default secret: compose's defaults are `<service>-dev-secret`, the
+ * development certificates carry it too. Production mode refuses any secret that contains it.
+ */
+export const DEVELOPMENT_SECRET_MARK = 'dev-secret';
+
 /** Variables every app takes. */
 export const commonEnv = {
+  SYNOD_ENV: env.oneOf(SYNOD_ENVS, 'development'),
   NATS_URL: env.natsUrls('nats://127.0.0.1:4222'),
   /** NATS user and password of this service (servers with per-service permissions); unset = none. */
   NATS_USER: env.string({ maxLength: 256, expected: 'expected a NATS user name' }),
@@ -86,6 +118,8 @@ export const commonEnv = {
   LOG_LEVEL: env.oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, 'info'),
   /** How long a drain on SIGTERM may take before the process gives up and exits 1. */
   SHUTDOWN_TIMEOUT_MS: env.int({ min: 100, max: 600_000, default: 15_000 }),
+  /** Dropped bad input (malformed bus messages) is logged as a summary at most once per this many ms. */
+  DROP_LOG_INTERVAL_MS: env.int({ min: 100, max: 3_600_000, default: 10_000 }),
 };
 
 export interface ConfigIssue {
@@ -97,6 +131,33 @@ export interface ConfigIssue {
 export type ConfigResult<T> = { ok: true; config: T } | { ok: false; issues: ConfigIssue[] };
 
 const SECRET = /PASS|SECRET|TOKEN|CREDS|KEY/i;
+
+/**
+ * What production mode refuses in a parsed configuration: a secret variable holding a development
+ * default (it contains {@link DEVELOPMENT_SECRET_MARK}), and a NATS connection with no credentials
+ * (`credentialVariables`: the variables any one of which authenticates the process; the first is
+ * the one named). Empty outside production mode.
+ */
+export function productionIssues(
+  config: Record<string, unknown>,
+  credentialVariables: readonly string[] = ['NATS_USER'],
+): ConfigIssue[] {
+  if (config.SYNOD_ENV !== 'production') return [];
+  const issues: ConfigIssue[] = [];
+  for (const [variable, value] of Object.entries(config)) {
+    if (SECRET.test(variable) && typeof value === 'string' && value.toLowerCase().includes(DEVELOPMENT_SECRET_MARK)) {
+      issues.push({ variable, expected: 'a secret of your own in production (SYNOD_ENV=production): this is a development default', received: '<redacted>' });
+    }
+  }
+  if (credentialVariables.length > 0 && credentialVariables.every((v) => config[v] === undefined)) {
+    issues.push({
+      variable: credentialVariables[0]!,
+      expected: `NATS credentials in production (SYNOD_ENV=production): set ${credentialVariables.join(' or ')}`,
+      received: undefined,
+    });
+  }
+  return issues;
+}
 
 /** Parses `source` against the shape of env variables; never throws. */
 export function parseConfig<S extends z.ZodRawShape>(

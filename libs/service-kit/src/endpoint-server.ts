@@ -8,6 +8,7 @@ import {
   type ErrorEnvelope,
 } from '@synod/protocol';
 import type { Logger } from 'pino';
+import { DropSummary } from './drop-summary.js';
 import { phases, publishPhase } from './phases.js';
 
 /** What a handler learns about the request besides its validated input. */
@@ -56,10 +57,12 @@ export class EndpointServer {
   private readonly subs: Subscription[] = [];
   private readonly inflight = new Set<Promise<void>>();
   private readonly now: () => number;
+  private readonly drops: DropSummary;
   private stopping = false;
 
   constructor(private readonly opts: EndpointServerOptions) {
     this.now = opts.now ?? Date.now;
+    this.drops = new DropSummary(opts.log.child({ component: 'endpoint' }), { msg: 'requests without a reply subject dropped' });
   }
 
   /** Requests being handled right now. */
@@ -89,6 +92,7 @@ export class EndpointServer {
    */
   async stop(timeoutMs: number): Promise<boolean> {
     this.stopping = true;
+    this.drops.stop();
     await Promise.all(this.subs.map((s) => s.drain().catch(() => undefined)));
     if (this.inflight.size === 0) return true;
     let timer: NodeJS.Timeout | undefined;
@@ -185,7 +189,7 @@ export class EndpointServer {
 
   private respond(msg: Msg, body: unknown, log: Logger): void {
     if (!msg.reply) {
-      log.warn('request without a reply subject dropped');
+      this.drops.record('no reply subject', msg.subject);
       return;
     }
     try {

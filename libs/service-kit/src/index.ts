@@ -1,12 +1,24 @@
-export { commonEnv, env, parseConfig, loadConfig, formatConfigIssues, exitOnBadConfig, EXIT_BAD_CONFIG } from './config.js';
-export type { ConfigIssue, ConfigResult } from './config.js';
+export {
+  commonEnv,
+  env,
+  parseConfig,
+  loadConfig,
+  formatConfigIssues,
+  exitOnBadConfig,
+  productionIssues,
+  EXIT_BAD_CONFIG,
+  SYNOD_ENVS,
+  DEVELOPMENT_SECRET_MARK,
+} from './config.js';
+export type { ConfigIssue, ConfigResult, SynodEnv } from './config.js';
 export { createRootLogger } from './logger.js';
 export type { Logger, RootLoggerOptions } from './logger.js';
-export { connectNats } from './nats.js';
+export { connectNats, connectionInboxPrefix } from './nats.js';
+export { inboxPrefixFor } from '@synod/protocol';
 export type { Bus, NatsConnection, Msg, MsgHdrs, Subscription } from './nats.js';
-export { createMetricsRegistry, Counter, Gauge, Histogram, Registry } from './metrics.js';
+export { createMetricsRegistry, Counter, Gauge, Histogram, LabelBound, Registry, UNKNOWN_LABEL_VALUE } from './metrics.js';
 export { startOpsServer } from './ops-server.js';
-export type { OpsServer, ReadinessCheck } from './ops-server.js';
+export type { OpsRoutes, OpsServer, ReadinessCheck } from './ops-server.js';
 export { EndpointServer, requestHeaders } from './endpoint-server.js';
 export type { EndpointSpec, EndpointServerOptions, RequestContext, Outcome } from './endpoint-server.js';
 export { busRequest, mapRequestError } from './bus-request.js';
@@ -17,4 +29,6 @@ export type { ServiceContext, ServiceDefinition, StartedService, CommonConfig } 
 export { HeapTrimPolicy, startHeapTrimmer, compactHeap, DEFAULT_HEAP_TRIM } from './heap-trim.js';
 export type { HeapTrimOptions, HeapSample, HeapTrimmer, HeapTrimAction } from './heap-trim.js';
 export { PHASES_CHANNEL, phases, publishPhase } from './phases.js';
+export { DropSummary, normalizeReason } from './drop-summary.js';
+export type { DropSummaryOptions } from './drop-summary.js';
 export type { PhaseEvent } from './phases.js';

@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import type { z } from 'zod';
-import { commonEnv, exitOnBadConfig, parseConfig, type ConfigIssue } from './config.js';
+import { commonEnv, exitOnBadConfig, parseConfig, productionIssues, type ConfigIssue } from './config.js';
 import { createRootLogger, type Logger } from './logger.js';
 import { createMetricsRegistry } from './metrics.js';
 import { connectNats, type Bus } from './nats.js';
-import { startOpsServer, type ReadinessCheck } from './ops-server.js';
+import { startOpsServer, type OpsRoutes, type ReadinessCheck } from './ops-server.js';
 import type { Registry } from 'prom-client';
 
 type CommonShape = typeof commonEnv;
@@ -24,6 +24,11 @@ export interface StartedService {
   ready?: Record<string, unknown>;
   /** Extra readiness checks for /readyz; "nats connected" is always there. */
   checks?: ReadinessCheck[];
+  /**
+   * Routes of the app on the ops port (HTTP_PORT), beside /healthz, /readyz and /metrics: admin
+   * surfaces live there, never on a public port. Errors answer the catalog's envelope.
+   */
+  opsRoutes?: OpsRoutes;
   /**
    * Called once on SIGTERM/SIGINT: stop taking work, finish in-flight work. The NATS connection is
    * drained after it returns, then the process exits 0.
@@ -55,10 +60,16 @@ export async function runService<S extends z.ZodRawShape>(def: ServiceDefinition
     exitOnBadConfig(def.service, [...(common.ok ? [] : common.issues), ...(own.ok ? [] : own.issues)]);
   }
   const config: z.output<z.ZodObject<S>> & CommonConfig = { ...common.config, ...own.config };
-  const crossIssues = def.validate?.(config) ?? [];
+  const crossIssues = [...(def.validate?.(config) ?? []), ...productionIssues(config)];
   if (crossIssues.length > 0) exitOnBadConfig(def.service, crossIssues);
   const instanceId = def.instanceId?.(config) ?? `${def.service}-${randomBytes(4).toString('hex')}`;
   const log = createRootLogger({ service: def.service, instance: instanceId, level: config.LOG_LEVEL });
+  if (config.SYNOD_ENV !== 'production') {
+    log.warn(
+      { env: config.SYNOD_ENV, natsAuthenticated: config.NATS_USER !== undefined },
+      'development mode: development default secrets and unauthenticated NATS are accepted (SYNOD_ENV=production refuses them)',
+    );
+  }
 
   process.on('uncaughtException', (err) => {
     log.fatal({ err }, 'uncaught exception');
@@ -114,13 +125,14 @@ export async function runService<S extends z.ZodRawShape>(def: ServiceDefinition
         checks: [{ name: 'nats', ok: () => connectedBus.isConnected() }, ...(started.checks ?? [])],
         registry: metrics,
         log,
+        ...(started.opsRoutes ? { routes: started.opsRoutes } : {}),
       });
     }
     if (stopping) return;
     // Written whatever LOG_LEVEL says: orchestration and test fixtures wait for this line.
     log
       .child({}, { level: 'info' })
-      .info({ id: instanceId, namespace: config.SYNOD_NAMESPACE, httpPort: ops?.port ?? null, ...started.ready }, 'ready');
+      .info({ id: instanceId, namespace: config.SYNOD_NAMESPACE, env: config.SYNOD_ENV, httpPort: ops?.port ?? null, ...started.ready }, 'ready');
   } catch (err) {
     log.fatal({ err }, 'failed to start');
     process.exit(1);

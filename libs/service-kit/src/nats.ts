@@ -1,4 +1,5 @@
 import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { inboxPrefixFor } from '@synod/protocol';
 import type { Logger } from 'pino';
 
 export type { NatsConnection, Msg, MsgHdrs, Subscription } from '@nats-io/transport-node';
@@ -11,6 +12,16 @@ export interface ConnectOptions {
   /** Credentials for servers that authorize per user (NATS_USER / NATS_PASSWORD). */
   user?: string;
   pass?: string;
+}
+
+/**
+ * The inbox prefix a connection was opened with (nats.js keeps its options on the connection but
+ * does not type them on the interface). Clients that make their own inboxes (watches) use it so
+ * their subscriptions stay inside the user's permitted prefix.
+ */
+export function connectionInboxPrefix(nc: NatsConnection): string {
+  const options = (nc as { options?: { inboxPrefix?: unknown } }).options;
+  return typeof options?.inboxPrefix === 'string' && options.inboxPrefix !== '' ? options.inboxPrefix : '_INBOX';
 }
 
 /**
@@ -29,6 +40,7 @@ export async function connectNats(opts: ConnectOptions): Promise<Bus> {
     servers: opts.servers,
     name: opts.name,
     ...(opts.user !== undefined ? { user: opts.user, pass: opts.pass ?? '' } : {}),
+    inboxPrefix: inboxPrefixFor(opts.user),
     waitOnFirstConnect: true,
     maxReconnectAttempts: -1,
     reconnectTimeWait: 250,

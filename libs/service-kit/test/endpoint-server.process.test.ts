@@ -40,7 +40,7 @@ describe('EndpointServer on a real NATS server', () => {
   let subject: string;
   let slowSubject: string;
 
-  beforeAll(() => {
+  beforeAll(async () => {
     const ns = uniqueNamespace();
     subject = `${ns}.add`;
     slowSubject = `${ns}.slow`;
@@ -68,6 +68,8 @@ describe('EndpointServer on a real NATS server', () => {
         return { waited: ms, remaining: ctx.deadline - Date.now() >= 0 };
       },
     });
+    // The subscriptions must reach the server before the client (another connection) asks.
+    await nc.flush();
   });
 
   it('answers a valid request with { result }', async () => {

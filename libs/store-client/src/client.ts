@@ -30,7 +30,7 @@ import {
   subjects,
   toSynodError,
 } from '@synod/protocol';
-import { busRequest, mapRequestError, sharedRequester, type BusRequester } from '@synod/service-kit';
+import { busRequest, connectionInboxPrefix, mapRequestError, sharedRequester, type BusRequester } from '@synod/service-kit';
 import { z } from 'zod';
 import { type Clock, systemClock } from './clock.js';
 import { startKeepAlive, type KeepAliveHandle, type KeepAliveOptions } from './keepalive.js';
@@ -82,7 +82,7 @@ export interface StoreClientOptions {
   request?: RequestFn;
   /** Transport override (tests); default: a NATS subscription on `nc`. */
   subscribe?: SubscribeFn;
-  /** Default: NATS `createInbox()`. */
+  /** Default: a NATS inbox under the connection's `inboxPrefix` (`_INBOX.<user>` for Synod's users). */
   createInbox?: () => string;
   clock?: Clock;
   /** Randomness of the backoff jitter (default Math.random). */
@@ -232,7 +232,8 @@ export class StoreClient {
     else this.subscribeFn = () => {
       throw new SynodError('INTERNAL', 'this client has no subscribe function (watch needs `nc` or `subscribe`)');
     };
-    this.createInbox = opts.createInbox ?? (() => natsCreateInbox());
+    const inboxPrefix = nc ? connectionInboxPrefix(nc) : undefined;
+    this.createInbox = opts.createInbox ?? (() => natsCreateInbox(inboxPrefix));
     this.baseClientId = opts.clientId ?? `c-${randomBytes(12).toString('hex')}`;
     if (this.baseClientId.length < 1 || this.baseClientId.length > 200) throw new TypeError('clientId must be 1-200 characters');
     this.session = { clientId: this.baseClientId, nextSeq: 1, outstanding: new Set() };

@@ -2,6 +2,7 @@ import { performance } from 'node:perf_hooks';
 import { RegistryDiscover, SynodError, subjects, type ReplyEnvelope } from '@synod/protocol';
 import {
   Counter,
+  DropSummary,
   EndpointServer,
   Gauge,
   Histogram,
@@ -43,6 +44,7 @@ export class WorkerRuntime implements RunningWorker {
   private readonly load: LoadTracker;
   private readonly endpoints: EndpointServer;
   private readonly log: Logger;
+  private readonly drops: DropSummary;
   private readonly subs: Subscription[] = [];
   private heartbeat: NodeJS.Timeout | undefined;
   private state: unknown;
@@ -55,6 +57,7 @@ export class WorkerRuntime implements RunningWorker {
     this.id = opts.id;
     this.service = config.WORKER_SERVICE;
     this.log = opts.log.child({ component: 'worker' });
+    this.drops = new DropSummary(this.log, { msg: 'malformed discover messages ignored' });
     const names = Object.keys(def.endpoints);
     this.identity = {
       id: this.id,
@@ -214,7 +217,7 @@ export class WorkerRuntime implements RunningWorker {
       parsed = undefined;
     }
     if (!parsed?.success) {
-      this.log.warn('malformed discover message ignored');
+      this.drops.record(parsed === undefined ? 'not JSON' : 'not a discover message');
       return;
     }
     this.announce('announce');

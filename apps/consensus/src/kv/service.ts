@@ -27,6 +27,8 @@ export interface KvServiceOptions {
    * steps of a tenth of it: one log entry per step rather than one per sweep under steady writes.
    */
   retainRevisions: number;
+  /** Where watch events may go besides `_INBOX.` (literal subject prefixes). */
+  watchInboxPrefixes?: readonly string[];
   /** The consensus engine underneath, reported in status. */
   engine: string;
   now?: () => number;
@@ -60,7 +62,7 @@ export class KvService {
     this.now = o.now ?? Date.now;
     this.log = o.log.child({ component: 'kv' });
     this.leases = new LeaseDeadlines(this.now);
-    this.watches = new Watches(o.nc, o.id, this.log, this.now);
+    this.watches = new Watches(o.nc, o.id, this.log, this.now, o.watchInboxPrefixes ?? []);
     this.snapshots = new SnapshotServer(this.now);
     this.requests = new Counter({ name: 'synod_kv_requests_total', help: 'Store requests by type and outcome', labelNames: ['type', 'outcome'], registers: [o.metrics] });
     this.endpoints = new EndpointServer({ nc: o.nc, log: this.log, onOutcome: (name, outcome) => this.requests.inc({ type: name, outcome }) });

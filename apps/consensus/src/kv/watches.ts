@@ -1,4 +1,4 @@
-import { kvError, SynodError, type StoreRequest, type WatchFilter, type WatchMessage } from '@synod/protocol';
+import { kvError, SynodError, watchInboxAllowed, type StoreRequest, type WatchFilter, type WatchMessage } from '@synod/protocol';
 import type { KvStateMachine } from '@synod/kv-state';
 import type { Logger, NatsConnection } from '@synod/service-kit';
 
@@ -32,9 +32,17 @@ export class Watches {
     private readonly node: string,
     private readonly log: Logger,
     private readonly now: () => number,
+    /** Where events may go besides `_INBOX.` (literal subject prefixes). */
+    private readonly inboxPrefixes: readonly string[],
   ) {}
 
   create(req: Extract<StoreRequest, { type: 'watch' }>, sm: KvStateMachine, pushSoon: () => void): unknown {
+    if (!watchInboxAllowed(req.inbox, this.inboxPrefixes)) {
+      const allowed = ['_INBOX', ...this.inboxPrefixes].map((p) => `${p}.`).join(', ');
+      throw new SynodError('BAD_REQUEST', `invalid request: inbox must be a subject under ${allowed} (the client's own reply prefix)`, {
+        details: [{ path: 'inbox', message: `not under ${allowed}` }],
+      });
+    }
     const existing = this.watches.get(req.watchId);
     if (existing && existing.inbox !== req.inbox) throw new SynodError('BAD_REQUEST', `watch id ${req.watchId} is in use by another client: pick a unique id`);
     const probe = sm.watchFrom(req.fromRevision, req.filter, 1);

@@ -35,7 +35,7 @@ export async function writeFileAtomic(file: string, data: Uint8Array): Promise<v
 export function registerSnapshot(program: Command, h: Helpers): void {
   const snapshot = program
     .command('snapshot')
-    .description("save the store's state (a new cluster is seeded from it offline by the replica: `node apps/consensus/dist/main.js restore --snapshot <file> --data-dir <dir> --peers <ids>`)");
+    .description("save a consistent copy of the store's state to a file (a new cluster is seeded from it offline by the replica: `main.js restore`)");
 
   snapshot
     .command('save')

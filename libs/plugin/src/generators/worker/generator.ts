@@ -183,7 +183,7 @@ export function addNatsUser(tree: Tree, o: NormalizedOptions): string[] {
     `  password: $SYNOD_NATS_PASSWORD_${o.envSuffix}`,
     '  permissions: {',
     `    publish: { allow: [$SYNOD_SUBJECTS_SVC_${o.envSuffix}, $SYNOD_SUBJECTS_REGISTRY, "_INBOX.>"] }`,
-    `    subscribe: { allow: [$SYNOD_SUBJECTS_SVC_${o.envSuffix}, $SYNOD_SUBJECTS_DISCOVER, "_INBOX.>"] }`,
+    `    subscribe: { allow: [$SYNOD_SUBJECTS_SVC_${o.envSuffix}, $SYNOD_SUBJECTS_DISCOVER, "_INBOX.${o.service}.>"] }`,
     '  }',
     '}',
   ];
