@@ -1,4 +1,4 @@
-// `npm run sim -- --engine raft|paxos --seeds N [--profile P|all] [--seed S] [--nodes 3|5] [--ops N] [--no-faults] [--verbose]`
+// `npm run sim -- --engine raft|paxos (an engine of libs/engines) --seeds N [--profile P|all] [--seed S] [--nodes 3|5] [--ops N] [--no-faults] [--verbose]`
 //
 // Runs the seeded simulator on the production driver (libs/engine-host): seeds 1..N, or replays
 // one seed exactly. `--profile` picks the faults (mixed, crash-heavy, partition-heavy, slow-disk,
@@ -6,13 +6,11 @@
 // prints the seed, what failed and the last events, then exits 1.
 import { parseArgs } from 'node:util';
 import { NO_FAULTS, PROFILE_NAMES, PROFILES, simulate, type ProfileName } from '@synod/testkit';
-import { paxosEngine } from '@synod/paxos';
-import { raftEngine } from '@synod/raft';
-import type { AnyEngineModule } from '@synod/replog';
+import { DEFAULT_ENGINE, ENGINES } from '@synod/engines';
 
 const { values } = parseArgs({
   options: {
-    engine: { type: 'string', default: 'raft' },
+    engine: { type: 'string', default: DEFAULT_ENGINE },
     seeds: { type: 'string', default: '100' },
     seed: { type: 'string' },
     profile: { type: 'string', default: 'all' },
@@ -33,13 +31,9 @@ function int(name: string, v: string | undefined): number | undefined {
   return n;
 }
 
-const engines = new Map<string, AnyEngineModule>([
-  ['raft', raftEngine],
-  ['paxos', paxosEngine],
-]);
-const engine = engines.get(values.engine);
+const engine = ENGINES.get(values.engine);
 if (!engine) {
-  console.error(`unknown --engine ${values.engine}; known: ${[...engines.keys()].join(', ')}`);
+  console.error(`unknown --engine ${values.engine}; known: ${[...ENGINES.keys()].join(', ')}`);
   process.exit(2);
 }
 const profileArg = values.profile;

@@ -1,7 +1,7 @@
 import { z } from 'zod';
+import { DEFAULT_ENGINE, ENGINES, KNOWN_ENGINES } from '@synod/engines';
 import { DEFAULT_MAX_REQUEST_BYTES, NodeIdSchema, WatchInbox } from '@synod/protocol';
 import { env } from '@synod/service-kit';
-import { DEFAULT_ENGINE, ENGINES, KNOWN_ENGINES } from './engines.js';
 
 /** Comma-separated node ids (PEERS, and `restore --peers`). */
 export const NodeIdList = z

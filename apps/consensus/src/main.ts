@@ -1,11 +1,11 @@
 import { setFlagsFromString } from 'node:v8';
 import { EngineHost, type ReplicaHost } from '@synod/engine-host';
+import { engineNamed } from '@synod/engines';
 import { ReplicatedKv, type KvApplyResult } from '@synod/kv-state';
 import { snapshotBytes, type PeerMessage } from '@synod/replog';
 import { Counter, DEFAULT_HEAP_TRIM, phases, publishPhase, runService, startHeapTrimmer, type Logger, type Registry } from '@synod/service-kit';
 import { EngineWalStorage } from '@synod/wal';
 import { consensusEnv } from './config.js';
-import { engineNamed } from './engines.js';
 import { bestSuccessor, KvService } from './kv/service.js';
 import { restore } from './restore.js';
 import { PeerTransport } from './transport.js';

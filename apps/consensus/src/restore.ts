@@ -2,10 +2,10 @@ import { readdir, readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { z } from 'zod';
+import { DEFAULT_ENGINE, engineNamed } from '@synod/engines';
 import { KvStateMachine } from '@synod/kv-state';
 import { seedEngineWal } from '@synod/wal';
 import { EngineName, NodeIdList } from './config.js';
-import { DEFAULT_ENGINE, engineNamed } from './engines.js';
 
 export const RESTORE_USAGE = 'usage: main.js restore --snapshot <file> --data-dir <dir> --peers <ids> [--engine <name>]';
 

@@ -1,5 +1,4 @@
 export { ReplicaCluster, ENGINES, TICK_MS, ELECTION_TICKS, MAX_ELECTION_MS, ATTEMPT_TIMEOUT_MS } from './replica-cluster.js';
-export type { Engine } from './replica-cluster.js';
 export { runWorkload } from './kv-workload.js';
 export { LockCluster, FencedResource, SharedResource, sleep } from './lock-cluster.js';
 export { runFencedWorkers, fencedViolations, serveFencedResource, remoteResource } from './fenced-workload.js';

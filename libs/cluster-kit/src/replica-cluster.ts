@@ -2,6 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { DEFAULT_ENGINE, ENGINE_NAMES } from '@synod/engines';
 import { SynodError, StatusResult, subjects } from '@synod/protocol';
 import { busRequest } from '@synod/service-kit';
 import { AppProcess, appScript, startNats, TcpProxy, uniqueNamespace, type NatsFixture } from '@synod/testkit';
@@ -12,9 +13,8 @@ export const ELECTION_TICKS = 10;
 /** The longest a randomized election timeout can be. */
 export const MAX_ELECTION_MS = 2 * ELECTION_TICKS * TICK_MS;
 
-/** The engines every process test runs with (`ENGINES=paxos` narrows a local run). */
-export type Engine = 'raft' | 'paxos';
-export const ENGINES: Engine[] = (process.env.ENGINES ?? 'raft,paxos').split(',').filter((e): e is Engine => e === 'raft' || e === 'paxos');
+/** The engines every process test runs with: the whole engine table (`ENGINES=paxos` narrows a local run). */
+export const ENGINES: string[] = process.env.ENGINES === undefined ? [...ENGINE_NAMES] : process.env.ENGINES.split(',').filter((e) => ENGINE_NAMES.includes(e));
 
 /** How long one attempt waits for a reply before trying again (a request to a dead leader never gets one). */
 export const ATTEMPT_TIMEOUT_MS = 500;
@@ -33,11 +33,11 @@ export class ReplicaCluster {
   private constructor(
     readonly nats: NatsFixture,
     readonly ids: string[],
-    readonly engine: Engine,
+    readonly engine: string,
   ) {}
 
-  static async start(n = 3, extraEnv: Record<string, string> = {}, opts: { proxied?: boolean; engine?: Engine } = {}): Promise<ReplicaCluster> {
-    const c = new ReplicaCluster(await startNats(), Array.from({ length: n }, (_, i) => `n${i + 1}`), opts.engine ?? 'raft');
+  static async start(n = 3, extraEnv: Record<string, string> = {}, opts: { proxied?: boolean; engine?: string } = {}): Promise<ReplicaCluster> {
+    const c = new ReplicaCluster(await startNats(), Array.from({ length: n }, (_, i) => `n${i + 1}`), opts.engine ?? DEFAULT_ENGINE);
     c.nc = await connect({ servers: c.nats.url });
     for (const id of c.ids) c.dirs.set(id, await mkdtemp(join(tmpdir(), `synod-${id}-`)));
     if (opts.proxied) {

@@ -1,17 +1,18 @@
 // `npm run chaos:kv -- --duration S [--engine raft|paxos]`: random kills, pauses and network cuts of real replicas while
 // clients run; the history is checked for linearizability and every acknowledged write read back.
 import { parseArgs } from 'node:util';
+import { DEFAULT_ENGINE, ENGINES, KNOWN_ENGINES } from '@synod/engines';
 import { runChaos } from './run.js';
 
-const { values } = parseArgs({ options: { duration: { type: 'string', default: '30' }, engine: { type: 'string', default: 'raft' } } });
+const { values } = parseArgs({ options: { duration: { type: 'string', default: '30' }, engine: { type: 'string', default: DEFAULT_ENGINE } } });
 const seconds = Number(values.duration);
 if (!Number.isFinite(seconds) || seconds <= 0) {
   console.error(`--duration must be a positive number of seconds, got ${JSON.stringify(values.duration)}`);
   process.exit(2);
 }
 const engine = values.engine;
-if (engine !== 'raft' && engine !== 'paxos') {
-  console.error(`--engine must be raft or paxos, got ${JSON.stringify(engine)}`);
+if (!ENGINES.has(engine)) {
+  console.error(`--engine ${JSON.stringify(engine)}: ${KNOWN_ENGINES}`);
   process.exit(2);
 }
 const started = Date.now();
