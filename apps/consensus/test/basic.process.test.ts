@@ -194,7 +194,8 @@ describe('bad configuration exits with status 2 naming the variable', () => {
     [{ HEARTBEAT_TICKS: '10', ELECTION_TICKS: '10' }, 'HEARTBEAT_TICKS'],
     [{ WATCH_INBOX_PREFIXES: 'ok.prefix,bad.>' }, 'WATCH_INBOX_PREFIXES'],
     [{ DROP_LOG_INTERVAL_MS: '5' }, 'DROP_LOG_INTERVAL_MS'],
-    [{ SYNOD_ENV: 'production' }, 'NATS_USER'],
+    [{ SYNOD_ENV: 'production' }, 'NATS_TLS_CERT'],
+    [{ NATS_TLS_CERT: '/nonexistent/cert.pem', NATS_TLS_KEY: '/nonexistent/key.pem' }, 'NATS_TLS_CERT'],
     [{ SYNOD_ENV: 'production', NATS_USER: 'consensus', NATS_PASSWORD: 'consensus-dev-secret' }, 'NATS_PASSWORD'],
   ])('%o', async (env, variable) => {
     const r = await AppProcess.runToExit({

@@ -15,6 +15,8 @@ export { createRootLogger } from './logger.js';
 export type { Logger, RootLoggerOptions } from './logger.js';
 export { connectNats, connectionInboxPrefix } from './nats.js';
 export { inboxPrefixFor } from '@synod/protocol';
+export { natsAuthIssues, natsAuthOf, natsAuthOptions } from './nats-auth.js';
+export type { NatsAuth } from './nats-auth.js';
 export type { Bus, NatsConnection, Msg, MsgHdrs, Subscription } from './nats.js';
 export { createMetricsRegistry, Counter, Gauge, Histogram, LabelBound, Registry, UNKNOWN_LABEL_VALUE } from './metrics.js';
 export { startOpsServer } from './ops-server.js';

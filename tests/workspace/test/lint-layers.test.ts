@@ -37,6 +37,6 @@ describe('lint layers (@nx/enforce-module-boundaries)', () => {
   it('lets the core import the core, and tests import the test kit', async () => {
     expect(await boundaryErrors('libs/raft/src/probe.ts', "import { Progress } from '@synod/replog';\nvoid Progress;")).toEqual([]);
     expect(await boundaryErrors('libs/raft/test/probe.test.ts', "import { simulate } from '@synod/testkit';\nvoid simulate;")).toEqual([]);
-    expect(await boundaryErrors('apps/consensus/test/probe.test.ts', "import { ReplicaCluster } from '@synod/testkit';\nvoid ReplicaCluster;")).toEqual([]);
+    expect(await boundaryErrors('apps/consensus/test/probe.test.ts', "import { ReplicaCluster } from '@synod/cluster-kit';\nvoid ReplicaCluster;")).toEqual([]);
   });
 });
