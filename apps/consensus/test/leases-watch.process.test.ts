@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { subjects, WatchMessage, type WatchEvent } from '@synod/protocol';
-import { ENGINES, MAX_ELECTION_MS, ReplicaCluster, TICK_MS } from './cluster.js';
+import { ENGINES, MAX_ELECTION_MS, ReplicaCluster, TICK_MS } from '@synod/cluster-kit';
 
 const dec = new TextDecoder();
 let c: ReplicaCluster | undefined;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { WatchEvent } from '@synod/protocol';
-import { eventsThatFit } from '../src/kv-service.js';
+import { eventsThatFit } from '../src/kv/watches.js';
 
 const event = (revision: number, valueChars: number): WatchEvent => ({
   type: 'put',

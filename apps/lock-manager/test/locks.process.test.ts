@@ -2,10 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { subjects } from '@synod/protocol';
 import { LockClient, LockTimeoutError, type Lock } from '@synod/locks';
 import { AppProcess, appScript } from '@synod/testkit';
+import { FencedResource, HolderProcess, LockCluster, serveFencedResource, SharedResource, sleep } from '@synod/cluster-kit';
 import { StoreClient } from '@synod/store-client';
-import { HolderProcess } from '../chaos/holder-process.js';
-import { FencedResource, LockCluster, SharedResource, sleep } from './cluster.js';
-import { serveFencedResource } from './fenced-workload.js';
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();

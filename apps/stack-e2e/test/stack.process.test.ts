@@ -388,13 +388,13 @@ if (!readiness.ok) {
         for await (const s of worker.status()) if (s.type === 'error') refused.push(String(s.error));
       })();
       try {
-        const probe = subjects.raftPeer(NS, 'e2e-probe');
+        const probe = subjects.peer(NS, 'e2e-probe');
         const heard: string[] = [];
         replica.subscribe(probe, { callback: (_err, msg) => void heard.push(msg.string()) });
         await replica.flush();
         // A worker forging a peer message: refused by the server, never delivered.
         worker.publish(probe, 'forged');
-        worker.publish(subjects.raftPeer(NS, 'n1'), 'forged');
+        worker.publish(subjects.peer(NS, 'n1'), 'forged');
         // Its own service's subjects are fine.
         worker.publish(subjects.workerEndpoint(NS, 'sample', 'e2e-probe', 'echo'), '{}');
         await worker.flush();
@@ -404,7 +404,7 @@ if (!readiness.ok) {
         await until('the genuine peer message', 5000, async () => (heard.includes('genuine') ? true : undefined));
         expect(heard).toEqual(['genuine']);
         expect(refused.filter((e) => e.includes(`Publish to "${probe}"`))).toHaveLength(1);
-        expect(refused.filter((e) => e.includes(`Publish to "${subjects.raftPeer(NS, 'n1')}"`))).toHaveLength(1);
+        expect(refused.filter((e) => e.includes(`Publish to "${subjects.peer(NS, 'n1')}"`))).toHaveLength(1);
         expect(refused.filter((e) => e.includes('.svc.sample.'))).toEqual([]);
       } finally {
         await worker.close();

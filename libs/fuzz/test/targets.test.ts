@@ -15,7 +15,7 @@ describe('every subject builder of @synod/protocol is fuzzed', () => {
 
   it('classifies the peer subject as peer (malformed frames only) and nothing else', () => {
     const peer = deriveSubjectTargets().targets.filter((t) => t.role === 'peer');
-    expect(peer.map((t) => subjects[t.builder] as (...a: string[]) => string).map((b) => b('ns', 'n1'))).toEqual([subjects.raftPeer('ns', 'n1')]);
+    expect(peer.map((t) => subjects[t.builder] as (...a: string[]) => string).map((b) => b('ns', 'n1'))).toEqual([subjects.peer('ns', 'n1')]);
   });
 
   it('names a new builder that has no role', () => {
