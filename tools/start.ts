@@ -1,6 +1,6 @@
 // `npm start`: the local stack. A NATS server (nats-server from PATH, else a container), three
 // consensus replicas (data in .synod-data/, kept across runs), a lock-manager, the balancer-gateway on :8080 and
-// three sample workers with weights 5, 1, 1 (and the worker apps listed in tools/start-workers.json,
+// three sample workers with weights 5, 1, 1, the console on :8081 (and the worker apps listed in tools/start-workers.json,
 // which `nx g @synod/plugin:worker` adds to), logs pretty-printed. Ctrl-C stops everything. Set
 // NATS_URL to use a server you already run (else one starts on NATS_PORT, default 4222), PORT to move
 // the gateway, GATEWAY_PROCESSES to run more gateway processes on its port (default 1), SYNOD_DATA to
@@ -24,6 +24,7 @@ interface Spec {
 
 const namespace = process.env.SYNOD_NAMESPACE ?? 'synod';
 const port = process.env.PORT ?? '8080';
+const consolePort = process.env.CONSOLE_PORT ?? '8081';
 const pretty = PinoPretty({
   colorize: process.stdout.isTTY,
   translateTime: 'HH:MM:ss.l',
@@ -62,6 +63,8 @@ const specs: Spec[] = [
   ...replicas.map((id) => ({ name: id, app: 'consensus', env: { NODE_ID: id, PEERS: replicas.join(','), DATA_DIR: replicaDir(id), ENGINE: engine } })),
   { name: 'lock-manager', app: 'lock-manager', env: {} },
   { name: 'gateway', app: 'balancer-gateway', env: { PORT: port, HTTP_PORT: process.env.GATEWAY_HTTP_PORT ?? '9090', GATEWAY_PROCESSES: process.env.GATEWAY_PROCESSES ?? '1' } },
+  // Development: one admin whose password the console prints once in its ready line.
+  { name: 'console', app: 'console', env: { CONSOLE_PORT: consolePort, CONSOLE_DEV: 'true' } },
   { name: 'worker-a', app: 'sample-worker', env: { WORKER_ID: 'worker-a', WORKER_WEIGHT: '5' } },
   { name: 'worker-b', app: 'sample-worker', env: { WORKER_ID: 'worker-b', WORKER_WEIGHT: '1' } },
   { name: 'worker-c', app: 'sample-worker', env: { WORKER_ID: 'worker-c', WORKER_WEIGHT: '1' } },
@@ -127,5 +130,6 @@ console.log(
     `  curl -s -XPOST localhost:${port}/v1/services/sample/echo -H 'content-type: application/json' -d '{"message":"hi"}'\n` +
     `  curl -s localhost:${port}/v1/workers\n` +
     `  node apps/synodctl/dist/main.js kv put greeting hello && node apps/synodctl/dist/main.js kv get greeting\n` +
-    `  node apps/synodctl/dist/main.js cluster status\n`,
+    `  node apps/synodctl/dist/main.js cluster status\n` +
+    `  console: http://localhost:${consolePort} (user admin; the password is in the console's ready line, devAdmin)\n`,
 );

@@ -1,12 +1,12 @@
 import { DEFAULT_LATENCY_WINDOW } from '@synod/balancing';
 import { HealthChecker, NatsTransport, RegistryListener, Router, WorkerRegistry } from '@synod/routing';
-import { BusRequester, LabelBound, coalesceWrites, type OpsRoutes, type ServiceContext, type StartedService } from '@synod/service-kit';
+import { BusRequester, LabelBound, coalesceWrites, httpServerInfo, type OpsRoutes, type ServiceContext, type StartedService } from '@synod/service-kit';
 import { AdminRelay } from './admin-relay.js';
 import { GatewayBusApi } from './bus-api.js';
 import type { GatewayConfig } from './config.js';
 import { buildApi } from './http-api.js';
 import { LagMonitor } from './lag-monitor.js';
-import { adminPlugin } from './plugins/admin.js';
+import { opsAdminRoutes } from './plugins/admin.js';
 
 /** Where a gateway process stands among the instance's processes. */
 export interface ProcessRole {
@@ -125,6 +125,7 @@ export async function startGatewayProcess(ctx: ServiceContext<GatewayConfig>, ro
   let serving = true;
   return {
     ready: { port, process: role.process },
+    http: [httpServerInfo('api', port, api)],
     checks: [{ name: 'api', ok: () => serving }],
     ...(role.serveAdmin
       ? { opsRoutes: adminRoutes(ctx, new AdminRelay({ nc: bus.nc, namespace: config.SYNOD_NAMESPACE, gateway: instanceId, processes: 1, timeoutMs: config.ADMIN_APPLY_TIMEOUT_MS, log })) }
@@ -142,15 +143,8 @@ export async function startGatewayProcess(ctx: ServiceContext<GatewayConfig>, ro
   };
 }
 
-/** The admin plugin on the ops port, relaying changes through `relay`. */
+/** The admin routes on the ops port, relaying changes through `relay`. */
 export function adminRoutes(ctx: ServiceContext<GatewayConfig>, relay: AdminRelay): OpsRoutes {
   const { config, log } = ctx;
-  return async (app) => {
-    await app.register(adminPlugin, {
-      prefix: '/v1/admin',
-      log,
-      apply: (change) => relay.apply(change),
-      ...(config.ADMIN_TOKEN === undefined ? {} : { adminToken: config.ADMIN_TOKEN }),
-    });
-  };
+  return opsAdminRoutes({ log, apply: (change) => relay.apply(change), ...(config.ADMIN_TOKEN === undefined ? {} : { adminToken: config.ADMIN_TOKEN }) });
 }

@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import { HTTP_HEADERS } from '@synod/protocol';
-import type { Logger } from '@synod/service-kit';
+import { trackRoutes, type Logger } from '@synod/service-kit';
 import { docsPlugin } from './plugins/docs.js';
 import { edgePlugin, type EdgeOptions } from './plugins/edge.js';
-import { errorsPlugin } from './plugins/errors.js';
+import { errorsPlugin, fromFastifyError } from './plugins/errors.js';
 import { registryViewsPlugin } from './plugins/registry-views.js';
 import { serviceProxyPlugin, type ServiceProxyOptions } from './plugins/service-proxy.js';
 import type { ProcessView } from './views.js';
@@ -38,7 +38,14 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
       const given = req.headers[HTTP_HEADERS.requestId];
       return typeof given === 'string' && /^[\w.:-]{1,128}$/.test(given) ? given : `${prefix}-${(++seq).toString(36)}`;
     },
+    // Errors fastify raises before routing (a path that is not valid percent-encoding) skip the
+    // error handler: without this they answer fastify's own body instead of the catalog envelope.
+    frameworkErrors: (err, req, reply: FastifyReply) => {
+      const e = fromFastifyError(err);
+      void reply.code(e.httpStatus).header(HTTP_HEADERS.requestId, req.id).send(e.toEnvelope());
+    },
   });
+  trackRoutes(app);
   app.register(errorsPlugin, { log: opts.log });
   app.register(edgePlugin, { log: opts.log, ...opts.edge });
   app.register(serviceProxyPlugin, { log: opts.log, ...opts.proxy });

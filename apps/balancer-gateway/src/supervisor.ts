@@ -1,5 +1,5 @@
 import cluster, { type Worker } from 'node:cluster';
-import { ProcessMetrics, readyOf, type ServiceContext, type StartedService } from '@synod/service-kit';
+import { ProcessMetrics, readyOf, type HttpServerInfo, type ServiceContext, type StartedService } from '@synod/service-kit';
 import { AdminRelay } from './admin-relay.js';
 import type { GatewayConfig } from './config.js';
 import { adminRoutes } from './gateway-process.js';
@@ -65,6 +65,8 @@ export async function superviseProcesses(ctx: ServiceContext<GatewayConfig>): Pr
   const relay = new AdminRelay({ nc: bus.nc, namespace: config.SYNOD_NAMESPACE, gateway: instanceId, processes: n, timeoutMs: config.ADMIN_APPLY_TIMEOUT_MS, log });
   return {
     ready: { port: first[0]!.port, processes: n },
+    // The API's routes, as the processes serve them (all the same); the ops server's are added to them.
+    http: apiServers(first[0]!),
     checks: [{ name: 'processes', ok: () => [...slots.values()].every((s) => s.ready !== undefined && s.worker.isConnected()) }],
     opsRoutes: adminRoutes(ctx, relay),
     metricsText: () => processMetrics.text(),
@@ -82,4 +84,14 @@ export async function superviseProcesses(ctx: ServiceContext<GatewayConfig>): Pr
       );
     },
   };
+}
+
+/** The HTTP servers a gateway process listed in its ready report (`http`), checked as far as they are used. */
+function apiServers(ready: Record<string, unknown>): HttpServerInfo[] {
+  const http = ready.http;
+  if (!Array.isArray(http)) return [];
+  return http.filter(
+    (h): h is HttpServerInfo =>
+      typeof h === 'object' && h !== null && typeof (h as HttpServerInfo).server === 'string' && typeof (h as HttpServerInfo).port === 'number' && Array.isArray((h as HttpServerInfo).routes),
+  );
 }

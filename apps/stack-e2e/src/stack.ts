@@ -30,6 +30,7 @@ export const STACK_SERVICES = [
   'sample-worker-a',
   'sample-worker-b',
   'sample-worker',
+  'console',
 ] as const;
 
 /**
@@ -43,6 +44,7 @@ export const IDENTITIES = {
   gateway: 'CN=gateway,O=Synod',
   synodctl: 'CN=synodctl,O=Synod',
   sample: 'CN=sample,O=Synod',
+  console: 'CN=console,O=Synod',
 } as const;
 export type IdentityName = keyof typeof IDENTITIES;
 

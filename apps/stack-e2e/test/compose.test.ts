@@ -87,7 +87,7 @@ describe('docker-compose.yml', () => {
     const paxos = composeModel({ ENGINE: 'paxos', SYNOD_NAMESPACE: 'team.x' });
     expect(paxos.services['consensus-2']!.environment!.ENGINE).toBe('paxos');
     for (const [, s] of Object.entries(paxos.services)) if (s.environment?.SYNOD_NAMESPACE) expect(s.environment.SYNOD_NAMESPACE).toBe('team.x');
-    expect(paxos['x-nats-environment'].SYNOD_SUBJECTS_RAFT).toBe('team.x.raft.>');
+    expect(paxos['x-nats-environment'].SYNOD_SUBJECTS_PEER).toBe('team.x.peer.>');
   });
 
   it('runs every app in development mode explicitly, with the gateway admin routes closed unless SYNOD_ADMIN_TOKEN is set', () => {
@@ -188,23 +188,29 @@ describe('NATS permissions (infra/nats/auth.conf)', () => {
     for (const u of [...users.values()].filter(isOtherWorker)) {
       expect(mayPublish(u, subjects.workerEndpoint(ns, u.name, 'w1', 'e'))).toBe(true);
       expect(mayPublish(u, subjects.workerEndpoint(ns, 'sample', 'w1', 'e'))).toBe(false);
-      expect(mayPublish(u, subjects.raftPeer(ns, 'n1'))).toBe(false);
+      expect(mayPublish(u, subjects.peer(ns, 'n1'))).toBe(false);
       expect(mayPublish(u, subjects.kvLeader(ns))).toBe(false);
       expect(mayPublish(u, subjects.registryAnnounce(ns))).toBe(true);
     }
   });
 
-  it('lets only consensus replicas publish peer messages', () => {
-    expect(who((u) => mayPublish(u, subjects.raftPeer(ns, 'n1')))).toEqual(['consensus']);
-    expect(who((u) => maySubscribe(u, subjects.raftPeer(ns, 'n1')))).toEqual(['consensus']);
+  it("lets only the console publish the lock manager's admin subject, which only the lock manager serves", () => {
+    expect(who((u) => mayPublish(u, subjects.lockAdmin(ns)))).toEqual(['console']);
+    expect(who((u) => maySubscribe(u, subjects.lockAdmin(ns)))).toEqual(['lock-manager']);
+    expect(who((u) => mayPublish(u, subjects.lockApi(ns)))).toEqual(['console', 'synodctl']);
   });
 
-  it("lets only lock-manager and the CLI reach the store's client subjects, and only consensus serve them", () => {
+  it('lets only consensus replicas publish peer messages', () => {
+    expect(who((u) => mayPublish(u, subjects.peer(ns, 'n1')))).toEqual(['consensus']);
+    expect(who((u) => maySubscribe(u, subjects.peer(ns, 'n1')))).toEqual(['consensus']);
+  });
+
+  it("lets only lock-manager, the CLI and the console reach the store's client subjects, and only consensus serve them", () => {
     for (const s of [subjects.kvLeader(ns), subjects.kvNode(ns, 'n2'), subjects.kvAny(ns), subjects.kvWatch(ns, 'n3')]) {
-      expect(who((u) => mayPublish(u, s)), s).toEqual(['lock-manager', 'synodctl']);
+      expect(who((u) => mayPublish(u, s)), s).toEqual(['console', 'lock-manager', 'synodctl']);
       expect(who((u) => maySubscribe(u, s)), s).toEqual(['consensus']);
     }
-    expect(who((u) => mayPublish(u, subjects.lockApi(ns)))).toEqual(['synodctl']);
+    expect(who((u) => mayPublish(u, subjects.lockApi(ns)))).toEqual(['console', 'synodctl']);
     expect(who((u) => maySubscribe(u, subjects.lockApi(ns)))).toEqual(['lock-manager']);
   });
 
@@ -257,9 +263,9 @@ describe('NATS permissions (infra/nats/auth.conf)', () => {
 
   it('follows SYNOD_NAMESPACE, multi-token namespaces included', () => {
     const team = forNamespace('team.x');
-    expect(mayPublish(team.get('consensus')!, subjects.raftPeer('team.x', 'n1'))).toBe(true);
-    expect(mayPublish(team.get('consensus')!, subjects.raftPeer('synod', 'n1'))).toBe(false);
-    expect(mayPublish(team.get('sample')!, subjects.raftPeer('team.x', 'n1'))).toBe(false);
+    expect(mayPublish(team.get('consensus')!, subjects.peer('team.x', 'n1'))).toBe(true);
+    expect(mayPublish(team.get('consensus')!, subjects.peer('synod', 'n1'))).toBe(false);
+    expect(mayPublish(team.get('sample')!, subjects.peer('team.x', 'n1'))).toBe(false);
   });
 
   it('matches subjects as NATS does', () => {

@@ -113,6 +113,7 @@ describe('infra/k8s', () => {
   it('runs the stateless pieces as Deployments', () => {
     expect(workloads.filter((w) => w.kind === 'Deployment').map((w) => w.metadata.name).sort()).toEqual([
       'synod-balancer-gateway',
+      'synod-console',
       'synod-lock-manager',
       'synod-sample-worker',
     ]);

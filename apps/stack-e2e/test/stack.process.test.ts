@@ -43,6 +43,7 @@ let certs: string;
 interface Ports {
   GATEWAY_PORT: number;
   GATEWAY_OPS_PORT: number;
+  CONSOLE_PORT: number;
   NATS_PORT: number;
   NATS_PORT_2: number;
   NATS_PORT_3: number;
@@ -240,7 +241,7 @@ if (!readiness.ok) {
     beforeAll(async () => {
       // A run killed before its clean-up left its stack behind: remove it now.
       for (const stale of orphanedProjects(PROJECT_PREFIX)) compose(['down', '-v', '--remove-orphans', '--timeout', '0'], 120_000, stale);
-      const picked = await Promise.all(Array.from({ length: 8 }, () => freePort()));
+      const picked = await Promise.all(Array.from({ length: 9 }, () => freePort()));
       ports = {
         GATEWAY_PORT: picked[0]!,
         GATEWAY_OPS_PORT: picked[1]!,
@@ -250,6 +251,7 @@ if (!readiness.ok) {
         NATS_MONITOR_PORT: picked[5]!,
         NATS_MONITOR_PORT_2: picked[6]!,
         NATS_MONITOR_PORT_3: picked[7]!,
+        CONSOLE_PORT: picked[8]!,
       };
       natsUrls = [ports.NATS_PORT, ports.NATS_PORT_2, ports.NATS_PORT_3].map((p) => `nats://127.0.0.1:${p}`).join(',');
       const t0 = Date.now();
@@ -305,6 +307,7 @@ if (!readiness.ok) {
         'lock-manager': [IDENTITIES['lock-manager']],
         'balancer-gateway': [IDENTITIES.gateway],
         'sample-worker': [IDENTITIES.sample],
+        console: [IDENTITIES.console],
       });
     });
 
@@ -385,13 +388,13 @@ if (!readiness.ok) {
         for await (const s of worker.status()) if (s.type === 'error') refused.push(String(s.error));
       })();
       try {
-        const probe = subjects.raftPeer(NS, 'e2e-probe');
+        const probe = subjects.peer(NS, 'e2e-probe');
         const heard: string[] = [];
         replica.subscribe(probe, { callback: (_err, msg) => void heard.push(msg.string()) });
         await replica.flush();
         // A worker forging a peer message: refused by the server, never delivered.
         worker.publish(probe, 'forged');
-        worker.publish(subjects.raftPeer(NS, 'n1'), 'forged');
+        worker.publish(subjects.peer(NS, 'n1'), 'forged');
         // Its own service's subjects are fine.
         worker.publish(subjects.workerEndpoint(NS, 'sample', 'e2e-probe', 'echo'), '{}');
         await worker.flush();
@@ -401,7 +404,7 @@ if (!readiness.ok) {
         await until('the genuine peer message', 5000, async () => (heard.includes('genuine') ? true : undefined));
         expect(heard).toEqual(['genuine']);
         expect(refused.filter((e) => e.includes(`Publish to "${probe}"`))).toHaveLength(1);
-        expect(refused.filter((e) => e.includes(`Publish to "${subjects.raftPeer(NS, 'n1')}"`))).toHaveLength(1);
+        expect(refused.filter((e) => e.includes(`Publish to "${subjects.peer(NS, 'n1')}"`))).toHaveLength(1);
         expect(refused.filter((e) => e.includes('.svc.sample.'))).toEqual([]);
       } finally {
         await worker.close();
@@ -471,6 +474,24 @@ if (!readiness.ok) {
         await worker.close();
         await cli.close();
       }
+    });
+
+    it('serves the console behind a login: the development admin from its ready line sees three members', async () => {
+      const base = `http://127.0.0.1:${ports.CONSOLE_PORT}`;
+      const page = await fetch(base);
+      expect(page.status).toBe(200);
+      expect(await page.text()).toContain('/assets/app.js');
+      expect((await fetch(`${base}/api/cluster`)).status).toBe(401);
+      const logs = await docker('logs', container('console'));
+      const ready = logs.split('\n').map((l) => { try { return JSON.parse(l) as { msg?: string; devAdmin?: { user: string; generatedPassword: string } }; } catch { return {}; } }).findLast((l) => l.msg === 'ready');
+      // The last start's admin (a container restarted by its policy starts with a new password).
+      expect(ready?.devAdmin?.user).toBe('admin');
+      const login = await fetch(`${base}/api/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user: 'admin', password: ready!.devAdmin!.generatedPassword }) });
+      expect(login.status).toBe(200);
+      const cookie = login.headers.get('set-cookie')!.split(';')[0]!;
+      const cluster = (await (await fetch(`${base}/api/cluster`, { headers: { cookie } })).json()) as { leader: string; members: { id: string }[] };
+      expect(cluster.members.map((m) => m.id).sort()).toEqual(['n1', 'n2', 'n3']);
+      expect(cluster.leader).toMatch(/^n[123]$/);
     });
 
     it('stops routing to a paused worker container and routes to it again once unpaused', async () => {

@@ -174,10 +174,10 @@ describe('the bus on TLS with per-service identities (processes)', () => {
       for await (const s of worker.status()) if (s.type === 'error') refused.push(String(s.error));
     })();
     try {
-      worker.publish(subjects.raftPeer(NS, 'n1'), 'forged');
+      worker.publish(subjects.peer(NS, 'n1'), 'forged');
       await worker.flush();
       await expect(worker.request(subjects.kvLeader(NS), '{}', { timeout: 2000 })).rejects.toThrow(/Permissions Violation/);
-      expect(refused.filter((e) => e.includes(`Publish to "${subjects.raftPeer(NS, 'n1')}"`))).toHaveLength(1);
+      expect(refused.filter((e) => e.includes(`Publish to "${subjects.peer(NS, 'n1')}"`))).toHaveLength(1);
     } finally {
       await worker.close();
     }

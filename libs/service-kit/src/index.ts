@@ -21,6 +21,8 @@ export type { NatsAuth } from './nats-auth.js';
 export type { Bus, NatsConnection, Msg, MsgHdrs, Subscription } from './nats.js';
 export { createMetricsRegistry, Counter, Gauge, Histogram, LabelBound, Registry, UNKNOWN_LABEL_VALUE } from './metrics.js';
 export { startOpsServer } from './ops-server.js';
+export { httpServerInfo, routesOf, trackRoutes } from './http-routes.js';
+export type { HttpRoute, HttpServerInfo } from './http-routes.js';
 export type { OpsRoutes, OpsServer, ReadinessCheck } from './ops-server.js';
 export { EndpointServer, requestHeaderBlock, requestHeaders } from './endpoint-server.js';
 export type { EndpointSpec, EndpointServerOptions, RequestContext, Outcome } from './endpoint-server.js';

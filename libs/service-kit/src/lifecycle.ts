@@ -5,6 +5,7 @@ import { createRootLogger, type Logger } from './logger.js';
 import { createMetricsRegistry } from './metrics.js';
 import { connectNats, type Bus } from './nats.js';
 import { natsAuthIssues, natsAuthKind, natsAuthOf } from './nats-auth.js';
+import type { HttpServerInfo } from './http-routes.js';
 import { startOpsServer, type OpsRoutes, type ReadinessCheck } from './ops-server.js';
 import { answerMetricsRequests, reportReady } from './supervision.js';
 import type { Registry } from 'prom-client';
@@ -24,6 +25,8 @@ export interface ServiceContext<C> {
 export interface StartedService {
   /** Fields of the ready line beyond `id` and `httpPort` (ports the app opened, for example). */
   ready?: Record<string, unknown>;
+  /** The app's own HTTP servers (`httpServerInfo`), listed with the ops server in the ready line's `http`. */
+  http?: HttpServerInfo[];
   /** Extra readiness checks for /readyz; "nats connected" is always there. */
   checks?: ReadinessCheck[];
   /**
@@ -151,7 +154,9 @@ export async function runService<S extends z.ZodRawShape>(def: ServiceDefinition
       });
     }
     if (stopping) return;
-    const ready = { id: instanceId, namespace: config.SYNOD_NAMESPACE, env: config.SYNOD_ENV, httpPort: ops?.port ?? null, ...started.ready };
+    // `http`: every route the process serves, by server (the fuzzer derives its targets from it).
+    const http = [...(started.http ?? []), ...(ops ? [ops.info] : [])];
+    const ready = { id: instanceId, namespace: config.SYNOD_NAMESPACE, env: config.SYNOD_ENV, httpPort: ops?.port ?? null, ...started.ready, http };
     // Written whatever LOG_LEVEL says: orchestration and test fixtures wait for this line.
     log.child({}, { level: 'info' }).info(ready, supervised ? 'process ready' : 'ready');
     if (supervised) reportReady(ready);

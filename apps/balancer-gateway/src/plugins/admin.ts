@@ -1,7 +1,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { StrategyName } from '@synod/balancing';
 import { SynodError } from '@synod/protocol';
-import type { Logger } from '@synod/service-kit';
+import type { Logger, OpsRoutes } from '@synod/service-kit';
 import type { FastifyPluginAsync } from 'fastify';
 import { z } from 'zod';
 import { ServiceParams, StrategyBody, WeightBody, WorkerParams } from '../api-schemas.js';
@@ -74,3 +74,10 @@ export const adminPlugin: FastifyPluginAsync<AdminOptions> = async (app, opts) =
     return apply({ op: 'strategy', service, strategy: null });
   });
 };
+
+/** The admin plugin as the ops server mounts it, under `/v1/admin`. */
+export function opsAdminRoutes(opts: AdminOptions): OpsRoutes {
+  return async (app) => {
+    await app.register(adminPlugin, { prefix: '/v1/admin', ...opts });
+  };
+}

@@ -34,7 +34,8 @@ export const errorsPlugin = fp<{ log: Logger }>(async (app, { log }) => {
   });
 });
 
-function fromFastifyError(err: unknown): SynodError {
+/** A fastify error (body limit, media type, bad url...) as the catalog's error. */
+export function fromFastifyError(err: unknown): SynodError {
   if (err instanceof SynodError) return err;
   const fe = err as Partial<FastifyError>;
   switch (fe.code) {
