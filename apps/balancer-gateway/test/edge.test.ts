@@ -140,6 +140,18 @@ describe('gateway edge: CORS', () => {
     },
   );
 
+  it('answers a preflight without an API key when keys are required (browsers send none with it), and still refuses the call', async () => {
+    const { app } = api({ accessLog: false, apiKeys: KEYS, corsOrigins: ['https://app.example.com'] });
+    const pre = await app.inject(preflight('https://app.example.com'));
+    expect(pre.statusCode).toBe(204);
+    expect(pre.headers['access-control-allow-origin']).toBe('https://app.example.com');
+    expect(String(pre.headers['access-control-allow-headers'])).toContain('x-api-key');
+    const call = await app.inject(echo({ origin: 'https://app.example.com' }));
+    expect(call.statusCode).toBe(401);
+    expect(call.json()).toMatchObject({ error: { code: 'UNAUTHORIZED' } });
+    expect((await app.inject({ method: 'OPTIONS', url: '/v1/workers' })).statusCode).toBe(400);
+  });
+
   it('allows exactly the configured origins', async () => {
     const { app } = api({ accessLog: false, corsOrigins: ['https://app.example.com'] });
     const ok = await app.inject(preflight('https://app.example.com'));

@@ -130,8 +130,11 @@ function presentedKey(req: FastifyRequest): string | undefined {
 export const edgePlugin = fp<EdgeOptions>(async (app, opts) => {
   if (opts.apiKeys !== undefined) {
     const keys = opts.apiKeys;
+    // A browser's CORS preflight never carries credentials (the Fetch standard leaves them out): with
+    // CORS on it passes without a key, to reach no handler and answer only the CORS policy.
+    const preflightsOpen = opts.corsOrigins !== undefined;
     app.addHook('onRequest', async (req) => {
-      if (!guarded(req)) return;
+      if (!guarded(req) || (preflightsOpen && req.method === 'OPTIONS')) return;
       const key = presentedKey(req);
       if (key === undefined) throw new SynodError('UNAUTHORIZED', 'an API key is required: send x-api-key: <key> (or authorization: Bearer <key>)');
       const name = key.length <= 1024 ? keys.get(createHash('sha256').update(key).digest('hex')) : undefined;
