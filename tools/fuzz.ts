@@ -15,11 +15,11 @@ try {
 }
 
 // Loaded once the arguments are good: the fuzzer, and the engines' peer decoders (which tell a
-// malformed frame from a forged one; they live with the replica).
+// malformed frame from a forged one; each engine's lib exports its wire codec).
 const [{ formatReport, runFuzz }, { decodePeerMessage }, { decodePaxosMessage }] = await Promise.all([
   import('@synod/fuzz'),
-  import('../apps/consensus/src/peer-codec.js'),
-  import('../apps/consensus/src/paxos-codec.js'),
+  import('@synod/raft'),
+  import('@synod/paxos'),
 ]);
 
 const replay = (engine: string, target?: string): string =>
