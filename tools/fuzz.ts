@@ -15,7 +15,7 @@ try {
 }
 
 // Loaded once the arguments are good: the fuzzer, and the engines' peer decoders (which tell a
-// malformed frame from a forged one; each engine exports its own).
+// malformed frame from a forged one; each engine's lib exports its wire codec).
 const [{ formatReport, runFuzz }, { decodePeerMessage }, { decodePaxosMessage }] = await Promise.all([
   import('@synod/fuzz'),
   import('@synod/raft'),

@@ -32,7 +32,7 @@ describe('certs (the compose one-shot)', () => {
   it('issues a CA, a certificate per NATS node and per identity of auth.conf, and the CLI copy; then keeps them', async () => {
     const first = await certs();
     expect(first.code, first.output).toBe(0);
-    expect(first.done).toMatchObject({ ca: 'created', copy: 'written', issued: ['nats-1', 'nats-2', 'nats-3', 'consensus', 'lock-manager', 'gateway', 'synodctl', 'sample'] });
+    expect(first.done).toMatchObject({ ca: 'created', copy: 'written', issued: ['nats-1', 'nats-2', 'nats-3', 'consensus', 'lock-manager', 'gateway', 'synodctl', 'console', 'sample'] });
     expect(subject('gateway/cert.pem')).toBe('CN=gateway,O=Synod');
     expect(new X509Certificate(readFileSync(join(dir, 'pki', 'nats-2', 'cert.pem'))).subjectAltName).toContain('DNS:nats-2');
     expect(readFileSync(join(dir, 'clone', 'tmp', 'certs', 'synodctl', 'cert.pem'), 'utf8')).toBe(readFileSync(join(dir, 'pki', 'synodctl', 'cert.pem'), 'utf8'));

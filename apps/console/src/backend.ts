@@ -81,7 +81,7 @@ export interface NatsBackendOptions {
 }
 
 /** Replies of a replica that is down: the member shows as unreachable after this long. */
-const MEMBER_STATUS_TIMEOUT_MS = 800;
+export const MEMBER_STATUS_TIMEOUT_MS = 800;
 
 export function natsBackend(o: NatsBackendOptions): ConsoleBackend {
   const call = { timeoutMs: o.timeoutMs };

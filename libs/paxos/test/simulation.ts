@@ -5,7 +5,8 @@ import { paxosEngine } from '../src/index.js';
 /**
  * Declares the simulator suite for seeds [from, to] on the production driver: seed S runs the fault
  * profile PROFILE_NAMES[S mod 5] (mixed, crash-heavy, partition-heavy, slow-disk, pause-heavy),
- * every third seed five nodes. The 150 seeds `npm test` runs (30 per profile) are split across files so vitest runs
+ * every third seed five nodes. The 120 seeds `npm test` runs (24 per profile, a count sized to
+ * the simulator suites' CI budget; `npm run sim` runs any number) are split across files so vitest runs
  * them in parallel.
  */
 export function simulationSuite(from: number, to: number): void {

@@ -280,6 +280,8 @@ class Simulation<Msg extends PeerMessage, Rec extends { index: number }, Meta, E
   private readonly nodes = new Map<NodeId, SimNode<Msg, Rec, Meta>>();
   private readonly clients: ClientState[] = [];
   private readonly history: Operation<KvInput, KvOutput>[] = [];
+  /** Per key, the inputs of its last three finished writes (what a compare-and-set expects). */
+  private readonly recentWrites = new Map<string, KvInput[]>();
   /** The last events, formatted only when a run fails (a ring of `traceLength`). */
   private readonly trace: { at: number; line: string | (() => string) }[] = [];
   private traceAt = 0;
@@ -738,8 +740,8 @@ class Simulation<Msg extends PeerMessage, Rec extends { index: number }, Meta, E
     else if (x < 0.8) input = { op: 'get', key };
     else {
       // Expect a recently written value so some compare-and-sets succeed.
-      const recent = this.history.filter((h) => h.input.key === key && h.input.op !== 'get').slice(-3);
-      const expected = recent.length > 0 && this.chance(0.7) ? ('value' in this.pick(recent).input ? (this.pick(recent).input as { value: string }).value : null) : null;
+      const recent = this.recentWrites.get(key) ?? [];
+      const expected = recent.length > 0 && this.chance(0.7) ? ('value' in this.pick(recent) ? (this.pick(recent) as { value: string }).value : null) : null;
       input = { op: 'cas', key, expected, value };
     }
     // Most reads take a read barrier; some go through the log, as a write would.
@@ -830,6 +832,12 @@ class Simulation<Msg extends PeerMessage, Rec extends { index: number }, Meta, E
     const op = client.op!;
     client.op = undefined;
     this.history.push({ id: op.opId, clientId: client.id, input: op.input, output, call: op.call, return: ret });
+    if (op.input.op !== 'get') {
+      const recent = this.recentWrites.get(op.input.key) ?? [];
+      recent.push(op.input);
+      if (recent.length > 3) recent.shift();
+      this.recentWrites.set(op.input.key, recent);
+    }
     this.finishedOps++;
     this.stats.ops++;
     if (output === undefined) this.stats.unknownOps++;
