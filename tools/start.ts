@@ -3,7 +3,8 @@
 // three sample workers with weights 5, 1, 1, the console on :8081 (and the worker apps listed in tools/start-workers.json,
 // which `nx g @synod/plugin:worker` adds to), logs pretty-printed. Ctrl-C stops everything. Set
 // NATS_URL to use a server you already run (else one starts on NATS_PORT, default 4222), PORT to move
-// the gateway, SYNOD_DATA to move the data, ENGINE=paxos to run the replicas on Multi-Paxos.
+// the gateway, GATEWAY_PROCESSES to run more gateway processes on its port (default 1), SYNOD_DATA to
+// move the data, ENGINE=paxos to run the replicas on Multi-Paxos.
 // Plaintext on loopback unless NATS_TLS_CA, NATS_TLS_CERT and NATS_TLS_KEY are set (from
 // tools/dev-certs): then the bus is TLS, the server requires a client certificate from that CA
 // (its own is nats-1/ beside the CA), and every app connects with the given one.
@@ -61,7 +62,7 @@ const replicaDir = (id: string) => (engine === 'raft' ? join(dataRoot, id) : joi
 const specs: Spec[] = [
   ...replicas.map((id) => ({ name: id, app: 'consensus', env: { NODE_ID: id, PEERS: replicas.join(','), DATA_DIR: replicaDir(id), ENGINE: engine } })),
   { name: 'lock-manager', app: 'lock-manager', env: {} },
-  { name: 'gateway', app: 'balancer-gateway', env: { PORT: port, HTTP_PORT: process.env.GATEWAY_HTTP_PORT ?? '9090' } },
+  { name: 'gateway', app: 'balancer-gateway', env: { PORT: port, HTTP_PORT: process.env.GATEWAY_HTTP_PORT ?? '9090', GATEWAY_PROCESSES: process.env.GATEWAY_PROCESSES ?? '1' } },
   // Development: one admin whose password the console prints once in its ready line.
   { name: 'console', app: 'console', env: { CONSOLE_PORT: consolePort, CONSOLE_DEV: 'true' } },
   { name: 'worker-a', app: 'sample-worker', env: { WORKER_ID: 'worker-a', WORKER_WEIGHT: '5' } },

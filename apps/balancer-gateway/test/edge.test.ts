@@ -5,14 +5,13 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { createRootLogger, parseConfig } from '@synod/service-kit';
-import { ApiKeysFile, CorsOrigins, type ApiKeys, type EdgeOptions } from '../src/edge.js';
+import { WorkerRegistry, type Router } from '@synod/routing';
 import { buildApi } from '../src/http-api.js';
-import { WorkerRegistry } from '../src/registry.js';
-import type { Router } from '../src/router.js';
+import { ApiKeysFile, CorsOrigins, type ApiKeys, type EdgeOptions } from '../src/plugins/edge.js';
 
 /** A router that answers every request from worker `w1` at once. */
 const router = {
-  route: async () => ({ ok: true, result: { echoed: true }, worker: 'w1', attempts: 1 }),
+  route: async () => ({ ok: true, json: new TextEncoder().encode('{"echoed":true}'), worker: 'w1', attempts: 1 }),
   strategyOf: () => 'weighted',
   describe: () => ({}),
   pending: 0,
@@ -32,7 +31,8 @@ function capture() {
 
 function api(edge: Omit<EdgeOptions, 'log'>) {
   const { lines, log } = capture();
-  const app = buildApi({ router, registry: new WorkerRegistry(60_000), log, maxBodyBytes: 1024, requestTimeoutMs: 1000, edge });
+  const registry = new WorkerRegistry(60_000);
+  const app = buildApi({ log, maxBodyBytes: 1024, proxy: { router, registry, requestTimeoutMs: 1000, hashHeader: 'x-synod-key' }, view: { registry, router }, edge });
   return { app, lines };
 }
 
@@ -167,7 +167,7 @@ describe('gateway edge: access log', () => {
     const { app, lines } = api({ accessLog: true });
     await app.inject(echo({ 'x-request-id': 'req-1' }));
     await app.inject({ method: 'GET', url: '/nope' });
-    await app.inject({ ...echo(), payload: '{nope' });
+    await app.inject({ ...echo(), payload: '' });
     const access = lines.filter((l) => l.msg === 'request');
     expect(access.map((l) => [l.reqId, l.status, l.level, l.component])).toEqual([
       ['req-1', 200, 30, 'access'],

@@ -1,15 +1,22 @@
 import { describe, expect, it } from 'vitest';
 import { ErrorEnvelope } from '@synod/protocol';
 import { deriveRouteTargets } from '@synod/fuzz';
+import type { Router, WorkerRegistry } from '@synod/routing';
 import { createRootLogger, httpServerInfo } from '@synod/service-kit';
-import type { EdgeOptions } from '../src/edge.js';
 import { buildApi } from '../src/http-api.js';
-import type { WorkerRegistry } from '../src/registry.js';
-import type { Router } from '../src/router.js';
+import type { EdgeOptions } from '../src/plugins/edge.js';
 
 /** The API without a bus: these requests are refused before any handler runs. */
 function api(edge: Omit<EdgeOptions, 'log'> = { accessLog: false }) {
-  return buildApi({ router: {} as Router, registry: {} as WorkerRegistry, log: createRootLogger({ service: 'test', instance: 'test', level: 'silent' }), maxBodyBytes: 1024, requestTimeoutMs: 1000, edge });
+  const router = {} as Router;
+  const registry = {} as WorkerRegistry;
+  return buildApi({
+    log: createRootLogger({ service: 'test', instance: 'test', level: 'silent' }),
+    maxBodyBytes: 1024,
+    proxy: { router, registry, requestTimeoutMs: 1000, hashHeader: 'x-synod-key' },
+    view: { registry, router },
+    edge,
+  });
 }
 
 describe('the gateway API answers what fastify refuses before routing with the catalog envelope', () => {

@@ -162,7 +162,7 @@ describe.runIf(chromium !== undefined || CI)('the console in a browser, against 
     expect(next.token).toBeGreaterThan(held.token);
     await next.release();
     await locks.close();
-    expect(lockManager.lines.some((l) => l.msg === 'lock force-released by an admin' && l.actor === 'ada' && l.name === 'reports')).toBe(true);
+    await lockManager.waitForLine((l) => l.msg === 'lock force-released by an admin' && l.actor === 'ada' && l.name === 'reports', 5000);
     await page.close();
   });
 

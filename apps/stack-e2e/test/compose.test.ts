@@ -75,6 +75,9 @@ describe('docker-compose.yml', () => {
     expect(replicas.map((r) => r.volumes![0]!.split(':')[0])).toEqual(['consensus-1', 'consensus-2', 'consensus-3']);
     expect(Object.keys(model.volumes).sort()).toEqual(['certs', 'consensus-1', 'consensus-2', 'consensus-3']);
     expect(model.services['balancer-gateway']!.ports).toContain('127.0.0.1:8080:8080');
+    // One gateway process unless GATEWAY_PROCESSES says otherwise.
+    expect(model.services['balancer-gateway']!.environment!.GATEWAY_PROCESSES).toBe('1');
+    expect(composeModel({ GATEWAY_PROCESSES: '2' }).services['balancer-gateway']!.environment!.GATEWAY_PROCESSES).toBe('2');
     const weights = ['sample-worker-a', 'sample-worker-b', 'sample-worker'].map((n) => Number(model.services[n]!.environment!.WORKER_WEIGHT));
     expect(new Set(weights).size).toBe(3);
   });
@@ -231,6 +234,21 @@ describe('NATS permissions (infra/nats/auth.conf)', () => {
     expect(mayPublish(gateway, subjects.registryDiscover(ns))).toBe(true);
     expect(mayPublish(gateway, subjects.registryAnnounce(ns))).toBe(false);
     expect(maySubscribe(gateway, subjects.registryAll(ns))).toBe(true);
+  });
+
+  it('lets only the gateway hear the gateway admin and stats subjects, and only operators (synodctl) and the gateway relaying its admin routes publish them', () => {
+    const admin = subjects.gatewayAdmin(ns);
+    const stats = subjects.gatewayStats(ns);
+    expect(who((u) => maySubscribe(u, admin))).toEqual(['gateway']);
+    expect(who((u) => maySubscribe(u, stats))).toEqual(['gateway']);
+    expect(who((u) => mayPublish(u, admin))).toEqual(['gateway', 'synodctl']);
+    expect(who((u) => mayPublish(u, stats))).toEqual(['synodctl']);
+    for (const u of [...users.values()].filter(isOtherWorker)) {
+      for (const s of [admin, stats]) expect(mayPublish(u, s) || maySubscribe(u, s), `${u.user} on ${s}`).toBe(false);
+    }
+    const team = forNamespace('team.x');
+    expect(mayPublish(team.get('synodctl')!, subjects.gatewayAdmin('team.x'))).toBe(true);
+    expect(mayPublish(team.get('synodctl')!, subjects.gatewayAdmin('synod'))).toBe(false);
   });
 
   it('lets every user send replies on _INBOX and receive them only under its own _INBOX.<user> prefix', () => {

@@ -121,6 +121,8 @@ describe('infra/k8s', () => {
     const svc = find<{ spec: { selector: Record<string, string>; ports: { port: number; targetPort: string }[] } }>('Service', 'synod-balancer-gateway')!;
     expect(svc.spec.selector).toEqual(gateway.spec.selector.matchLabels);
     expect(gateway.spec.template.spec.containers[0]!.ports).toContainEqual({ name: svc.spec.ports[0]!.targetPort, containerPort: Number(envOf(gateway.spec.template.spec.containers[0]!).PORT!.value) });
+    // One gateway process per pod unless raised.
+    expect(envOf(gateway.spec.template.spec.containers[0]!).GATEWAY_PROCESSES!.value).toBe('1');
   });
 
   it.each(workloads.map((w) => [w.metadata.name, w] as const))('%s: selector, probes on HTTP_PORT, non-root, its own NATS identity from its own Secret', (_name, w) => {

@@ -7,7 +7,7 @@ import { promisify } from 'node:util';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { createCa, issueClientCertificate } from '@synod/dev-pki';
 import { LockClient } from '@synod/locks';
-import { inboxPrefixFor, subjects } from '@synod/protocol';
+import { GatewayAdminApplied, GatewayStats, ReplyEnvelope, inboxPrefixFor, subjects } from '@synod/protocol';
 import { freePort } from '@synod/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IDENTITIES, STACK_SERVICES, orphanedProjects, projectResources, repoRoot, stackImages, stackReadiness, type IdentityName } from '../src/index.js';
@@ -434,6 +434,45 @@ if (!readiness.ok) {
       } finally {
         await worker.close();
         await careless.close();
+      }
+    });
+
+    it("serves gateway stats and admin changes on the bus to synodctl's identity, and refuses a worker's both", async () => {
+      const cli = await natsAs('synodctl');
+      const worker = await natsAs('sample');
+      const refused: string[] = [];
+      void (async () => {
+        for await (const s of worker.status()) if (s.type === 'error') refused.push(String(s.error));
+      })();
+      const result = (data: Uint8Array): unknown => {
+        const reply = ReplyEnvelope.parse(JSON.parse(new TextDecoder().decode(data)));
+        if (!('result' in reply)) throw new Error(`an error reply: ${JSON.stringify(reply)}`);
+        return reply.result;
+      };
+      try {
+        const stats = GatewayStats.parse(result((await cli.request(subjects.gatewayStats(NS), JSON.stringify({ type: 'stats', v: 1, service: 'sample' }), { timeout: 5000 })).data));
+        expect(stats.workers.map((w) => w.id).sort()).toEqual([...allWorkers()].sort());
+        expect(stats.services.map((s) => s.service)).toEqual(['sample']);
+        // A change an operator sends is applied by the gateway (the strategy it already has, then back).
+        const command = (strategy: string | null) => JSON.stringify({ type: 'admin', v: 1, from: 'e2e', id: 'e2e-1', op: 'strategy', service: 'sample', strategy });
+        expect(GatewayAdminApplied.parse(result((await cli.request(subjects.gatewayAdmin(NS), command('weighted'), { timeout: 5000 })).data))).toMatchObject({ ok: true, state: { strategy: 'weighted', overridden: true } });
+        expect(GatewayAdminApplied.parse(result((await cli.request(subjects.gatewayAdmin(NS), command(null), { timeout: 5000 })).data))).toMatchObject({ ok: true, state: { overridden: false } });
+
+        // A worker may neither hear the admin subject, nor send on it, nor ask for stats.
+        const heard: string[] = [];
+        worker.subscribe(subjects.gatewayAdmin(NS), { callback: (err, msg) => void (err ? undefined : heard.push(msg.subject)) });
+        await worker.flush();
+        await until('the refusal of the subscription', 5000, async () => (refused.some((e) => e.includes(`Subscription to "${subjects.gatewayAdmin(NS)}"`)) ? true : undefined));
+        worker.publish(subjects.gatewayAdmin(NS), JSON.stringify({ type: 'admin', v: 1, from: 'worker', id: 'w', op: 'weight', worker: 'worker-a', weight: 0 }));
+        await worker.flush();
+        await until('the refusal of the publish', 5000, async () => (refused.some((e) => e.includes(`Publish to "${subjects.gatewayAdmin(NS)}"`)) ? true : undefined));
+        await expect(worker.request(subjects.gatewayStats(NS), JSON.stringify({ type: 'stats', v: 1 }), { timeout: 2000 })).rejects.toThrow(/Permissions Violation/);
+        await cli.request(subjects.gatewayAdmin(NS), command(null), { timeout: 5000 });
+        expect(heard).toEqual([]);
+        expect((await gatewayWorkers()).find((w) => w.id === 'worker-a')?.weight).toBe(WEIGHTS['worker-a']);
+      } finally {
+        await worker.close();
+        await cli.close();
       }
     });
 

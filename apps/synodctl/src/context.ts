@@ -86,6 +86,11 @@ export class CliContext {
     return (this.locks = { client, request });
   }
 
+  /** The NATS connection itself, for commands that talk to the bus directly (`gateway`). */
+  bus(): Promise<NatsConnection> {
+    return this.connection();
+  }
+
   private async connection(): Promise<NatsConnection> {
     if (this.nc) return this.nc;
     const servers = this.opts.nats.split(',').map((s) => s.trim()).filter((s) => s !== '');

@@ -215,6 +215,22 @@ const lockAdminCases: SemanticCase[] = [
   },
 ];
 
+// ------------------------------------------------------------------ the gateways' admin and stats subjects
+
+function gatewayTemplates(ctx: FuzzContext): Template[] {
+  const admin = (change: Record<string, unknown>) => ({ type: 'admin', v: 1, from: 'fuzzer', id: `fz-${ctx.nextSeq()}`, ...change });
+  // The service the workers serve, set to the gateway's default strategy and back: changes that leave routing as it was.
+  const service = ctx.workers[0]?.service ?? 'sample';
+  return [
+    { name: 'stats', body: { type: 'stats', v: 1 }, quick: true },
+    { name: 'stats of one service', body: { type: 'stats', v: 1, service }, quick: true },
+    { name: 'weight of a worker that does not exist', body: admin({ op: 'weight', worker: 'fuzz-ghost', weight: 5 }), quick: true },
+    { name: 'strategy of a service with no worker', body: admin({ op: 'strategy', service: 'fuzz-ghost', strategy: 'random' }), quick: true },
+    { name: 'strategy of a served service, as configured', body: admin({ op: 'strategy', service, strategy: 'weighted' }), quick: true },
+    { name: 'strategy of a served service cleared', body: admin({ op: 'strategy', service, strategy: null }), quick: true },
+  ];
+}
+
 // ------------------------------------------------------------------ workers (the sample service's endpoints)
 
 function workerTemplates(_ctx: FuzzContext, params: ParamValues): Template[] {
@@ -278,6 +294,8 @@ export function templatesFor(api: ApiName | undefined, ctx: FuzzContext, params:
       return workerTemplates(ctx, params);
     case 'registry':
       return registryTemplates(ctx);
+    case 'gateway':
+      return gatewayTemplates(ctx);
     case 'ping':
     case undefined:
       return genericTemplates();

@@ -48,7 +48,7 @@ export interface FuzzContext {
   requestTimeoutMs: number;
   limits: {
     /** Largest request each bus API accepts, in bytes. */
-    requestBytes: Record<'store' | 'lock' | 'lockAdmin' | 'worker' | 'ping' | 'registry' | 'default', number>;
+    requestBytes: Record<'store' | 'lock' | 'lockAdmin' | 'worker' | 'ping' | 'registry' | 'gateway' | 'default', number>;
     /** The NATS server's max_payload. */
     natsMaxPayload: number;
     /** The gateway's MAX_BODY_BYTES. */

@@ -394,7 +394,7 @@ function withSizeExpectation(r: Rendered, p: PayloadSpec, limit: number | undefi
 }
 
 /** APIs whose request limit is known (others answer oversized requests however they like, as long as with an envelope). */
-const SIZED_APIS: ReadonlySet<ApiName> = new Set(['store', 'lock', 'worker']);
+const SIZED_APIS: ReadonlySet<ApiName> = new Set(['store', 'lock', 'worker', 'gateway']);
 
 async function sendSubject(
   t: SubjectTarget,

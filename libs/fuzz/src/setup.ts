@@ -65,7 +65,7 @@ export async function prepare(stack: FuzzStack, timeoutMs: number): Promise<Setu
       corsOrigin: stack.corsOrigin,
       requestTimeoutMs: timeoutMs,
       limits: {
-        requestBytes: { store: 3 * 256 * 1024, lock: 384 * 1024, lockAdmin: 64 * 1024, worker: 256 * 1024, ping: 256 * 1024, registry: 64 * 1024, default: 256 * 1024 },
+        requestBytes: { store: 3 * 256 * 1024, lock: 384 * 1024, lockAdmin: 64 * 1024, worker: 256 * 1024, ping: 256 * 1024, registry: 64 * 1024, gateway: 64 * 1024, default: 256 * 1024 },
         natsMaxPayload: nc.info?.max_payload ?? 1024 * 1024,
         httpBodyBytes: 256 * 1024,
       },

@@ -8,7 +8,7 @@ import { subjects } from '@synod/protocol';
  */
 
 /** The request vocabularies the fuzzer knows beyond generic garbage (valid templates, semantic cases). */
-export type ApiName = 'store' | 'lock' | 'lockAdmin' | 'worker' | 'ping' | 'registry';
+export type ApiName = 'store' | 'lock' | 'lockAdmin' | 'worker' | 'ping' | 'registry' | 'gateway';
 
 export type SubjectBuilderName = keyof typeof subjects;
 
@@ -46,6 +46,8 @@ export const SUBJECT_ROLES: Partial<Record<SubjectBuilderName, SubjectRole>> = {
   lockApi: { role: 'request', api: 'lock' },
   lockAdmin: { role: 'request', api: 'lockAdmin' },
   lockAll: { coveredBy: ['lockApi', 'lockAdmin'] },
+  gatewayAdmin: { role: 'request', api: 'gateway' },
+  gatewayStats: { role: 'request', api: 'gateway' },
 };
 
 /**

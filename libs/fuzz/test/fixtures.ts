@@ -17,6 +17,6 @@ export function context(): FuzzContext {
     apiKey: 'key',
     corsOrigin: 'https://app.example.com',
     requestTimeoutMs: 1500,
-    limits: { requestBytes: { store: 1000, lock: 1000, lockAdmin: 1000, worker: 1000, ping: 1000, registry: 1000, default: 1000 }, natsMaxPayload: 4000, httpBodyBytes: 2000 },
+    limits: { requestBytes: { store: 1000, lock: 1000, lockAdmin: 1000, worker: 1000, ping: 1000, registry: 1000, gateway: 1000, default: 1000 }, natsMaxPayload: 4000, httpBodyBytes: 2000 },
   };
 }

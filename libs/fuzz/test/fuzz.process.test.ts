@@ -63,7 +63,7 @@ describe('npm run fuzz', () => {
           expect(e.checks.map((c) => c.name)).toContain('the 30 writes acknowledged before the run are readable at their revisions');
           expect(e.targets.filter((t) => t.failure !== undefined).map((t) => t.name)).toEqual([]);
           expect(e.targets.filter((t) => t.inputs === 0).map((t) => t.name), `seed ${seed}`).toEqual([]);
-          expect(e.targets.map((t) => t.name)).toEqual(expect.arrayContaining(['subject peer', 'subject kvLeader', 'subject lockApi', 'api POST /v1/services/:service/:endpoint', 'ops GET /healthz']));
+          expect(e.targets.map((t) => t.name)).toEqual(expect.arrayContaining(['subject peer', 'subject kvLeader', 'subject lockApi', 'subject gatewayAdmin', 'subject gatewayStats', 'api POST /v1/services/:service/:endpoint', 'ops GET /healthz']));
         }
       } finally {
         await rm(dir, { recursive: true, force: true });

@@ -19,8 +19,8 @@ describe('every subject builder of @synod/protocol is fuzzed', () => {
   });
 
   it('names a new builder that has no role', () => {
-    const d = deriveSubjectTargets({ ...subjects, gatewayStats: (ns: string) => `${ns}.gateway.stats` });
-    expect(names(d)).toEqual([expect.stringMatching(/^subject gatewayStats: subject builder has no fuzz target/)]);
+    const d = deriveSubjectTargets({ ...subjects, tenantStats: (ns: string) => `${ns}.tenant.stats` });
+    expect(names(d)).toEqual([expect.stringMatching(/^subject tenantStats: subject builder has no fuzz target/)]);
   });
 
   it('names a parameter the fuzzer has no values for', () => {

@@ -7,6 +7,7 @@ import { connectNats, type Bus } from './nats.js';
 import { natsAuthIssues, natsAuthKind, natsAuthOf } from './nats-auth.js';
 import type { HttpServerInfo } from './http-routes.js';
 import { startOpsServer, type OpsRoutes, type ReadinessCheck } from './ops-server.js';
+import { answerMetricsRequests, reportReady } from './supervision.js';
 import type { Registry } from 'prom-client';
 
 type CommonShape = typeof commonEnv;
@@ -33,6 +34,8 @@ export interface StartedService {
    * surfaces live there, never on a public port. Errors answer the catalog's envelope.
    */
   opsRoutes?: OpsRoutes;
+  /** The text of `/metrics` when the process serves more than its own registry (a supervisor's aggregate). */
+  metricsText?: () => Promise<string>;
   /**
    * Called once on SIGTERM/SIGINT: stop taking work, finish in-flight work. The NATS connection is
    * drained after it returns, then the process exits 0.
@@ -49,6 +52,15 @@ export interface ServiceDefinition<S extends z.ZodRawShape> {
   /** Checks across variables (one variable's bound depending on another's); issues exit with 2. */
   validate?: (config: z.output<z.ZodObject<S>> & CommonConfig) => ConfigIssue[];
   start(ctx: ServiceContext<z.output<z.ZodObject<S>>>): Promise<StartedService>;
+  /**
+   * This process is one of several of the app, run by a supervising process of it (node:cluster;
+   * see supervision.ts): it opens no ops port (the supervisor serves one for all), leaves SIGINT to
+   * the supervisor (a terminal's Ctrl-C reaches the whole process group; the supervisor then stops
+   * each process once, with SIGTERM), stops when the supervisor goes away, answers its requests for
+   * metrics, and reports ready to it; its own log line says `process ready`, since `ready` is the
+   * supervisor's.
+   */
+  supervised?: boolean;
 }
 
 /**
@@ -116,30 +128,38 @@ export async function runService<S extends z.ZodRawShape>(def: ServiceDefinition
     })();
     return stopping;
   };
+  const supervised = def.supervised === true && typeof process.send === 'function';
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
-  process.on('SIGINT', () => void shutdown('SIGINT'));
+  if (supervised) {
+    process.on('SIGINT', () => log.debug('SIGINT left to the supervising process'));
+    process.on('disconnect', () => void shutdown('supervisor gone'));
+  } else {
+    process.on('SIGINT', () => void shutdown('SIGINT'));
+  }
 
   try {
     const metrics = createMetricsRegistry({ service: def.service, instance: instanceId });
     bus = await connectNats({ servers: config.NATS_URL, name: `${def.service}/${instanceId}`, log, auth });
+    if (supervised) answerMetricsRequests(metrics);
     started = await def.start({ config, instanceId, log, bus, metrics });
     const connectedBus = bus;
-    if (config.HTTP_PORT !== undefined) {
+    if (config.HTTP_PORT !== undefined && !supervised) {
       ops = await startOpsServer({
         port: config.HTTP_PORT,
         checks: [{ name: 'nats', ok: () => connectedBus.isConnected() }, ...(started.checks ?? [])],
         registry: metrics,
         log,
         ...(started.opsRoutes ? { routes: started.opsRoutes } : {}),
+        ...(started.metricsText ? { metricsText: started.metricsText } : {}),
       });
     }
     if (stopping) return;
-    // Written whatever LOG_LEVEL says: orchestration and test fixtures wait for this line.
     // `http`: every route the process serves, by server (the fuzzer derives its targets from it).
     const http = [...(started.http ?? []), ...(ops ? [ops.info] : [])];
-    log
-      .child({}, { level: 'info' })
-      .info({ id: instanceId, namespace: config.SYNOD_NAMESPACE, env: config.SYNOD_ENV, httpPort: ops?.port ?? null, ...started.ready, http }, 'ready');
+    const ready = { id: instanceId, namespace: config.SYNOD_NAMESPACE, env: config.SYNOD_ENV, httpPort: ops?.port ?? null, ...started.ready, http };
+    // Written whatever LOG_LEVEL says: orchestration and test fixtures wait for this line.
+    log.child({}, { level: 'info' }).info(ready, supervised ? 'process ready' : 'ready');
+    if (supervised) reportReady(ready);
   } catch (err) {
     log.fatal({ err }, 'failed to start');
     process.exit(1);

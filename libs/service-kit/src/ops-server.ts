@@ -35,6 +35,8 @@ export async function startOpsServer(opts: {
   registry: Registry;
   log: Logger;
   routes?: OpsRoutes;
+  /** Replaces the registry's text on `/metrics` (a supervisor serving its processes' metrics too). */
+  metricsText?: () => Promise<string>;
 }): Promise<OpsServer> {
   const app: FastifyInstance = Fastify({
     logger: false,
@@ -62,7 +64,7 @@ export async function startOpsServer(opts: {
     return reply.code(503).send({ ...e.toEnvelope(), status: 'not ready', checks });
   });
   app.get('/metrics', async (_req, reply) => {
-    const body = await opts.registry.metrics();
+    const body = await (opts.metricsText ?? (() => opts.registry.metrics()))();
     return reply.type(opts.registry.contentType).send(body);
   });
   if (opts.routes) await app.register(opts.routes);

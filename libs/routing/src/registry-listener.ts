@@ -1,5 +1,5 @@
 import { RegistryMessage, SynodError, subjects, type RegistryDiscover } from '@synod/protocol';
-import { DropSummary, type Logger, type NatsConnection, type Subscription } from '@synod/service-kit';
+import { Counter, DropSummary, type Logger, type NatsConnection, type Registry, type Subscription } from '@synod/service-kit';
 import { z } from 'zod';
 import type { RegistryChange, WorkerRegistry } from './registry.js';
 
@@ -17,7 +17,8 @@ export interface RegistryListenerOptions {
   log: Logger;
   now?: () => number;
   onChange?: (change: RegistryChange) => void;
-  onInvalid?: () => void;
+  /** Where the count of ignored messages goes (`<prefix>_registry_invalid_total`); none without it. */
+  metrics?: { registry: Registry; prefix: string };
   /** How often ignored messages are summed up in the log (DropSummary's interval). */
   dropLogIntervalMs?: number;
 }
@@ -34,8 +35,12 @@ export class RegistryListener {
   private readonly log: Logger;
   private readonly now: () => number;
   private readonly drops: DropSummary;
+  private readonly invalid: Counter | undefined;
 
   constructor(private readonly opts: RegistryListenerOptions) {
+    this.invalid = opts.metrics
+      ? new Counter({ name: `${opts.metrics.prefix}_registry_invalid_total`, help: 'Registry messages ignored because they were malformed', registers: [opts.metrics.registry] })
+      : undefined;
     this.log = opts.log.child({ component: 'registry' });
     this.now = opts.now ?? Date.now;
     this.drops = new DropSummary(this.log, {
@@ -71,7 +76,7 @@ export class RegistryListener {
   /** Applies one registry message; malformed ones are logged and counted, never thrown. */
   handle(subject: string, data: Uint8Array, respond?: (body: unknown) => void): void {
     const refuse = (error: SynodError): void => {
-      this.opts.onInvalid?.();
+      this.invalid?.inc();
       this.drops.record(`${error.code}: ${error.message}`, `${subject}: ${error.message}`);
       respond?.(error.toEnvelope());
     };

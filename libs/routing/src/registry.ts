@@ -23,6 +23,8 @@ export interface WorkerEntry {
   reported: WorkerLoad;
   /** Requests this gateway sent that are not answered yet. */
   inFlight: number;
+  /** When the oldest of those was sent (ms, gateway clock); undefined when none is in flight. */
+  inFlightSince: number | undefined;
   served: number;
   errors: number;
 }
@@ -40,6 +42,8 @@ export class WorkerRegistry {
   /** Endpoints ever announced per service: tells "unknown endpoint" from "no live worker". */
   private readonly knownEndpoints = new Map<string, Set<string>>();
   private readonly cache = new Map<string, WorkerEntry[]>();
+  /** Per service, per endpoint: the live workers serving it (cleared with `cache`). */
+  private readonly servingCache = new Map<string, Map<string, WorkerEntry[]>>();
 
   constructor(private readonly expiryMs: number) {}
 
@@ -54,7 +58,7 @@ export class WorkerRegistry {
     const current = this.byId.get(msg.id);
     if (current) {
       const weight = current.weightOverride ?? msg.weight;
-      if (current.weight !== weight || !sameSet(current.endpoints, msg.endpoints)) this.cache.delete(msg.service);
+      if (current.weight !== weight || !sameSet(current.endpoints, msg.endpoints)) this.forget(msg.service);
       current.version = msg.version;
       current.weight = weight;
       current.reportedWeight = msg.weight;
@@ -79,6 +83,7 @@ export class WorkerRegistry {
       lastSeen: now,
       reported: msg.load,
       inFlight: 0,
+      inFlightSince: undefined,
       served: 0,
       errors: 0,
     };
@@ -86,7 +91,7 @@ export class WorkerRegistry {
     let svc = this.byService.get(entry.service);
     if (!svc) this.byService.set(entry.service, (svc = new Map()));
     svc.set(entry.id, entry);
-    this.cache.delete(entry.service);
+    this.forget(entry.service);
     return { kind: 'joined', worker: entry };
   }
 
@@ -95,7 +100,7 @@ export class WorkerRegistry {
     if (!entry) return undefined;
     this.byId.delete(id);
     this.byService.get(entry.service)?.delete(id);
-    this.cache.delete(entry.service);
+    this.forget(entry.service);
     return { kind: 'left', worker: entry, reason };
   }
 
@@ -127,6 +132,18 @@ export class WorkerRegistry {
     return list;
   }
 
+  /** Live workers of a service that serve `endpoint`, in the order of {@link workersOf}; cached likewise. */
+  workersServing(service: string, endpoint: string): readonly WorkerEntry[] {
+    let byEndpoint = this.servingCache.get(service);
+    if (!byEndpoint) this.servingCache.set(service, (byEndpoint = new Map()));
+    let list = byEndpoint.get(endpoint);
+    if (!list) {
+      list = this.workersOf(service).filter((w) => w.endpoints.has(endpoint));
+      byEndpoint.set(endpoint, list);
+    }
+    return list;
+  }
+
   /**
    * Sets (or with undefined clears) an operator's weight for a worker, in force over the weight it
    * reports until cleared or until the worker leaves. Returns false for an unknown worker.
@@ -136,8 +153,13 @@ export class WorkerRegistry {
     if (!entry) return false;
     entry.weightOverride = weight;
     entry.weight = weight ?? entry.reportedWeight;
-    this.cache.delete(entry.service);
+    this.forget(entry.service);
     return true;
+  }
+
+  private forget(service: string): void {
+    this.cache.delete(service);
+    this.servingCache.delete(service);
   }
 
   /** Services ever announced. */

@@ -73,3 +73,35 @@ describe('WorkerRegistry', () => {
     expect(row!.lastHeartbeat).toBe(new Date(1_000).toISOString());
   });
 });
+
+describe('registry weights and declarations', () => {
+  const announce = (over: Partial<WorkerAnnounce> = {}): WorkerAnnounce => ({
+    type: 'announce',
+    v: 1,
+    id: 'a',
+    service: 'sample',
+    weight: 3,
+    endpoints: ['echo', 'sleep'],
+    heartbeatIntervalMs: 100,
+    load: { inFlight: 0, served: 0, errors: 0 },
+    ...over,
+  });
+
+  it('an override wins over heartbeats until cleared', () => {
+    const r = new WorkerRegistry(1000);
+    r.upsert(announce({ idempotent: ['echo'], maxConcurrency: 4 }), 0);
+    const before = r.workersOf('sample');
+    expect(r.setWeightOverride('a', 1)).toBe(true);
+    expect(r.workersOf('sample')).not.toBe(before);
+    r.upsert(announce({ type: 'heartbeat', weight: 5 }), 10);
+    expect(r.get('a')).toMatchObject({ weight: 1, reportedWeight: 5, weightOverride: 1, maxConcurrency: undefined, joinedAt: 0 });
+    expect(r.setWeightOverride('a', undefined)).toBe(true);
+    expect(r.get('a')!.weight).toBe(5);
+    expect(r.setWeightOverride('nobody', 1)).toBe(false);
+    expect(r.view(10)[0]).toMatchObject({ weight: 5, reportedWeight: 5 });
+    expect([...r.get('a')!.idempotent]).toEqual([]);
+    r.upsert(announce({ type: 'heartbeat', idempotent: ['sleep'], maxConcurrency: 2 }), 20);
+    expect(r.get('a')).toMatchObject({ maxConcurrency: 2 });
+    expect([...r.get('a')!.idempotent]).toEqual(['sleep']);
+  });
+});
