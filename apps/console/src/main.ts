@@ -26,7 +26,7 @@ await runService({
     const dev = config.CONSOLE_DEV ? await developmentAdmin() : undefined;
     const users = [...(config.CONSOLE_USERS_FILE ?? []), ...(dev ? [dev.user] : [])];
     const store = new StoreClient({ nc: bus.nc, namespace: config.SYNOD_NAMESPACE, clientId: `console-${process.pid}`, timeoutMs: config.CONSOLE_BACKEND_TIMEOUT_MS });
-    const backend = natsBackend({ nc: bus.nc, store, namespace: config.SYNOD_NAMESPACE, timeoutMs: config.CONSOLE_BACKEND_TIMEOUT_MS, log: log.child({ component: 'backend' }) });
+    const backend = natsBackend({ nc: bus.nc, store, namespace: config.SYNOD_NAMESPACE, timeoutMs: config.CONSOLE_BACKEND_TIMEOUT_MS, gatewayWaitMs: config.CONSOLE_GATEWAY_WAIT_MS, log: log.child({ component: 'backend' }) });
     const https = config.CONSOLE_TLS_CERT && config.CONSOLE_TLS_KEY ? { cert: config.CONSOLE_TLS_CERT, key: config.CONSOLE_TLS_KEY } : undefined;
     const app = buildConsoleApp({
       backend,
