@@ -286,7 +286,7 @@ export function buildConsoleApp(o: ConsoleAppOptions): FastifyInstance {
       try {
         const view = withRates(previous, await o.backend.services());
         previous = view;
-        stream.send('services', view);
+        stream.send('services', { ...view, strategiesAvailable: STRATEGY_NAMES });
       } catch (err) {
         stream.send('error', toSynodError(err).toEnvelope().error);
       }
