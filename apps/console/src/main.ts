@@ -20,6 +20,10 @@ await runService({
     if ((c.CONSOLE_TLS_CERT === undefined) !== (c.CONSOLE_TLS_KEY === undefined)) {
       issues.push({ variable: c.CONSOLE_TLS_CERT === undefined ? 'CONSOLE_TLS_CERT' : 'CONSOLE_TLS_KEY', expected: 'expected both CONSOLE_TLS_CERT and CONSOLE_TLS_KEY, or neither', received: undefined });
     }
+    if (c.CONSOLE_GATEWAY_WAIT_MS >= c.CONSOLE_REFRESH_MS) {
+      // Each refresh of the Services page waits this long for the gateways: it must end before the next.
+      issues.push({ variable: 'CONSOLE_GATEWAY_WAIT_MS', expected: `expected less than CONSOLE_REFRESH_MS (${c.CONSOLE_REFRESH_MS})`, received: String(c.CONSOLE_GATEWAY_WAIT_MS) });
+    }
     return issues;
   },
   async start({ config, log, bus }) {
