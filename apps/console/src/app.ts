@@ -58,7 +58,8 @@ const LocksQuery = z.object({ after: LockName.optional(), limit: z.coerce.number
 const ForceReleaseBody = z
   .object({ name: LockName, token: z.int().positive(), confirm: z.string().max(200) })
   .refine((b) => b.confirm === b.name, { message: 'confirm must repeat the lock name', path: ['confirm'] });
-const WatchQuery = z.object({ prefix: Prefix });
+/** `from`: the first revision to deliver (the page's listing revision + 1, so nothing falls between the two). */
+const WatchQuery = z.object({ prefix: Prefix, from: z.coerce.number().int().positive().optional() });
 /** `confirm` repeats the service or worker: the page sends it once the admin has confirmed. */
 const StrategyBody = z
   .object({
@@ -298,10 +299,10 @@ export function buildConsoleApp(o: ConsoleAppOptions): FastifyInstance {
   });
 
   app.get('/api/live/watch', async (req, reply) => {
-    const { prefix } = parse(WatchQuery, req.query, 'query');
+    const { prefix, from } = parse(WatchQuery, req.query, 'query');
     const stream = openStream(req, reply);
     void o.backend
-      .watch(prefix, stream.signal, (event) => stream.send('event', event))
+      .watch(prefix, stream.signal, (event) => stream.send('event', event), from)
       .catch((err: unknown) => stream.send('error', toSynodError(err).toEnvelope().error))
       .finally(() => stream.raw.end());
     await stream.done;

@@ -65,8 +65,8 @@ export interface ConsoleBackend {
   key(key: string): Promise<KeyDetail>;
   put(key: string, value: string): Promise<{ revision: number }>;
   del(key: string): Promise<{ deleted: number; revision: number }>;
-  /** Events under `prefix` as they happen, until `signal` aborts. */
-  watch(prefix: string, signal: AbortSignal, onEvent: (event: WatchEvent) => void): Promise<void>;
+  /** Events under `prefix` from revision `fromRevision` (default: the next), until `signal` aborts. */
+  watch(prefix: string, signal: AbortSignal, onEvent: (event: WatchEvent) => void, fromRevision?: number): Promise<void>;
   leases(): Promise<LeaseView[]>;
   revokeLease(id: number): Promise<{ revoked: boolean; deleted: number }>;
   locks(after: string | undefined, limit: number): Promise<LockListResult>;
@@ -174,8 +174,8 @@ export function natsBackend(o: NatsBackendOptions): ConsoleBackend {
       const r = await o.store.delete(key, call);
       return { deleted: r.deleted, revision: r.revision };
     },
-    async watch(prefix, signal, onEvent) {
-      const w = o.store.watch({ key: prefix, prefix: true, signal });
+    async watch(prefix, signal, onEvent, fromRevision) {
+      const w = o.store.watch({ key: prefix, prefix: true, signal, ...(fromRevision === undefined ? {} : { fromRevision }) });
       try {
         for await (const event of w) onEvent(event);
       } catch (err) {

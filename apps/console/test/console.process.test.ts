@@ -331,6 +331,7 @@ describe.runIf(chromium !== undefined || CI)('the console in a browser, against 
       ['GET', '/api/key?key='],
       ['GET', '/api/locks?after=a%2Fb'],
       ['GET', '/api/live/watch'],
+      ['GET', '/api/live/watch?prefix=a&from=-1'],
     ];
     for (const [method, path] of routes) {
       for (const body of method === 'GET' || path.startsWith('/api/leases/') ? [undefined] : ['{garbage', JSON.stringify({ key: 5, value: {}, name: [], token: 'x', user: 1 }), JSON.stringify({ value: 'x'.repeat(3 * 1024 * 1024) })]) {
