@@ -1,7 +1,7 @@
 // `npm run console:screenshots`: a picture of each console page in docs/console/, taken in Debian's
 // Chromium (CHROMIUM_PATH overrides) against a small stack this script starts and stops: nats-server,
-// three replicas, a lock manager, the gateway with three sample workers under light load, and the
-// console, with some keys, leases and locks in the store.
+// three replicas, a lock manager, a gateway with two services of sample workers under light load,
+// and the console, with some keys, leases and locks in the store.
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -27,6 +27,28 @@ try {
   apps.push(...(await startReplicas({ natsUrl: nats.url, namespace: ns, ids: ['n1', 'n2', 'n3'], dataRoot: join(dir, 'data'), env: { TICK_MS: '50' } })));
   const common = { NATS_URL: nats.url, SYNOD_NAMESPACE: ns, LOG_LEVEL: 'warn' };
   apps.push((await AppProcess.start({ script: appScript('lock-manager'), env: common })).app);
+  for (const [service, id, latencyMs] of [
+    ['billing', 'billing-1', '2'],
+    ['billing', 'billing-2', '6'],
+    ['sample', 'sample-1', '1'],
+    ['sample', 'sample-2', '1'],
+    ['sample', 'sample-3', '3'],
+  ] as const) {
+    apps.push((await AppProcess.start({ script: appScript('sample-worker'), env: { ...common, WORKER_SERVICE: service, WORKER_ID: id, WORKER_EXTRA_LATENCY_MS: latencyMs } })).app);
+  }
+  const gateway = await AppProcess.start({ script: appScript('balancer-gateway'), env: { ...common, PORT: '0', HOST: '127.0.0.1', HTTP_PORT: '0', LB_STRATEGY: 'p2c-ewma' } });
+  apps.push(gateway.app);
+  const gatewayUrl = `http://127.0.0.1:${String(gateway.ready.port)}`;
+  // Light load for the Services page: a few requests a second to each service until the end.
+  let loading = true;
+  const load = Promise.all(
+    ['billing', 'sample'].map(async (service, i) => {
+      while (loading) {
+        await fetch(`${gatewayUrl}/v1/services/${service}/echo`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"message":"hi"}' }).catch(() => undefined);
+        await new Promise((r) => setTimeout(r, 40 + 30 * i));
+      }
+    }),
+  );
   const usersFile = join(dir, 'users.json');
   writeFileSync(usersFile, JSON.stringify({ users: [{ name: 'operator', role: 'admin', scrypt: await hashPassword('screenshot-password') }] }));
   const consoleApp = await AppProcess.start({ script: appScript('console'), env: { ...common, CONSOLE_PORT: '0', CONSOLE_HOST: '127.0.0.1', CONSOLE_USERS_FILE: usersFile, CONSOLE_REFRESH_MS: '500' } });
@@ -71,13 +93,19 @@ try {
   await page.getByTestId('nav-locks').click();
   await page.locator('[data-testid=lock-row][data-lock=orders]').waitFor();
   await page.screenshot({ path: join(out, 'locks.png'), fullPage: true });
+  await page.getByTestId('nav-services').click();
+  await page.locator('[data-testid=service][data-service=billing]').waitFor();
+  await new Promise((r) => setTimeout(r, 6000));
+  await page.screenshot({ path: join(out, 'services.png'), fullPage: true });
+  loading = false;
+  await load;
   await browser.close();
   for (const l of held) await l.release();
   await (await waiter)?.release();
   await locks.close();
   await store.close();
   await nc.close();
-  console.log(`screenshots in ${out}: login, cluster, keys, leases, locks`);
+  console.log(`screenshots in ${out}: login, cluster, keys, leases, locks, services`);
 } finally {
   await Promise.all(apps.map((a) => a.stop(5000)));
   await nats.stop();

@@ -4,7 +4,7 @@ import type { Router, WorkerRegistry } from '@synod/routing';
 /** What one gateway process knows, as `GET /v1/workers`, `GET /v1/services` and the stats subject show it. */
 export interface ProcessView {
   registry: WorkerRegistry;
-  router: Pick<Router, 'describe' | 'strategyOf' | 'pending' | 'pendingPeak'>;
+  router: Pick<Router, 'describe' | 'strategyOf' | 'pending' | 'pendingPeak' | 'answeredLatency'>;
 }
 
 /** The registry's rows with what the router knows of each worker; only `service`'s when given. */
@@ -13,7 +13,7 @@ export function workerRows({ registry, router }: ProcessView, now: number, servi
   return service === undefined ? rows : rows.filter((w) => w.service === service);
 }
 
-/** One row per known service: its strategy, live and ejected workers, endpoints; only `service`'s when given. */
+/** One row per known service: its strategy, live and ejected workers, endpoints, answer latency; only `service`'s when given. */
 export function serviceRows({ registry, router }: ProcessView, now: number, service?: string): ServiceView[] {
   const names = service === undefined ? registry.services() : registry.services().filter((s) => s === service);
   return names.map((name) => {
@@ -26,6 +26,7 @@ export function serviceRows({ registry, router }: ProcessView, now: number, serv
       workers: workers.length,
       ejected: workers.filter((w) => router.describe(w, now).ejected === true).length,
       endpoints: [...endpoints],
+      ...router.answeredLatency(name, now),
     };
   });
 }

@@ -13,6 +13,7 @@ import { ApiKeysFile, CorsOrigins, type ApiKeys, type EdgeOptions } from '../src
 const router = {
   route: async () => ({ ok: true, json: new TextEncoder().encode('{"echoed":true}'), worker: 'w1', attempts: 1 }),
   strategyOf: () => 'weighted',
+  answeredLatency: () => undefined,
   describe: () => ({}),
   pending: 0,
   pendingPeak: 0,

@@ -20,6 +20,7 @@ function api(answer: (req: RouteRequest) => RouteResult = () => ({ ok: true, jso
       return answer(req);
     },
     strategyOf: () => 'weighted',
+    answeredLatency: () => undefined,
     describe: () => ({ ejected: false }),
     pending: 0,
     pendingPeak: 0,

@@ -1,10 +1,12 @@
 import type { ServerResponse } from 'node:http';
 import cookie from '@fastify/cookie';
-import { LockName, MAX_KEY_LENGTH, MAX_VALUE_LENGTH, SynodError, toSynodError } from '@synod/protocol';
+import { STRATEGY_NAMES, isStrategyName } from '@synod/balancing';
+import { LockName, MAX_KEY_LENGTH, MAX_VALUE_LENGTH, ServiceName, SynodError, WorkerId, toSynodError } from '@synod/protocol';
 import type { Logger } from '@synod/service-kit';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { ConsoleBackend } from './backend.js';
+import { withRates, type ServicesView } from './gateways.js';
 import { AttemptLimiter, type Session, Sessions } from './sessions.js';
 import { authenticate, type ConsoleUser, UserName } from './users.js';
 
@@ -56,7 +58,19 @@ const LocksQuery = z.object({ after: LockName.optional(), limit: z.coerce.number
 const ForceReleaseBody = z
   .object({ name: LockName, token: z.int().positive(), confirm: z.string().max(200) })
   .refine((b) => b.confirm === b.name, { message: 'confirm must repeat the lock name', path: ['confirm'] });
-const WatchQuery = z.object({ prefix: Prefix });
+/** `from`: the first revision to deliver (the page's listing revision + 1, so nothing falls between the two). */
+const WatchQuery = z.object({ prefix: Prefix, from: z.coerce.number().int().positive().optional() });
+/** `confirm` repeats the service or worker: the page sends it once the admin has confirmed. */
+const StrategyBody = z
+  .object({
+    service: ServiceName,
+    strategy: z.string().refine(isStrategyName, { message: `expected one of ${STRATEGY_NAMES.join(', ')}` }).nullable(),
+    confirm: z.string().max(200),
+  })
+  .refine((b) => b.confirm === b.service, { message: 'confirm must repeat the service name', path: ['confirm'] });
+const WeightBody = z
+  .object({ worker: WorkerId, weight: z.int().min(0).max(1000).nullable(), confirm: z.string().max(200) })
+  .refine((b) => b.confirm === b.worker, { message: 'confirm must repeat the worker id', path: ['confirm'] });
 
 function parse<T extends z.ZodType>(schema: T, value: unknown, what: string): z.output<T> {
   const r = schema.safeParse(value);
@@ -182,6 +196,8 @@ export function buildConsoleApp(o: ConsoleAppOptions): FastifyInstance {
     return o.backend.locks(q.after, q.limit);
   });
 
+  app.get('/api/services', async () => ({ ...(await o.backend.services()), strategiesAvailable: STRATEGY_NAMES }));
+
   // ---- changes (admin)
   app.put('/api/keys', async (req) => {
     const b = parse(PutBody, req.body, 'body');
@@ -198,6 +214,15 @@ export function buildConsoleApp(o: ConsoleAppOptions): FastifyInstance {
   app.post('/api/locks/force-release', async (req) => {
     const b = parse(ForceReleaseBody, req.body, 'body');
     return audited(req, 'forceRelease', { name: b.name, token: b.token }, () => o.backend.forceRelease(b.name, b.token, req.session!.user));
+  });
+
+  app.post('/api/services/strategy', async (req) => {
+    const b = parse(StrategyBody, req.body, 'body');
+    return audited(req, 'setStrategy', { service: b.service, strategy: b.strategy }, () => o.backend.setStrategy(b.service, b.strategy, req.session!.user));
+  });
+  app.post('/api/services/weight', async (req) => {
+    const b = parse(WeightBody, req.body, 'body');
+    return audited(req, b.weight === 0 ? 'drainWorker' : 'setWeight', { worker: b.worker, weight: b.weight }, () => o.backend.setWeight(b.worker, b.weight, req.session!.user));
   });
 
   // ---- live views (Server-Sent Events)
@@ -255,11 +280,29 @@ export function buildConsoleApp(o: ConsoleAppOptions): FastifyInstance {
     clearInterval(timer);
   });
 
+  app.get('/api/live/services', async (req, reply) => {
+    const stream = openStream(req, reply);
+    let previous: ServicesView | undefined;
+    const push = async () => {
+      try {
+        const view = withRates(previous, await o.backend.services());
+        previous = view;
+        stream.send('services', { ...view, strategiesAvailable: STRATEGY_NAMES });
+      } catch (err) {
+        stream.send('error', toSynodError(err).toEnvelope().error);
+      }
+    };
+    await push();
+    const timer = setInterval(() => void push(), o.refreshMs);
+    await stream.done;
+    clearInterval(timer);
+  });
+
   app.get('/api/live/watch', async (req, reply) => {
-    const { prefix } = parse(WatchQuery, req.query, 'query');
+    const { prefix, from } = parse(WatchQuery, req.query, 'query');
     const stream = openStream(req, reply);
     void o.backend
-      .watch(prefix, stream.signal, (event) => stream.send('event', event))
+      .watch(prefix, stream.signal, (event) => stream.send('event', event), from)
       .catch((err: unknown) => stream.send('error', toSynodError(err).toEnvelope().error))
       .finally(() => stream.raw.end());
     await stream.done;

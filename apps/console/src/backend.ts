@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import {
   ForceReleaseResult,
   LockListResult,
@@ -7,8 +8,9 @@ import {
   type StatusResult,
   type WatchEvent,
 } from '@synod/protocol';
-import { busRequest, type Logger, type NatsConnection } from '@synod/service-kit';
+import { busRequest, mapRequestError, type Logger, type NatsConnection } from '@synod/service-kit';
 import type { StoreClient } from '@synod/store-client';
+import { adminOutcome, statsOutcome, type AdminOutcome, type ServicesView } from './gateways.js';
 
 /** One replica as the console shows it. */
 export interface MemberView {
@@ -63,12 +65,18 @@ export interface ConsoleBackend {
   key(key: string): Promise<KeyDetail>;
   put(key: string, value: string): Promise<{ revision: number }>;
   del(key: string): Promise<{ deleted: number; revision: number }>;
-  /** Events under `prefix` as they happen, until `signal` aborts. */
-  watch(prefix: string, signal: AbortSignal, onEvent: (event: WatchEvent) => void): Promise<void>;
+  /** Events under `prefix` from revision `fromRevision` (default: the next), until `signal` aborts. */
+  watch(prefix: string, signal: AbortSignal, onEvent: (event: WatchEvent) => void, fromRevision?: number): Promise<void>;
   leases(): Promise<LeaseView[]>;
   revokeLease(id: number): Promise<{ revoked: boolean; deleted: number }>;
   locks(after: string | undefined, limit: number): Promise<LockListResult>;
   forceRelease(name: string, token: number, actor: string): Promise<ForceReleaseResult>;
+  /** Every gateway process's stats, per service. */
+  services(): Promise<ServicesView>;
+  /** A service's strategy on every gateway process (null: back to the configured one). */
+  setStrategy(service: string, strategy: string | null, actor: string): Promise<AdminOutcome>;
+  /** A worker's weight on every gateway process (0 drains it; null: back to the weight it reports). */
+  setWeight(worker: string, weight: number | null, actor: string): Promise<AdminOutcome>;
 }
 
 export interface NatsBackendOptions {
@@ -77,6 +85,8 @@ export interface NatsBackendOptions {
   namespace: string;
   /** Budget of one call to the store or the lock manager, in ms. */
   timeoutMs: number;
+  /** How long the gateway processes' answers are collected, in ms (each answers on its own). */
+  gatewayWaitMs: number;
   log: Logger;
 }
 
@@ -87,6 +97,24 @@ export function natsBackend(o: NatsBackendOptions): ConsoleBackend {
   const call = { timeoutMs: o.timeoutMs };
   const lockCall = async <T>(subject: string, body: unknown, parse: (v: unknown) => T): Promise<T> =>
     parse(await busRequest(o.nc, subject, body, { timeoutMs: o.timeoutMs, requestId: `console-${Date.now().toString(36)}` }));
+  /** Asks every gateway process and collects the raw answers for `gatewayWaitMs`. */
+  const gather = async (subject: string, body: unknown): Promise<Uint8Array[]> => {
+    const raw: Uint8Array[] = [];
+    try {
+      // noMux: one inbox under the connection's prefix, which the console's NATS user may hear.
+      const replies = await o.nc.requestMany(subject, JSON.stringify(body), { strategy: 'timer', maxWait: o.gatewayWaitMs, noMux: true });
+      for await (const msg of replies) raw.push(msg.data);
+    } catch (err) {
+      const mapped = mapRequestError(err, subject, o.gatewayWaitMs);
+      if (mapped.code !== 'NO_RESPONDERS') throw mapped;
+    }
+    return raw;
+  };
+  const change = async (op: Record<string, unknown>, actor: string): Promise<AdminOutcome> => {
+    const subject = subjects.gatewayAdmin(o.namespace);
+    // `from` names the admin in every gateway's log line of the change.
+    return adminOutcome(subject, await gather(subject, { type: 'admin', v: 1, from: `console:${actor}`, id: randomBytes(6).toString('hex'), ...op }));
+  };
   return {
     async cluster() {
       const leaderStatus: StatusResult = await o.store.status(undefined, call);
@@ -146,8 +174,8 @@ export function natsBackend(o: NatsBackendOptions): ConsoleBackend {
       const r = await o.store.delete(key, call);
       return { deleted: r.deleted, revision: r.revision };
     },
-    async watch(prefix, signal, onEvent) {
-      const w = o.store.watch({ key: prefix, prefix: true, signal });
+    async watch(prefix, signal, onEvent, fromRevision) {
+      const w = o.store.watch({ key: prefix, prefix: true, signal, ...(fromRevision === undefined ? {} : { fromRevision }) });
       try {
         for await (const event of w) onEvent(event);
       } catch (err) {
@@ -180,6 +208,16 @@ export function natsBackend(o: NatsBackendOptions): ConsoleBackend {
     },
     forceRelease(name, token, actor) {
       return lockCall(subjects.lockAdmin(o.namespace), { type: 'forceRelease', name, token, actor }, (v) => ForceReleaseResult.parse(v));
+    },
+    async services() {
+      const subject = subjects.gatewayStats(o.namespace);
+      return statsOutcome(subject, await gather(subject, { type: 'stats', v: 1 }), Date.now());
+    },
+    setStrategy(service, strategy, actor) {
+      return change({ op: 'strategy', service, strategy }, actor);
+    },
+    setWeight(worker, weight, actor) {
+      return change({ op: 'weight', worker, weight }, actor);
     },
   };
 }

@@ -34,4 +34,6 @@ export const consoleEnv = {
   CONSOLE_TLS_KEY: env.of(PemFile),
   /** Budget of one call to the store or the lock manager, in ms. */
   CONSOLE_BACKEND_TIMEOUT_MS: env.int({ min: 100, max: 60_000, default: 3000 }),
+  /** How long the gateway processes' answers to a stats request or an admin change are collected, in ms. */
+  CONSOLE_GATEWAY_WAIT_MS: env.int({ min: 20, max: 10_000, default: 300 }),
 };

@@ -20,13 +20,17 @@ await runService({
     if ((c.CONSOLE_TLS_CERT === undefined) !== (c.CONSOLE_TLS_KEY === undefined)) {
       issues.push({ variable: c.CONSOLE_TLS_CERT === undefined ? 'CONSOLE_TLS_CERT' : 'CONSOLE_TLS_KEY', expected: 'expected both CONSOLE_TLS_CERT and CONSOLE_TLS_KEY, or neither', received: undefined });
     }
+    if (c.CONSOLE_GATEWAY_WAIT_MS >= c.CONSOLE_REFRESH_MS) {
+      // Each refresh of the Services page waits this long for the gateways: it must end before the next.
+      issues.push({ variable: 'CONSOLE_GATEWAY_WAIT_MS', expected: `expected less than CONSOLE_REFRESH_MS (${c.CONSOLE_REFRESH_MS})`, received: String(c.CONSOLE_GATEWAY_WAIT_MS) });
+    }
     return issues;
   },
   async start({ config, log, bus }) {
     const dev = config.CONSOLE_DEV ? await developmentAdmin() : undefined;
     const users = [...(config.CONSOLE_USERS_FILE ?? []), ...(dev ? [dev.user] : [])];
     const store = new StoreClient({ nc: bus.nc, namespace: config.SYNOD_NAMESPACE, clientId: `console-${process.pid}`, timeoutMs: config.CONSOLE_BACKEND_TIMEOUT_MS });
-    const backend = natsBackend({ nc: bus.nc, store, namespace: config.SYNOD_NAMESPACE, timeoutMs: config.CONSOLE_BACKEND_TIMEOUT_MS, log: log.child({ component: 'backend' }) });
+    const backend = natsBackend({ nc: bus.nc, store, namespace: config.SYNOD_NAMESPACE, timeoutMs: config.CONSOLE_BACKEND_TIMEOUT_MS, gatewayWaitMs: config.CONSOLE_GATEWAY_WAIT_MS, log: log.child({ component: 'backend' }) });
     const https = config.CONSOLE_TLS_CERT && config.CONSOLE_TLS_KEY ? { cert: config.CONSOLE_TLS_CERT, key: config.CONSOLE_TLS_KEY } : undefined;
     const app = buildConsoleApp({
       backend,

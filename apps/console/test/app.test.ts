@@ -1,6 +1,7 @@
 import { Writable } from 'node:stream';
 import type { InjectOptions } from 'fastify';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { SynodError } from '@synod/protocol';
 import { createRootLogger } from '@synod/service-kit';
 import { buildConsoleApp } from '../src/app.js';
 import type { ConsoleBackend } from '../src/backend.js';
@@ -50,6 +51,15 @@ function fakeBackend(calls: string[]): ConsoleBackend {
     forceRelease: async (name, token, actor) => {
       calls.push(`forceRelease ${name} ${token} by ${actor}`);
       return { released: true, key: `locks/${name}/mutex/7`, lease: 7 };
+    },
+    services: async () => ({ at: 1, gateways: [], services: [], problems: [] }),
+    setStrategy: async (service, strategy, actor) => {
+      calls.push(`strategy ${service}=${strategy} by ${actor}`);
+      return { applied: [{ gateway: 'gw', process: 1, ok: true }], problems: [] };
+    },
+    setWeight: async (worker, weight, actor) => {
+      calls.push(`weight ${worker}=${weight} by ${actor}`);
+      return { applied: [{ gateway: 'gw', process: 1, ok: true }], problems: [] };
     },
   };
 }
@@ -131,7 +141,7 @@ describe('console access', () => {
     expect(bad.status).toBe(401);
     expect(bad.body).toMatchObject({ error: { code: 'UNAUTHORIZED' } });
     expect(bad.headers['set-cookie']).toBeUndefined();
-    for (const url of ['/api/session', '/api/cluster', '/api/keys', '/api/leases', '/api/locks', '/api/live/cluster']) {
+    for (const url of ['/api/session', '/api/cluster', '/api/keys', '/api/leases', '/api/locks', '/api/live/cluster', '/api/services', '/api/live/services']) {
       const r = await app.inject({ method: 'GET', url });
       expect(r.statusCode, url).toBe(401);
       expect(r.json(), url).toMatchObject({ error: { code: 'UNAUTHORIZED', retryable: false } });
@@ -162,6 +172,9 @@ describe('console access', () => {
       { method: 'DELETE' as const, url: '/api/keys', payload: { key: 'a' } },
       { method: 'DELETE' as const, url: '/api/leases/7' },
       { method: 'POST' as const, url: '/api/locks/force-release', payload: { name: 'orders', token: 5, confirm: 'orders' } },
+      { method: 'POST' as const, url: '/api/services/strategy', payload: { service: 'billing', strategy: 'least-outstanding', confirm: 'billing' } },
+      { method: 'POST' as const, url: '/api/services/weight', payload: { worker: 'b1', weight: 0, confirm: 'b1' } },
+      { method: 'POST' as const, url: '/api/services/weight', payload: { worker: 'b2', weight: 5, confirm: 'b2' } },
     ];
     for (const c of changes) {
       const r = await app.inject({ ...c, headers: { cookie: viewer.cookie, 'x-csrf-token': viewer.csrf } });
@@ -180,9 +193,10 @@ describe('console access', () => {
       const r = await app.inject({ ...c, headers: { cookie: admin.cookie, 'x-csrf-token': admin.csrf } });
       expect(r.statusCode, c.url).toBe(200);
     }
-    expect(calls).toEqual(['put a=1', 'del a', 'revoke 7', 'forceRelease orders 5 by ada']);
+    expect(calls).toEqual(['put a=1', 'del a', 'revoke 7', 'forceRelease orders 5 by ada', 'strategy billing=least-outstanding by ada', 'weight b1=0 by ada', 'weight b2=5 by ada']);
     const audit = lines.filter((l) => l.component === 'audit' && l.actor === 'ada' && l.ok === true).map((l) => l.action);
-    expect(audit).toEqual(['login', 'put', 'delete', 'revokeLease', 'forceRelease']);
+    expect(audit).toEqual(['login', 'put', 'delete', 'revokeLease', 'forceRelease', 'setStrategy', 'drainWorker', 'setWeight']);
+    expect(lines.find((l) => l.action === 'drainWorker')).toMatchObject({ actor: 'ada', worker: 'b1', weight: 0, ok: true });
     for (const l of lines.filter((x) => x.component === 'audit' && x.action !== 'login')) expect(l.at).toEqual(expect.any(String));
   });
 
@@ -221,6 +235,12 @@ describe('console API input', () => {
     ['a huge page size', 400, 'BAD_REQUEST', { method: 'GET' as const, url: '/api/locks?limit=100000' }],
     ['text instead of JSON', 415, 'UNSUPPORTED_MEDIA_TYPE', { method: 'PUT' as const, url: '/api/keys', payload: 'key=a', headers: { 'content-type': 'text/plain' } }],
     ['an unknown route', 404, 'NOT_FOUND', { method: 'GET' as const, url: '/api/nothing' }],
+    ['an unknown strategy', 400, 'BAD_REQUEST', { method: 'POST' as const, url: '/api/services/strategy', payload: { service: 'billing', strategy: 'fastest', confirm: 'billing' } }],
+    ['a strategy switch without confirmation', 400, 'BAD_REQUEST', { method: 'POST' as const, url: '/api/services/strategy', payload: { service: 'billing', strategy: 'random', confirm: '' } }],
+    ['a bad service name', 400, 'BAD_REQUEST', { method: 'POST' as const, url: '/api/services/strategy', payload: { service: 'a.b', strategy: 'random', confirm: 'a.b' } }],
+    ['a weight out of range', 400, 'BAD_REQUEST', { method: 'POST' as const, url: '/api/services/weight', payload: { worker: 'b1', weight: 1001, confirm: 'b1' } }],
+    ['a fractional weight', 400, 'BAD_REQUEST', { method: 'POST' as const, url: '/api/services/weight', payload: { worker: 'b1', weight: 0.5, confirm: 'b1' } }],
+    ['a drain without confirmation', 400, 'BAD_REQUEST', { method: 'POST' as const, url: '/api/services/weight', payload: { worker: 'b1', weight: 0, confirm: 'b2' } }],
   ] as [string, number, string, InjectOptions][])('%s gets %i %s', async (_what, status, code, req) => {
     const { app, calls } = consoleApp();
     const s = await login(app, 'ada', 'admin-password-1');
@@ -230,6 +250,28 @@ describe('console API input', () => {
     expect(calls.filter((c) => !c.startsWith('keys') && !c.startsWith('key '))).toEqual([]);
     // Still serving.
     expect((await app.inject({ method: 'GET', url: '/api/cluster', headers: { cookie: s.cookie } })).statusCode).toBe(200);
+  });
+
+  it("answers the services view with the strategies the console can set, and a gateway's failure as its envelope", async () => {
+    const { app } = consoleApp();
+    const s = await login(app, 'vic', 'viewer-password-1');
+    const ok = await app.inject({ method: 'GET', url: '/api/services', headers: { cookie: s.cookie } });
+    expect(ok.statusCode).toBe(200);
+    expect(ok.json()).toMatchObject({ services: [], strategiesAvailable: expect.arrayContaining(['round-robin', 'least-outstanding']) });
+    const failing = buildConsoleApp({
+      backend: { ...fakeBackend([]), services: async () => Promise.reject(new SynodError('BAD_GATEWAY', 'an answer on t.gateway.stats is not JSON')) },
+      users,
+      assets: { html: '', js: '', css: '' },
+      log: capture().log,
+      refreshMs: 1000,
+      sessionTtlMs: 60_000,
+      secure: false,
+      loginAttemptsPerMinute: 10,
+    });
+    const f = await login(failing, 'vic', 'viewer-password-1');
+    const r = await failing.inject({ method: 'GET', url: '/api/services', headers: { cookie: f.cookie } });
+    expect(r.statusCode).toBe(502);
+    expect(r.json()).toMatchObject({ error: { code: 'BAD_GATEWAY', message: 'an answer on t.gateway.stats is not JSON' } });
   });
 
   it('answers a garbage or oversized login with the envelope', async () => {

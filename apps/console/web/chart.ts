@@ -7,6 +7,8 @@ export interface Series {
   /** One value per x (null: a gap). */
   values: (number | null)[];
   stroke: string;
+  /** Dash pattern in px (a second kind of line beside solid ones). */
+  dash?: number[];
 }
 
 /** A time-series line chart (uPlot): x in seconds since the epoch, one or more series, fixed unit label. */
@@ -22,7 +24,7 @@ export function TimeChart(props: { title: string; unit: string; x: number[]; ser
       height: props.height ?? 200,
       scales: { x: { time: true } },
       axes: [{}, { label: props.unit, size: 60 }],
-      series: [{}, ...props.series.map((s) => ({ label: s.label, stroke: s.stroke, width: 2, spanGaps: false }))],
+      series: [{}, ...props.series.map((s) => ({ label: s.label, stroke: s.stroke, width: 2, spanGaps: false, ...(s.dash ? { dash: s.dash } : {}) }))],
     };
     plot.current = new uPlot(opts, [props.x, ...props.series.map((s) => s.values)] as uPlot.AlignedData, el.current);
     const resize = () => plot.current?.setSize({ width: Math.max(320, el.current?.clientWidth ?? 640), height: props.height ?? 200 });
@@ -36,5 +38,7 @@ export function TimeChart(props: { title: string; unit: string; x: number[]; ser
   useEffect(() => {
     plot.current?.setData([props.x, ...props.series.map((s) => s.values)] as uPlot.AlignedData);
   });
-  return html`<div class="chart" data-testid=${props.testId} ref=${el}></div>`;
+  // What the chart holds, for tests and tools that read the page: samples, and each series' latest value.
+  const last = props.series.map((s) => s.values.at(-1) ?? '').join(',');
+  return html`<div class="chart" data-testid=${props.testId} data-points=${props.x.length} data-last=${last} ref=${el}></div>`;
 }

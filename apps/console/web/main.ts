@@ -6,6 +6,7 @@ import { ClusterPage } from './pages/cluster.js';
 import { KeysPage } from './pages/keys.js';
 import { LeasesPage } from './pages/leases.js';
 import { LocksPage } from './pages/locks.js';
+import { ServicesPage } from './pages/services.js';
 
 export interface SessionInfo {
   user: string;
@@ -19,6 +20,7 @@ const PAGES = {
   keys: { title: 'Keys', view: KeysPage },
   leases: { title: 'Leases', view: LeasesPage },
   locks: { title: 'Locks', view: LocksPage },
+  services: { title: 'Services', view: ServicesPage },
 } as const;
 type PageName = keyof typeof PAGES;
 

@@ -236,19 +236,21 @@ describe('NATS permissions (infra/nats/auth.conf)', () => {
     expect(maySubscribe(gateway, subjects.registryAll(ns))).toBe(true);
   });
 
-  it('lets only the gateway hear the gateway admin and stats subjects, and only operators (synodctl) and the gateway relaying its admin routes publish them', () => {
+  it("lets only the gateway hear the gateway admin and stats subjects, and only operators' tools (synodctl, the console) and the gateway relaying its admin routes publish them", () => {
     const admin = subjects.gatewayAdmin(ns);
     const stats = subjects.gatewayStats(ns);
     expect(who((u) => maySubscribe(u, admin))).toEqual(['gateway']);
     expect(who((u) => maySubscribe(u, stats))).toEqual(['gateway']);
-    expect(who((u) => mayPublish(u, admin))).toEqual(['gateway', 'synodctl']);
-    expect(who((u) => mayPublish(u, stats))).toEqual(['synodctl']);
+    expect(who((u) => mayPublish(u, admin))).toEqual(['console', 'gateway', 'synodctl']);
+    expect(who((u) => mayPublish(u, stats))).toEqual(['console', 'synodctl']);
     for (const u of [...users.values()].filter(isOtherWorker)) {
       for (const s of [admin, stats]) expect(mayPublish(u, s) || maySubscribe(u, s), `${u.user} on ${s}`).toBe(false);
     }
     const team = forNamespace('team.x');
     expect(mayPublish(team.get('synodctl')!, subjects.gatewayAdmin('team.x'))).toBe(true);
     expect(mayPublish(team.get('synodctl')!, subjects.gatewayAdmin('synod'))).toBe(false);
+    expect(mayPublish(team.get('console')!, subjects.gatewayStats('team.x'))).toBe(true);
+    expect(mayPublish(team.get('console')!, subjects.gatewayStats('synod'))).toBe(false);
   });
 
   it('lets every user send replies on _INBOX and receive them only under its own _INBOX.<user> prefix', () => {

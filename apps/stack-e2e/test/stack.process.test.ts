@@ -476,7 +476,7 @@ if (!readiness.ok) {
       }
     });
 
-    it('serves the console behind a login: the development admin from its ready line sees three members', async () => {
+    it("serves the console behind a login: the development admin from its ready line sees three members and the gateway's services", async () => {
       const base = `http://127.0.0.1:${ports.CONSOLE_PORT}`;
       const page = await fetch(base);
       expect(page.status).toBe(200);
@@ -492,6 +492,10 @@ if (!readiness.ok) {
       const cluster = (await (await fetch(`${base}/api/cluster`, { headers: { cookie } })).json()) as { leader: string; members: { id: string }[] };
       expect(cluster.members.map((m) => m.id).sort()).toEqual(['n1', 'n2', 'n3']);
       expect(cluster.leader).toMatch(/^n[123]$/);
+      // The Services page asks the gateway on its stats subject as CN=console (refused without the permission).
+      const services = (await (await fetch(`${base}/api/services`, { headers: { cookie } })).json()) as { services: { service: string; workers: unknown[] }[]; problems: unknown[] };
+      expect(services.problems).toEqual([]);
+      expect(services.services.find((s) => s.service === 'sample')?.workers.length).toBeGreaterThan(0);
     });
 
     it('stops routing to a paused worker container and routes to it again once unpaused', async () => {

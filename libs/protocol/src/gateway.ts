@@ -56,6 +56,8 @@ export const ServiceView = z.object({
   workers: z.number().describe('live workers'),
   ejected: z.number().describe('workers ejected by outlier detection right now'),
   endpoints: z.array(z.string()),
+  p50Ms: z.number().optional().describe("median latency of the workers' answers over the last 10 s, in ms (absent before any)"),
+  p99Ms: z.number().optional().describe("99th percentile latency of the workers' answers over the last 10 s, in ms (absent before any)"),
 });
 export type ServiceView = z.infer<typeof ServiceView>;
 

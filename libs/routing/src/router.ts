@@ -102,7 +102,12 @@ interface ServiceState {
   budget: RetryBudget;
   slowStart: SlowStart;
   waiters: Waiter[];
+  /** Latencies of the service's answered attempts, for the p50 and p99 its stats show. */
+  answered: LatencyWindow;
 }
+
+/** The window of a service's answer latencies (stats only: a quantile from the first sample). */
+const SERVICE_LATENCY_WINDOW: LatencyWindowOptions = { windowMs: DEFAULT_LATENCY_WINDOW.windowMs, minSamples: 1 };
 
 /** One request on its way: what the steps share. */
 interface Call {
@@ -212,6 +217,14 @@ export class Router {
   /** Whether a strategy was set at runtime for the service. */
   hasRuntimeStrategy(service: string): boolean {
     return this.runtimeStrategies.has(service);
+  }
+
+  /** The p50 and p99 of the service's answered attempts in the last window, in ms; undefined before any. */
+  answeredLatency(service: string, now: number): { p50Ms: number; p99Ms: number } | undefined {
+    const window = this.services.get(service)?.answered;
+    const p50Ms = window?.quantile(0.5, now);
+    const p99Ms = window?.quantile(0.99, now);
+    return p50Ms === undefined || p99Ms === undefined ? undefined : { p50Ms: round3(p50Ms), p99Ms: round3(p99Ms) };
   }
 
   /** Follows registry changes: forgets workers that left, and wakes the service's waiters. */
@@ -450,6 +463,7 @@ export class Router {
     let ewma = this.latency.get(worker.id);
     if (!ewma) this.latency.set(worker.id, (ewma = new PeakEwma(this.opts.ewma)));
     ewma.observe(latencyMs, fast, now);
+    if (outcome.ok) state.answered.record(latencyMs, now);
     if (this.hedge.enabled && outcome.ok) {
       let window = this.recent.get(worker.id);
       if (!window) this.recent.set(worker.id, (window = new LatencyWindow(this.hedge.window)));
@@ -597,6 +611,7 @@ export class Router {
         budget: new RetryBudget(this.opts.retry.budget),
         slowStart: new SlowStart(this.opts.slowStart, this.opts.random),
         waiters: [],
+        answered: new LatencyWindow(SERVICE_LATENCY_WINDOW),
       };
       this.services.set(service, s);
     }

@@ -225,6 +225,29 @@ describe('Router', () => {
     expect(settled).toBe(false);
   });
 
+  it("reports the p50 and p99 of a service's answered attempts over the last window, failures left out", async () => {
+    let clock = 1_000_000;
+    let served = 0;
+    const { router } = setup(
+      async () => {
+        served++;
+        clock += served <= 98 ? 10 : 200;
+        return served === 101 ? failWith('INTERNAL') : ok('a');
+      },
+      { now: () => clock },
+    );
+    expect(router.answeredLatency('svc', clock)).toBeUndefined();
+    for (let i = 0; i < 101; i++) await router.route(request());
+    const latency = router.answeredLatency('svc', clock)!;
+    // Buckets grow by 5%: each quantile is known within 5% above.
+    expect(latency.p50Ms).toBeGreaterThanOrEqual(10);
+    expect(latency.p50Ms).toBeLessThanOrEqual(10.5);
+    expect(latency.p99Ms).toBeGreaterThanOrEqual(200);
+    expect(latency.p99Ms).toBeLessThanOrEqual(210);
+    // Two windows later the samples have slid out.
+    expect(router.answeredLatency('svc', clock + 25_000)).toBeUndefined();
+  });
+
   it('keeps a runtime strategy only for a service with a live worker or a configured one', () => {
     const { router, registry } = setup(ok, { overrides: new Map([['planned', 'p2c-ewma']]) });
     expect(router.setStrategy('svc', 'weighted')).toBe(true);

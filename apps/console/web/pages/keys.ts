@@ -51,7 +51,8 @@ export function KeysPage(props: { session: SessionInfo }) {
   useEffect(() => {
     if (!watching) return;
     setEvents([]);
-    return live(`/api/live/watch?${qs({ prefix })}`, (event, data) => {
+    // From the revision after the listing on screen: a change made between the two is not missed.
+    return live(`/api/live/watch?${qs({ prefix, from: page ? page.revision + 1 : undefined })}`, (event, data) => {
       if (event === 'event') setEvents((e) => [data as WatchEvent, ...e].slice(0, 200));
       else if (event === 'error') setMessage((data as { message: string }).message);
     });
