@@ -1,4 +1,4 @@
-import type { Member, Strategy } from './strategy.js';
+import { usableWeight, type Member, type Strategy } from './strategy.js';
 
 /**
  * Strict rotation: while membership is stable, every window of N consecutive picks holds each of
@@ -10,7 +10,8 @@ export class RoundRobinStrategy implements Strategy {
   private lastId: string | undefined;
   private lastIndex = -1;
 
-  pick<M extends Member>(members: readonly M[]): M | undefined {
+  pick<M extends Member>(all: readonly M[]): M | undefined {
+    const members = all.some((m) => usableWeight(m) === 0) ? all.filter((m) => usableWeight(m) > 0) : all;
     const n = members.length;
     if (n === 0) return undefined;
     // Fast path: the last pick is still where we left it.

@@ -91,6 +91,13 @@ describe('round-robin', () => {
     expect(picks(new RoundRobinStrategy(), members([5, 1, 1]), 6)).toEqual(['m0', 'm1', 'm2', 'm0', 'm1', 'm2']);
   });
 
+  it('gives a drained member (weight 0) no turn, and takes it back in rotation when its weight returns', () => {
+    const s = new RoundRobinStrategy();
+    expect(picks(s, members([1, 0, 1]), 4)).toEqual(['m0', 'm2', 'm0', 'm2']);
+    expect(picks(s, members([1, 1, 1]), 3)).toEqual(['m0', 'm1', 'm2']);
+    expect(s.pick(members([0, 0]))).toBeUndefined();
+  });
+
   it('continues after the member that left, and includes a member that joined', () => {
     const s = new RoundRobinStrategy();
     const abc = [
@@ -123,6 +130,12 @@ describe('round-robin', () => {
 });
 
 describe('random', () => {
+  it('never picks a drained member (weight 0) and returns undefined when every member is drained', () => {
+    const got = new Set(picks(new RandomStrategy(seededRandom(7)), members([1, 0, 3, 0]), 500));
+    expect([...got].sort()).toEqual(['m0', 'm2']);
+    expect(new RandomStrategy(seededRandom(7)).pick(members([0, 0]))).toBeUndefined();
+  });
+
   it('replays exactly from the same seed', () => {
     const ms = members([1, 1, 1, 1]);
     expect(picks(new RandomStrategy(seededRandom(42)), ms, 50)).toEqual(picks(new RandomStrategy(seededRandom(42)), ms, 50));

@@ -61,9 +61,6 @@ function append(h: History, v: ServicesView): History {
   return { x: [...h.x, v.at / 1000].slice(-HISTORY), rate: add(h.rate, (s) => s.ratePerS), p50: add(h.p50, (s) => s.p50Ms), p99: add(h.p99, (s) => s.p99Ms) };
 }
 
-/** Strategies that pick whatever the weights say: under them a drained worker still gets requests. */
-const WEIGHT_BLIND = new Set(['random', 'round-robin']);
-
 const fmtLatency = (ms: number | undefined): string => (ms === undefined ? '—' : `${ms.toFixed(ms < 10 ? 2 : 0)} ms`);
 
 export function ServicesPage(props: { session: SessionInfo }) {
@@ -165,8 +162,6 @@ export function ServicesPage(props: { session: SessionInfo }) {
           </label>
           <button onClick=${() => switchStrategy(s.service, current)} data-testid="strategy-apply">Switch</button>
         </div>`}
-        ${s.strategies.some((n) => WEIGHT_BLIND.has(n)) &&
-        html`<p class="muted" data-testid="weight-blind">${s.strategies.filter((n) => WEIGHT_BLIND.has(n)).join(' and ')} ignores weights: a drained worker still gets requests under it.</p>`}
         <table data-testid="workers-table">
           <thead><tr><th>worker</th><th>weight</th><th>in flight</th><th>EWMA latency</th><th>served</th><th>errors</th><th>ejection</th>${admin && html`<th></th>`}</tr></thead>
           <tbody>
