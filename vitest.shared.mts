@@ -12,6 +12,13 @@ function reporting(root: string, kind: string) {
 }
 
 /**
+ * Workspace packages resolve to their TypeScript sources (the `@synod/source` export condition) in
+ * tests, as in typecheck and the app bundles; their published `exports` point at built files.
+ * Vite replaces its default (server) conditions when given some, so they are listed with it.
+ */
+const resolveSources = { ssr: { resolve: { conditions: ['@synod/source', 'module', 'node', 'development|production'] } } };
+
+/**
  * Two kinds of suites:
  * - unit (`*.test.ts` beside the code or under test/): pure, fast, run in parallel;
  * - process (`test/**\/*.process.test.ts`): real nats-server and real app processes, run one file at
@@ -19,6 +26,7 @@ function reporting(root: string, kind: string) {
  */
 export function unitConfig(root: string) {
   return defineConfig({
+    ...resolveSources,
     test: {
       name: 'unit',
       root,
@@ -32,6 +40,7 @@ export function unitConfig(root: string) {
 
 export function processConfig(root: string) {
   return defineConfig({
+    ...resolveSources,
     test: {
       name: 'process',
       root,

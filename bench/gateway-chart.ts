@@ -2,10 +2,21 @@
 // usual "nines" percentile axis (p0, p90, p99, p99.9, p99.99 equally spaced).
 import type { Histogram } from 'hdr-histogram-js';
 
+/** A latency distribution: the latency in ms at percentile p, and how many samples it holds. */
+export interface Distribution {
+  at(p: number): number;
+  count: number;
+}
+
 export interface Series {
   name: string;
   color: string;
-  histogram: Histogram;
+  latency: Distribution;
+}
+
+/** An HDR histogram (microseconds) as a distribution in ms. */
+export function fromHistogram(h: Histogram): Distribution {
+  return { at: (p) => h.getValueAtPercentile(p) / 1000, count: h.totalCount };
 }
 
 const W = 720;
@@ -26,8 +37,8 @@ const esc = (s: string): string => s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', 
 export function latencyChart(title: string, series: Series[]): string {
   const points = series.map((s) =>
     percentiles()
-      .filter((p) => s.histogram.totalCount > 0 && (p <= 99.99 || s.histogram.totalCount >= 10_000))
-      .map((p) => [nines(p), Math.max(0.01, s.histogram.getValueAtPercentile(p) / 1000)] as const),
+      .filter((p) => s.latency.count > 0 && (p <= 99.99 || s.latency.count >= 10_000))
+      .map((p) => [nines(p), Math.max(0.01, s.latency.at(p))] as const),
   );
   const all = points.flat().map(([, ms]) => ms);
   const lo = Math.pow(10, Math.floor(Math.log10(Math.min(...all, 1))));

@@ -1,4 +1,4 @@
-// `npx tsx bench/locks.ts [--quick] [--seconds S] [--no-etcd] [--no-redis] [--redis-poll-ms MS]`
+// `npm run bench:locks -- [--quick] [--seconds S] [--no-etcd] [--no-redis] [--redis-poll-ms MS]`
 //
 // Distributed locks end to end. Synod: three consensus replicas (real processes, production
 // timing: TICK_MS 100, ELECTION_TICKS 10) and two lock-manager instances on one nats-server,

@@ -1,4 +1,4 @@
-// `npx tsx bench/wal.ts [--quick] [--seconds S] [--bytes B]`
+// `npm run bench:wal -- [--quick] [--seconds S] [--bytes B]`
 //
 // Durable appends/s and latency percentiles of @synod/wal on this disk (a temp dir under
 // os.tmpdir()), for one small record per append with 1, 16 and 256 concurrent appenders in a closed

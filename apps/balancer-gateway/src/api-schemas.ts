@@ -1,5 +1,5 @@
 import { STRATEGY_NAMES } from '@synod/balancing';
-import { ErrorEnvelope, RouteParams, ServiceName, WorkerId, WorkersResponse } from '@synod/protocol';
+import { ErrorEnvelope, RouteParams, ServiceName, ServiceView, WorkerId, WorkersResponse } from '@synod/protocol';
 import { z } from 'zod';
 
 /** Schemas of the gateway's own HTTP API beside the shared ones in @synod/protocol (the OpenAPI document is built from all of them). */
@@ -10,13 +10,6 @@ export const StrategyBody = z.object({ strategy: StrategyNameSchema });
 export const WorkerParams = z.object({ id: WorkerId });
 export const ServiceParams = z.object({ service: ServiceName });
 
-export const ServiceView = z.object({
-  service: z.string(),
-  strategy: StrategyNameSchema,
-  workers: z.number().describe('live workers'),
-  ejected: z.number().describe('workers ejected by outlier detection right now'),
-  endpoints: z.array(z.string()),
-});
 export const ServicesResponse = z.object({
   services: z.array(ServiceView),
   pending: z.number().describe('requests waiting for a free worker right now'),

@@ -1,4 +1,14 @@
 import { monitorEventLoopDelay, performance, type ELDHistogram } from 'node:perf_hooks';
+import { Gauge, type Registry } from '@synod/service-kit';
+
+export interface LagMonitorOptions {
+  /** Lag (ms) above which the process sheds load; 0 turns shedding off. */
+  thresholdMs: number;
+  /** The measurement window, in ms. */
+  windowMs: number;
+  /** Where the lag gauge goes (`<prefix>_event_loop_lag_seconds`); none without it. */
+  metrics?: { registry: Registry; prefix: string };
+}
 
 /**
  * Watches the event loop's delay (perf_hooks' monitorEventLoopDelay): every `windowMs` the worst
@@ -6,7 +16,7 @@ import { monitorEventLoopDelay, performance, type ELDHistogram } from 'node:perf
  * `thresholdMs` the gateway sheds load (answers 503 at once) rather than queue more work on a loop
  * that cannot keep up. The window's own timer being overdue by more than the threshold counts too,
  * so requests that queued up during a stall are shed as soon as the loop resumes. A threshold of 0
- * turns it off.
+ * turns it off. The last window's lag is a gauge.
  */
 export class LagMonitor {
   private static readonly RESOLUTION_MS = 10;
@@ -15,10 +25,24 @@ export class LagMonitor {
   private lagMs = 0;
   private sampledAt = performance.now();
 
-  constructor(
-    private readonly thresholdMs: number,
-    private readonly windowMs: number,
-  ) {}
+  private readonly thresholdMs: number;
+  private readonly windowMs: number;
+
+  constructor(opts: LagMonitorOptions) {
+    this.thresholdMs = opts.thresholdMs;
+    this.windowMs = opts.windowMs;
+    if (opts.metrics) {
+      const lagMs = (): number => this.lagMs;
+      new Gauge({
+        name: `${opts.metrics.prefix}_event_loop_lag_seconds`,
+        help: 'Worst event-loop delay of the last window',
+        registers: [opts.metrics.registry],
+        collect() {
+          this.set(lagMs() / 1000);
+        },
+      });
+    }
+  }
 
   start(): void {
     if (this.thresholdMs <= 0) return;

@@ -60,7 +60,13 @@ export function openApiDocument(opts: { hashHeader: string; apiKeys: boolean; ra
             'The body is forwarded as is to one live worker chosen by the service\'s strategy. The answer is the worker\'s result; `x-synod-worker` names the worker.',
           parameters: [
             ...pathParams(RouteParams),
-            { name: HTTP_HEADERS.timeoutMs, in: 'header', required: false, schema: { type: 'integer', minimum: 1 }, description: 'a shorter deadline than the gateway\'s, in ms' },
+            {
+              name: HTTP_HEADERS.timeoutMs,
+              in: 'header',
+              required: false,
+              schema: { type: 'string', pattern: '^[1-9][0-9]{0,8}$' },
+              description: 'a shorter deadline than the gateway\'s, in ms: decimal digits only (no sign, point, exponent or leading zero); anything else is 400',
+            },
             { name: opts.hashHeader, in: 'header', required: false, schema: { type: 'string' }, description: 'the routing key under consistent-hash' },
             { name: HTTP_HEADERS.requestId, in: 'header', required: false, schema: { type: 'string' } },
           ],

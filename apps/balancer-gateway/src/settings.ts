@@ -46,10 +46,6 @@ export const IdempotentEndpoints = z
   })
   .default(new Set());
 
-export function isListedIdempotent(list: ReadonlySet<string>, service: string, endpoint: string): boolean {
-  return list.has(`${service}/${endpoint}`) || list.has(`${service}/*`);
-}
-
 /** `LB_HASH_BODY_FIELD`: a dotted path into the JSON body (`user.id`) whose value is the hash key. */
 export const BodyFieldPath = z
   .string()

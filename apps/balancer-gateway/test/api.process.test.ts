@@ -77,6 +77,39 @@ describe('gateway API surface', () => {
     expect(gw.app.running).toBe(true);
   });
 
+  it('answers 404 to a strategy for a service with no live worker unless LB_STRATEGY_OVERRIDES names it, and keeps nothing', async () => {
+    await stack.worker({ WORKER_ID: 'str1', WORKER_SERVICE: 'str' });
+    const gw = await stack.gateway({ ADMIN_TOKEN: TEST_ADMIN_TOKEN, LB_STRATEGY_OVERRIDES: 'later=p2c-ewma' });
+    await waitForService(gw.url, 'str', ['str1']);
+    const auth = { authorization: `Bearer ${TEST_ADMIN_TOKEN}` };
+    for (const service of ['ghost', '__proto__', 'constructor']) {
+      for (const method of ['PUT', 'DELETE'] as const) {
+        const r = await put(gw.opsUrl, `/v1/admin/services/${service}/strategy`, { strategy: 'random' }, method, auth);
+        expect(r).toMatchObject({ status: 404, body: { error: { code: 'NOT_FOUND' } } });
+        expect((r.body as { error: { message: string } }).error.message).toContain('LB_STRATEGY_OVERRIDES');
+      }
+    }
+    expect(await put(gw.opsUrl, '/v1/admin/services/later/strategy', { strategy: 'random' }, 'PUT', auth)).toMatchObject({ status: 200, body: { strategy: 'random' } });
+    expect(await put(gw.opsUrl, '/v1/admin/services/str/strategy', { strategy: 'random' }, 'PUT', auth)).toMatchObject({ status: 200, body: { strategy: 'random' } });
+    const services = (await (await fetch(`${gw.url}/v1/services`)).json()) as { services: { service: string }[] };
+    // Known services are the ones workers announced; none of the refused names became one.
+    for (const name of ['ghost', '__proto__', 'constructor', 'later']) expect(services.services.map((s) => s.service)).not.toContain(name);
+  });
+
+  it('warns at start, naming the variables, when a frozen worker could outlive the ejection bound', async () => {
+    for (const [env, variables] of [
+      [{ HEALTH_CHECK_INTERVAL_MS: '2000' }, ['HEALTH_CHECK_INTERVAL_MS', 'HEALTH_CHECK_FAILURES', 'HEALTH_CHECK_TIMEOUT_MS', 'WORKER_EXPIRY_MS']],
+      [{ HEALTH_CHECK_INTERVAL_MS: '0' }, ['HEALTH_CHECK_INTERVAL_MS']],
+    ] as const) {
+      const gw = await stack.gateway(env);
+      const line = gw.app.lines.find((l) => l.level === 40 && Array.isArray(l.variables));
+      expect(line?.variables).toEqual(variables);
+      await gw.app.stop();
+    }
+    const quiet = await stack.gateway();
+    expect(quiet.app.lines.some((l) => Array.isArray(l.variables))).toBe(false);
+  });
+
   it.each([
     ['LB_STRATEGY_OVERRIDES', 'svc=fastest'],
     ['LB_STRATEGY', 'fastest'],
@@ -90,6 +123,9 @@ describe('gateway API surface', () => {
     ['ACCESS_LOG', 'sometimes'],
     ['METRICS_MAX_LABEL_VALUES', '0'],
     ['SYNOD_ENV', 'staging'],
+    ['GATEWAY_PROCESSES', '0'],
+    ['GATEWAY_PROCESSES', 'many'],
+    ['HEDGE_IDEMPOTENT', 'maybe'],
   ])('a bad %s exits 2 naming the variable', async (name, value) => {
     const r = await AppProcess.runToExit({ script: appScript('balancer-gateway'), env: { NATS_URL: stack.nats.url, [name]: value } });
     expect(r.code).toBe(2);

@@ -63,6 +63,8 @@ describe('bad input never breaks the gateway or the workers', () => {
     ['an endpoint the service lacks', '/v1/services/sample/nope', { message: 'x' }, {}, 404, 'UNKNOWN_ENDPOINT', /no endpoint/],
     ['a service never announced', '/v1/services/ghost/echo', { message: 'x' }, {}, 404, 'UNKNOWN_SERVICE', /ghost/],
     ['a bad timeout header', route, { message: 'x' }, { 'x-synod-timeout-ms': 'soon' }, 400, 'BAD_REQUEST', /x-synod-timeout-ms/],
+    ['a hexadecimal timeout header', route, { message: 'x' }, { 'x-synod-timeout-ms': '0x10' }, 400, 'BAD_REQUEST', /x-synod-timeout-ms/],
+    ['a timeout header with an exponent', route, { message: 'x' }, { 'x-synod-timeout-ms': '1e1' }, 400, 'BAD_REQUEST', /x-synod-timeout-ms/],
     ['an unknown route', '/v2/whatever', { message: 'x' }, {}, 404, 'NOT_FOUND', /no route/],
   ] as const)('POST with %s gets the catalogued status and envelope', async (_what, path, body, headers, status, code, message) => {
     const r = await post(gw.url, path, body, headers);

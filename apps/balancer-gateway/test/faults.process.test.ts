@@ -85,7 +85,7 @@ describe('worker faults', () => {
     // Make sure the leaver really holds its jobs before the signal.
     await waitUntil(async () => ((await workers(gw.url)).find((x) => x.id === 'leaver')?.inFlight ?? 0) >= 10, 5000);
     leaver.app.signal('SIGTERM');
-    // Requests sent while it drains go to the other worker.
+    // Requests sent while it drains are answered: by the other worker once the gateway has its deregister.
     const during = await Promise.all(Array.from({ length: 10 }, () => post(gw.url, '/v1/services/sample/echo', { message: 'during' })));
     const results = await Promise.all(jobs);
     expect(results.map((r) => r.status)).toEqual(Array(20).fill(200));
@@ -93,7 +93,12 @@ describe('worker faults', () => {
     expect(during.map((r) => r.status)).toEqual(Array(10).fill(200));
     expect((await leaver.app.exited).code).toBe(0);
     const drained = await leaver.app.waitForLine((l) => l.msg === 'endpoints drained', 1000);
-    expect(drained).toMatchObject({ inFlightAtStop: 10, finished: true });
+    expect(drained).toMatchObject({ finished: true });
+    // Its 10 jobs, and any request the gateway sent it before hearing its deregister (the signal and
+    // the requests race), which it finished too.
+    const lateArrivals = during.filter((r) => r.worker === 'leaver').length;
+    expect(Number(drained.inFlightAtStop)).toBeGreaterThanOrEqual(10);
+    expect(Number(drained.inFlightAtStop)).toBeLessThanOrEqual(10 + lateArrivals);
     await waitForWorkers(gw.url, ['stay']);
     await stay.app.stop();
   });

@@ -1,4 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseConfig } from '@synod/service-kit';
+import { GATEWAY_ENV } from '../src/config.js';
 import { closedLoop, countBy, metricSum, metrics, post, Stack, waitForService, waitUntil, workers, type Reply } from './stack.js';
 
 /**
@@ -62,41 +64,100 @@ describe('failure handling in the gateway', () => {
     expect(Date.parse(again.ejectedUntil!) - Date.now()).toBeGreaterThan(BASE_MS);
   });
 
-  it('missed pings eject a frozen worker (SIGSTOP) before its registry expiry; it returns once it answers again', async () => {
+  it('a frozen worker (SIGSTOP) under steady load is ejected within HEALTH_CHECK_INTERVAL_MS × HEALTH_CHECK_FAILURES + HEALTH_CHECK_TIMEOUT_MS with the defaults, gets no request after, and its requests in flight go elsewhere', async () => {
     const service = 'frozen';
-    const BASE_MS = 1000;
+    // The gateway runs with its defaults; the bound comes from them.
+    const defaults = parseConfig(GATEWAY_ENV, {});
+    if (!defaults.ok) throw new Error('the gateway defaults do not parse');
+    const { HEALTH_CHECK_INTERVAL_MS, HEALTH_CHECK_FAILURES, HEALTH_CHECK_TIMEOUT_MS, WORKER_EXPIRY_MS } = defaults.config;
+    const boundMs = HEALTH_CHECK_INTERVAL_MS * HEALTH_CHECK_FAILURES + HEALTH_CHECK_TIMEOUT_MS;
+    expect(boundMs).toBeLessThan(WORKER_EXPIRY_MS);
+    /** Slack for a busy 2-core machine to run the ping timers and log the line. */
+    const SCHEDULING_SLACK_MS = 500;
+    // Frequent heartbeats: the frozen worker stays registered (and so routable, but for the
+    // ejection) until about WORKER_EXPIRY_MS after it froze, well past the bound.
+    const heartbeat = { HEARTBEAT_INTERVAL_MS: '200' };
     const [, , frozen] = await Promise.all([
-      stack.worker({ WORKER_ID: 'f1', WORKER_SERVICE: service }),
-      stack.worker({ WORKER_ID: 'f2', WORKER_SERVICE: service }),
-      stack.worker({ WORKER_ID: 'f3', WORKER_SERVICE: service }),
+      stack.worker({ WORKER_ID: 'f1', WORKER_SERVICE: service, ...heartbeat }),
+      stack.worker({ WORKER_ID: 'f2', WORKER_SERVICE: service, ...heartbeat }),
+      stack.worker({ WORKER_ID: 'f3', WORKER_SERVICE: service, ...heartbeat }),
     ]);
-    const gw = await stack.gateway({
-      LB_STRATEGY: 'round-robin',
-      HEALTH_CHECK_INTERVAL_MS: '100',
-      HEALTH_CHECK_TIMEOUT_MS: '500',
-      HEALTH_CHECK_FAILURES: '3',
-      OUTLIER_BASE_EJECTION_MS: String(BASE_MS),
-      WORKER_EXPIRY_MS: '60000',
-    });
+    const gw = await stack.gateway({});
     await waitForService(gw.url, service, ['f1', 'f2', 'f3']);
+    expect(gw.app.lines.some((l) => l.msg?.toString().includes('frozen worker'))).toBe(false);
+    const sentTo = async (id: string) => {
+      const w = (await workers(gw.url)).find((x) => x.id === id);
+      return w === undefined ? undefined : w.inFlight + w.served + w.errors;
+    };
+
+    // Steady load: 6 closed-loop clients until told to stop.
+    let running = true;
+    const replies: { at: number; reply: Reply }[] = [];
+    const clients = Promise.all(
+      Array.from({ length: 6 }, async () => {
+        while (running) {
+          const at = Date.now();
+          replies.push({ at, reply: await post(gw.url, `/v1/services/${service}/echo`, { message: 'x' }) });
+        }
+      }),
+    );
+    await waitUntil(() => replies.length >= 60, 20_000, 10);
+    const frozeAt = Date.now();
     frozen.app.signal('SIGSTOP');
     try {
-      await waitUntil(async () => (await workers(gw.url)).find((w) => w.id === 'f3')?.ejected === true, 10_000, 50);
-      const line = await gw.app.waitForLine((l) => l.msg === 'worker ejected' && l.worker === 'f3', 1000);
+      const line = await gw.app.waitForLine((l) => l.msg === 'worker ejected' && l.worker === 'f3', boundMs + 5000);
+      const ejectedAt = Number(line.time);
       expect(line.reason).toBe('active-check');
-      // Still registered (heartbeats stopped only a moment ago), but no request goes there.
-      for (let i = 0; i < 20; i++) {
-        const r = await post(gw.url, `/v1/services/${service}/echo`, { message: 'x' });
-        expect(r.status).toBe(200);
-        expect(r.worker).not.toBe('f3');
-      }
+      expect(ejectedAt - frozeAt).toBeLessThanOrEqual(boundMs + SCHEDULING_SLACK_MS);
+      // Ejected, not expired: it is still in the registry, and takes nothing more.
+      const before = await sentTo('f3');
+      expect(before).toBeDefined();
+      const ejected = (await workers(gw.url)).find((w) => w.id === 'f3')!;
+      expect(ejected).toMatchObject({ ejected: true, inFlight: 0 });
+      const more = replies.length;
+      await waitUntil(() => replies.length >= more + 30, 10_000, 10);
+      expect(await sentTo('f3')).toBe(before);
+      expect(gw.app.lines.some((l) => l.msg === 'worker left' && l.worker === 'f3' && Number(l.time) < ejectedAt)).toBe(false);
+      running = false;
+      await clients;
+      // Every request was answered, those caught on the frozen worker by another worker once it was ejected.
+      expect(replies.every((r) => r.reply.status === 200)).toBe(true);
+      expect(replies.filter((r) => r.at >= ejectedAt && r.reply.worker === 'f3')).toEqual([]);
     } finally {
+      running = false;
       frozen.app.signal('SIGCONT');
+      await clients;
     }
-    await waitUntil(async () => (await workers(gw.url)).find((w) => w.id === 'f3')?.ejected === false, 10_000, 50);
+    // Back, it answers pings again and takes traffic once its ejection is over.
+    await waitUntil(async () => (await workers(gw.url)).find((w) => w.id === 'f3')?.ejected === false, 30_000, 100);
     const seen = new Set<string>();
     for (let i = 0; i < 6; i++) seen.add((await post(gw.url, `/v1/services/${service}/echo`, { message: 'x' })).worker!);
     expect(seen.has('f3')).toBe(true);
+  });
+
+  it('hedging (HEDGE_IDEMPOTENT=true): requests to a frozen worker are answered by another one after its p99, not its timeout', async () => {
+    const service = 'hedged';
+    const [, frozen] = await Promise.all([stack.worker({ WORKER_ID: 'g1', WORKER_SERVICE: service }), stack.worker({ WORKER_ID: 'g2', WORKER_SERVICE: service })]);
+    // Nothing else may save the requests: no pings, no ejection by failures, the request timeout far off.
+    const gw = await stack.gateway({ LB_STRATEGY: 'round-robin', HEDGE_IDEMPOTENT: 'true', HEALTH_CHECK_INTERVAL_MS: '0', OUTLIER_CONSECUTIVE_FAILURES: '0', REQUEST_TIMEOUT_MS: '30000' });
+    await waitForService(gw.url, service, ['g1', 'g2']);
+    // Both workers measured: each needs its window's minimum of samples for a p99.
+    const warm = await closedLoop(4, 60, () => post(gw.url, `/v1/services/${service}/echo`, { message: 'x' }));
+    expect(warm.every((r) => r.status === 200)).toBe(true);
+    frozen.app.signal('SIGSTOP');
+    try {
+      for (let i = 0; i < 6; i++) {
+        const t0 = Date.now();
+        const r = await post(gw.url, `/v1/services/${service}/echo`, { message: 'x' });
+        expect(r.status).toBe(200);
+        expect(r.worker).toBe('g1');
+        // Far below the 30 s request timeout: the hedge went after g2's p99 of a few milliseconds.
+        expect(Date.now() - t0).toBeLessThan(3000);
+      }
+      expect(metricSum(await metrics(gw), 'synod_gateway_hedges_total', { service })).toBeGreaterThanOrEqual(1);
+    } finally {
+      frozen.app.signal('SIGCONT');
+    }
   });
 
   it('a worker SIGKILLed under load: retries on other workers hide it from clients, and it gets nothing after', async () => {

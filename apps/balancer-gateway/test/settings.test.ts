@@ -1,8 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import type { WorkerAnnounce } from '@synod/protocol';
 import { openApiDocument, docsPage } from '../src/openapi.js';
-import { WorkerRegistry } from '../src/registry.js';
-import { BodyFieldPath, IdempotentEndpoints, isListedIdempotent, keyFromBody, StrategyOverrides } from '../src/settings.js';
+import { isListedIdempotent } from '@synod/routing';
+import { BodyFieldPath, IdempotentEndpoints, keyFromBody, StrategyOverrides } from '../src/settings.js';
 
 describe('LB_STRATEGY_OVERRIDES', () => {
   it('parses service=strategy pairs', () => {
@@ -44,38 +43,6 @@ describe('hash key from the body', () => {
   });
 });
 
-describe('registry weights and declarations', () => {
-  const announce = (over: Partial<WorkerAnnounce> = {}): WorkerAnnounce => ({
-    type: 'announce',
-    v: 1,
-    id: 'a',
-    service: 'sample',
-    weight: 3,
-    endpoints: ['echo', 'sleep'],
-    heartbeatIntervalMs: 100,
-    load: { inFlight: 0, served: 0, errors: 0 },
-    ...over,
-  });
-
-  it('an override wins over heartbeats until cleared', () => {
-    const r = new WorkerRegistry(1000);
-    r.upsert(announce({ idempotent: ['echo'], maxConcurrency: 4 }), 0);
-    const before = r.workersOf('sample');
-    expect(r.setWeightOverride('a', 1)).toBe(true);
-    expect(r.workersOf('sample')).not.toBe(before);
-    r.upsert(announce({ type: 'heartbeat', weight: 5 }), 10);
-    expect(r.get('a')).toMatchObject({ weight: 1, reportedWeight: 5, weightOverride: 1, maxConcurrency: undefined, joinedAt: 0 });
-    expect(r.setWeightOverride('a', undefined)).toBe(true);
-    expect(r.get('a')!.weight).toBe(5);
-    expect(r.setWeightOverride('nobody', 1)).toBe(false);
-    expect(r.view(10)[0]).toMatchObject({ weight: 5, reportedWeight: 5 });
-    expect([...r.get('a')!.idempotent]).toEqual([]);
-    r.upsert(announce({ type: 'heartbeat', idempotent: ['sleep'], maxConcurrency: 2 }), 20);
-    expect(r.get('a')).toMatchObject({ maxConcurrency: 2 });
-    expect([...r.get('a')!.idempotent]).toEqual(['sleep']);
-  });
-});
-
 describe('OpenAPI document', () => {
   it('documents every route with schemas from zod', () => {
     const doc = openApiDocument({ hashHeader: 'x-synod-key', apiKeys: false, rateLimited: false }) as { openapi: string; paths: Record<string, Record<string, unknown>> };
@@ -89,7 +56,7 @@ describe('OpenAPI document', () => {
     ]);
     const text = JSON.stringify(doc);
     expect(text).toContain('"ejectedUntil"');
-    expect(text).toContain('p2c-ewma');
+    expect(text).toContain('^[1-9][0-9]{0,8}$');
     expect(docsPage(doc)).toContain('POST /v1/services/{service}/{endpoint}');
   });
 });

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { subjects, WatchMessage, type WatchEvent } from '@synod/protocol';
-import { ENGINES, MAX_ELECTION_MS, ReplicaCluster, TICK_MS } from './cluster.js';
+import { ENGINES, MAX_ELECTION_MS, ReplicaCluster, TICK_MS } from '@synod/cluster-kit';
 
 const dec = new TextDecoder();
 let c: ReplicaCluster | undefined;
@@ -23,7 +23,7 @@ async function watchOn(
   node: string,
   filter: { key: string; prefix?: boolean; noPut?: boolean },
   firstOf?: string,
-  extra: { once?: boolean } = {},
+  extra: { once?: boolean; fromRevision?: number } = {},
   inboxPrefix = `_INBOX.${cluster.namespace}`,
 ) {
   const inbox = `${inboxPrefix}.${Math.random().toString(36).slice(2)}`;
@@ -172,6 +172,27 @@ describe.each(ENGINES)('%s: leases and watches on real replicas', (engine) => {
     const after = (await c.call(subjects.kvWatch(c.namespace, leader), { type: 'watchRenew', watchIds: [watch.watchId] })) as { missing: string[] };
     expect(after.missing).toEqual([watch.watchId]);
     watch.stop();
+  });
+
+  // Found by the fuzzer (libs/fuzz): events that together exceeded one NATS message were dropped
+  // (the publish failed and was logged), and a range over them answered INTERNAL.
+  it('values that together exceed one bus message: a watch delivers every event, over several messages; a range over them is refused PAYLOAD_TOO_LARGE', async () => {
+    c = await ReplicaCluster.start(3, {}, { engine });
+    await c.leader();
+    const revisions: number[] = [];
+    // 1.2 MB in three values: two fit one message, the third goes in the next.
+    for (let i = 0; i < 3; i++) revisions.push((await c.put(`big/${i}`, String.fromCharCode(97 + i).repeat(400_000))).revision);
+    const watch = await watchOn(c, c.ids[0]!, { key: 'big/', prefix: true }, undefined, { fromRevision: revisions[0]! });
+    revisions.push((await c.put('big/zz', 'small')).revision);
+    for (let i = 0; i < 300 && watch.events.length < 4; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(watch.events.map((e) => e.kv.modRevision)).toEqual(revisions);
+    expect(watch.events[2]!.kv.value).toBe('c'.repeat(400_000));
+    expect(watch.ended).toEqual([]);
+    watch.stop();
+    await expect(c.call(subjects.kvLeader(c.namespace), { type: 'range', request: { key: 'big/', prefix: true } }, 3000)).rejects.toMatchObject({ code: 'PAYLOAD_TOO_LARGE' });
+    const page = (await c.call(subjects.kvLeader(c.namespace), { type: 'range', request: { key: 'big/', prefix: true, limit: 2 } }, 3000)) as { kvs: unknown[]; more: boolean };
+    expect(page.kvs.length).toBe(2);
+    expect(page.more).toBe(true);
   });
 
   it("a watch may deliver under a client's own inbox prefix only when WATCH_INBOX_PREFIXES names it", async () => {

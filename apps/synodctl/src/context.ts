@@ -1,19 +1,23 @@
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { Namespace, SynodError } from '@synod/protocol';
+import { Namespace, SynodError, inboxPrefixFor } from '@synod/protocol';
 import { StoreClient } from '@synod/store-client';
 import { LockClient, natsLockRequest, type LockRequestFn } from '@synod/locks';
-import { inboxPrefixFor } from '@synod/service-kit';
+import { commonEnv, natsAuthIssues, natsAuthOf, natsAuthOptions, parseConfig, type NatsAuth } from '@synod/service-kit';
 import { UsageError } from './errors.js';
+import { boxTables, fieldTable, type Table } from './format.js';
 
-/** What the CLI touches outside itself; tests give their own. */
+/** `-w`: `simple` for people, `json` for programs, `table` boxed as etcdctl draws them. */
+export const OUTPUT_FORMATS = ['simple', 'json', 'table'] as const;
+export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
+
+/** What the CLI touches outside itself; tests give their own. The environment is process.env (commander reads it). */
 export interface CliIo {
   stdout(text: string): void;
   stderr(text: string): void;
-  env: Record<string, string | undefined>;
   /** Registers a Ctrl-C handler; returns a function that removes it. */
   onInterrupt(handler: () => void): () => void;
-  /** Default: a NATS connection to the first server that answers. */
-  connect?: (servers: string[], timeoutMs: number) => Promise<NatsConnection>;
+  /** Default: a NATS connection to the first server that answers, with the global credentials. */
+  connect?: (servers: string[], opts: GlobalOptions) => Promise<NatsConnection>;
   /** Replaces the NATS connection and store client altogether (tests with a fake store). */
   storeClient?: (opts: GlobalOptions) => StoreClient;
   /** Replaces the lock manager transport (tests with a fake lock manager). */
@@ -22,9 +26,18 @@ export interface CliIo {
 
 export interface GlobalOptions {
   nats: string;
+  /** NATS user (it also names the reply inboxes, `_INBOX.<user>`) and password, for servers with per-user permissions. */
+  user?: string | undefined;
+  password?: string | undefined;
   namespace: string;
+  /** Budget of each request, retries included, in milliseconds. */
   timeout: number;
-  json: boolean;
+  output: OutputFormat;
+  /** The NATS identity's files: TLS with a client certificate, or an operator-mode credentials file. */
+  tlsCa?: string | undefined;
+  tlsCert?: string | undefined;
+  tlsKey?: string | undefined;
+  creds?: string | undefined;
 }
 
 /** One command run: the global options, the output, and a store client made on first use. */
@@ -32,6 +45,9 @@ export class CliContext {
   private nc: NatsConnection | undefined;
   private store: StoreClient | undefined;
   private locks: { client: LockClient; request: LockRequestFn } | undefined;
+  private readonly auth: NatsAuth;
+  /** The status to exit with when the command succeeds (`lock exec` passes its command's on). */
+  exitCode = 0;
 
   constructor(
     readonly io: CliIo,
@@ -40,10 +56,11 @@ export class CliContext {
     if (!Namespace.safeParse(opts.namespace).success) {
       throw new UsageError(`--namespace ${JSON.stringify(opts.namespace)} is not a namespace: 1-4 dot-separated tokens of letters, digits, _ or -`);
     }
+    this.auth = natsAuthOfOptions(opts);
   }
 
-  get json(): boolean {
-    return this.opts.json;
+  get output(): OutputFormat {
+    return this.opts.output;
   }
 
   get timeoutMs(): number {
@@ -69,33 +86,41 @@ export class CliContext {
     return (this.locks = { client, request });
   }
 
+  /** The NATS connection itself, for commands that talk to the bus directly (`gateway`). */
+  bus(): Promise<NatsConnection> {
+    return this.connection();
+  }
+
   private async connection(): Promise<NatsConnection> {
     if (this.nc) return this.nc;
     const servers = this.opts.nats.split(',').map((s) => s.trim()).filter((s) => s !== '');
-    if (servers.length === 0) throw new UsageError('--nats needs at least one server URL');
+    if (servers.length === 0) throw new UsageError('--nats (env NATS_URL) needs at least one server URL');
     try {
-      const env = this.io.env;
-      this.nc = await (this.io.connect ?? ((s: string[], t: number) => defaultConnect(s, t, env)))(servers, this.opts.timeout);
+      this.nc = await (this.io.connect ?? ((s, o) => defaultConnect(s, o, this.auth)))(servers, this.opts);
     } catch (err) {
       throw new SynodError('UNAVAILABLE', `cannot connect to NATS at ${servers.join(',')}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
     }
     return this.nc;
   }
 
-  /** One result: pretty JSON with --json, else the human text. */
-  print(value: unknown, human: string): void {
-    if (this.json) this.io.stdout(`${JSON.stringify(value, null, 2)}\n`);
+  /**
+   * One result: pretty JSON with `-w json`; with `-w table` the given tables (by default one row of
+   * the result's fields); else the text for people.
+   */
+  print(value: unknown, human: string, tables?: readonly Table[]): void {
+    if (this.output === 'json') this.io.stdout(`${JSON.stringify(value, null, 2)}\n`);
+    else if (this.output === 'table') this.io.stdout(`${boxTables(tables ?? [fieldTable(value)])}\n`);
     else if (human !== '') this.io.stdout(human.endsWith('\n') ? human : `${human}\n`);
   }
 
-  /** One item of a stream (watch, keep-alive): a JSON line with --json, else the human text. */
+  /** One item of a stream (watch, keep-alive): a JSON line with `-w json`, else the text (a table has no stream form, as in etcdctl). */
   stream(value: unknown, human: string): void {
-    this.io.stdout(this.json ? `${JSON.stringify(value)}\n` : `${human}\n`);
+    this.io.stdout(this.output === 'json' ? `${JSON.stringify(value)}\n` : `${human}\n`);
   }
 
-  /** A remark for people (stderr, never with --json). */
+  /** A remark for people (stderr, never with `-w json`). */
   note(text: string): void {
-    if (!this.json) this.io.stderr(`${text}\n`);
+    if (this.output !== 'json') this.io.stderr(`${text}\n`);
   }
 
   async close(): Promise<void> {
@@ -105,12 +130,46 @@ export class CliContext {
   }
 }
 
+const FLAGS = {
+  NATS_USER: '--user',
+  NATS_PASSWORD: '--password',
+  NATS_TLS_CA: '--tls-ca',
+  NATS_TLS_CERT: '--tls-cert',
+  NATS_TLS_KEY: '--tls-key',
+  NATS_CREDS: '--creds',
+} as const;
+
 /**
- * NATS_USER / NATS_PASSWORD: credentials for servers with per-user permissions; replies and watch
- * events then arrive under `_INBOX.<user>`, the only inboxes the user may subscribe to.
+ * The CLI's NATS identity, checked as every app checks its own (service-kit's variables): a
+ * missing, unreadable or wrong file is a usage error naming its variable and flag. A client
+ * certificate, a credentials file or a user and password; the user also names the identity, whose
+ * replies and watch events arrive under `_INBOX.<user>`, the only inboxes it may subscribe to.
  */
-async function defaultConnect(servers: string[], timeoutMs: number, env: Record<string, string | undefined>): Promise<NatsConnection> {
-  const user = env.NATS_USER?.trim();
-  const auth = user ? { user, pass: env.NATS_PASSWORD ?? '' } : {};
-  return connect({ servers, name: 'synodctl', timeout: timeoutMs, maxReconnectAttempts: -1, reconnectTimeWait: 250, inboxPrefix: inboxPrefixFor(user), ...auth });
+function natsAuthOfOptions(opts: GlobalOptions): NatsAuth {
+  const shape = {
+    NATS_USER: commonEnv.NATS_USER,
+    NATS_PASSWORD: commonEnv.NATS_PASSWORD,
+    NATS_TLS_CA: commonEnv.NATS_TLS_CA,
+    NATS_TLS_CERT: commonEnv.NATS_TLS_CERT,
+    NATS_TLS_KEY: commonEnv.NATS_TLS_KEY,
+    NATS_CREDS: commonEnv.NATS_CREDS,
+  };
+  const parsed = parseConfig(shape, {
+    NATS_USER: opts.user,
+    NATS_PASSWORD: opts.password,
+    NATS_TLS_CA: opts.tlsCa,
+    NATS_TLS_CERT: opts.tlsCert,
+    NATS_TLS_KEY: opts.tlsKey,
+    NATS_CREDS: opts.creds,
+  });
+  const issues = parsed.ok ? natsAuthIssues(parsed.config) : parsed.issues;
+  if (!parsed.ok || issues.length > 0) {
+    const flag = (v: string) => (v in FLAGS ? ` (${FLAGS[v as keyof typeof FLAGS]})` : '');
+    throw new UsageError(issues.map((i) => `${i.variable}${flag(i.variable)}: ${i.expected}`).join('; '));
+  }
+  return natsAuthOf(parsed.config);
+}
+
+async function defaultConnect(servers: string[], opts: GlobalOptions, auth: NatsAuth): Promise<NatsConnection> {
+  return connect({ servers, name: 'synodctl', timeout: opts.timeout, maxReconnectAttempts: -1, reconnectTimeWait: 250, inboxPrefix: inboxPrefixFor(auth.user), ...natsAuthOptions(auth) });
 }

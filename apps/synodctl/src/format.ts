@@ -17,11 +17,59 @@ import type {
 
 /** Human output of every command (pure: text in, text out). JSON output is the results themselves. */
 
+/** Rows of cells; the first row is the header. */
+export type Table = readonly (readonly string[])[];
+
 /** Columns padded to their widest cell, two spaces apart; the first row is the header. */
-export function table(rows: readonly (readonly string[])[]): string {
+export function table(rows: Table): string {
   const widths: number[] = [];
   for (const row of rows) row.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, cell.length)));
   return rows.map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i] ?? 0))).join('  ').trimEnd()).join('\n');
+}
+
+/** `-w table`, drawn as etcdctl draws its tables: a box around the header and around the rows. */
+export function boxTable(rows: Table): string {
+  const widths: number[] = [];
+  for (const row of rows) row.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, cell.length)));
+  const rule = `+${widths.map((w) => '-'.repeat(w + 2)).join('+')}+`;
+  const line = (row: readonly string[]) => `| ${widths.map((w, i) => (row[i] ?? '').padEnd(w)).join(' | ')} |`;
+  const [header, ...body] = rows;
+  return [rule, line(header ?? []), rule, ...(body.length > 0 ? [...body.map(line), rule] : [])].join('\n');
+}
+
+/** Several tables, one after the other. */
+export function boxTables(tables: readonly Table[]): string {
+  return tables.map(boxTable).join('\n');
+}
+
+/** `revision` → `REVISION`, `ttlMs` → `TTL_MS`. */
+function columnName(field: string): string {
+  return field.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase();
+}
+
+function cellText(v: unknown): string {
+  if (v === undefined || v === null) return '-';
+  if (Array.isArray(v) && v.every((x) => typeof x !== 'object' || x === null)) return v.join(',');
+  return typeof v === 'object' ? JSON.stringify(v) : String(v);
+}
+
+/** One result as a one-row table of its fields (nested values as JSON), for commands with no table of their own. */
+export function fieldTable(value: unknown): Table {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return [['VALUE'], [cellText(value)]];
+  const entries = Object.entries(value).filter(([, v]) => v !== undefined);
+  return [entries.map(([k]) => columnName(k)), entries.map(([, v]) => cellText(v))];
+}
+
+/** `kv get` / `kv range` with `-w table`. */
+export function rangeTable(r: RangeResult, opts: { keysOnly?: boolean; countOnly?: boolean } = {}): Table {
+  if (opts.countOnly) return [['COUNT'], [String(r.count)]];
+  if (opts.keysOnly) return [['KEY'], ...r.kvs.map((kv) => [kv.key])];
+  return [['KEY', 'VALUE', 'CREATE_REVISION', 'MOD_REVISION', 'VERSION', 'LEASE'], ...r.kvs.map((kv) => [kv.key, kv.value, String(kv.createRevision), String(kv.modRevision), String(kv.version), String(kv.lease)])];
+}
+
+/** `kv get --print-value-only`: each value on its own line, as etcdctl prints them. */
+export function formatValues(kvs: readonly KeyValue[]): string {
+  return kvs.map((kv) => kv.value).join('\n');
 }
 
 /** etcdctl style: the key on one line, its value on the next. */
@@ -90,9 +138,13 @@ export function formatTimeToLive(r: TimeToLiveResult): string {
   return `lease ${r.id}: TTL ${r.ttlMs} ms, ${r.remainingMs} ms remaining, ${keys}`;
 }
 
+export function leasesTable(leases: readonly LeaseInfo[]): Table {
+  return [['ID', 'TTL_MS', 'KEYS'], ...leases.map((l) => [String(l.id), String(l.ttlMs), String(l.keys.length)])];
+}
+
 export function formatLeases(leases: readonly LeaseInfo[]): string {
   if (leases.length === 0) return 'no leases';
-  return table([['ID', 'TTL_MS', 'KEYS'], ...leases.map((l) => [String(l.id), String(l.ttlMs), String(l.keys.length)])]);
+  return table(leasesTable(leases));
 }
 
 export function formatKeepAlive(r: KeepAliveResult): string {
@@ -171,19 +223,32 @@ export function clusterView(leader: StatusResult, own: ReadonlyMap<string, Statu
 
 const cell = (n: number | string | undefined) => (n === undefined ? '-' : String(n));
 
+function memberRows(v: ClusterView): Table {
+  return [
+    ['NODE', 'MEMBER', 'ROLE', 'APPLIED', 'MATCH', 'LAG', 'STATE'],
+    ...v.members.map((m) => [m.id, m.member, m.role, cell(m.appliedIndex), cell(m.match), cell(m.lag), cell(m.state)]),
+  ];
+}
+
 export function formatClusterStatus(v: ClusterView): string {
   const head = [
     `leader: ${v.leader ?? '(none)'}  term: ${v.term}  engine: ${v.engine}`,
     `commit index: ${v.commitIndex}  applied index: ${v.appliedIndex}  last index: ${v.lastIndex}`,
     `revision: ${v.revision}  compact revision: ${v.compactRevision}  keys: ${v.keys}`,
   ];
-  const rows = [
-    ['NODE', 'MEMBER', 'ROLE', 'APPLIED', 'MATCH', 'LAG', 'STATE'],
-    ...v.members.map((m) => [m.id, m.member, m.role, cell(m.appliedIndex), cell(m.match), cell(m.lag), cell(m.state)]),
-  ];
-  return `${head.join('\n')}\n\n${table(rows)}`;
+  return `${head.join('\n')}\n\n${table(memberRows(v))}`;
+}
+
+/** `cluster status -w table`: the leader's view, then the members. */
+export function clusterStatusTables(v: ClusterView): Table[] {
+  const { members: _members, ...summary } = v;
+  return [fieldTable(summary), memberRows(v)];
+}
+
+export function membersTable(v: ClusterView): Table {
+  return [['NODE', 'MEMBER', 'MATCH', 'LAG', 'STATE'], ...v.members.map((m) => [m.id, m.member, cell(m.match), cell(m.lag), cell(m.state)])];
 }
 
 export function formatMembers(v: ClusterView): string {
-  return table([['NODE', 'MEMBER', 'MATCH', 'LAG', 'STATE'], ...v.members.map((m) => [m.id, m.member, cell(m.match), cell(m.lag), cell(m.state)])]);
+  return table(membersTable(v));
 }

@@ -3,7 +3,10 @@ import { describe, expect, it } from 'vitest';
 import { describeError, UsageError } from '../src/errors.js';
 import { SynodError } from '@synod/protocol';
 import {
+  boxTable,
+  clusterStatusTables,
   clusterView,
+  fieldTable,
   formatClusterStatus,
   formatDelete,
   formatLeases,
@@ -13,6 +16,7 @@ import {
   formatTimeToLive,
   formatTxn,
   formatWatchEvent,
+  membersTable,
   moreNote,
   table,
 } from '../src/format.js';
@@ -112,6 +116,24 @@ describe('human output', () => {
       ].join('\n'),
     );
     expect(formatMembers(clusterView(leader)).split('\n')[0]).toBe('NODE  MEMBER   MATCH  LAG  STATE');
+    // -w table: the leader's view in one row, then a row per member.
+    const [summary, members] = clusterStatusTables(view);
+    expect(summary).toEqual([
+      ['LEADER', 'TERM', 'COMMIT_INDEX', 'APPLIED_INDEX', 'LAST_INDEX', 'REVISION', 'COMPACT_REVISION', 'KEYS', 'ENGINE'],
+      ['n1', '3', '20', '20', '21', '12', '2', '5', 'raft'],
+    ]);
+    expect(members?.[3]).toEqual(['n3', 'voter', 'unreachable', '-', '15', '6', 'probe']);
+    expect(membersTable(view)[0]).toEqual(['NODE', 'MEMBER', 'MATCH', 'LAG', 'STATE']);
+  });
+
+  it('draws boxed tables as etcdctl does; a header alone is closed under it', () => {
+    expect(boxTable([['ID', 'TTL_MS'], ['12', '5000']])).toBe('+----+--------+\n| ID | TTL_MS |\n+----+--------+\n| 12 | 5000   |\n+----+--------+');
+    expect(boxTable([['ID', 'TTL_MS']])).toBe('+----+--------+\n| ID | TTL_MS |\n+----+--------+');
+    expect(fieldTable({ id: 12, ttlMs: 5000, keys: ['a', 'b'], prevKv: { key: 'a' }, none: undefined, gone: null })).toEqual([
+      ['ID', 'TTL_MS', 'KEYS', 'PREV_KV', 'GONE'],
+      ['12', '5000', 'a,b', '{"key":"a"}', '-'],
+    ]);
+    expect(fieldTable(7)).toEqual([['VALUE'], ['7']]);
   });
 });
 

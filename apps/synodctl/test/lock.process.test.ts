@@ -1,4 +1,5 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -147,5 +148,31 @@ describe('synodctl lock against two lock managers', () => {
     second.child.kill('SIGINT');
     expect(await second.exited).toBe(0);
     expect(second.err).toMatch(/jobs was no longer held/);
+  });
+
+  it('lock exec runs a command holding the lock, its token in the environment, and kills it when the lease is lost', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'synodctl-exec-'));
+    try {
+      const seen = join(dir, 'seen');
+      const script = `require('node:fs').writeFileSync(${JSON.stringify(seen)}, JSON.stringify({ pid: process.pid, token: Number(process.env.SYNOD_LOCK_TOKEN), lease: Number(process.env.SYNOD_LOCK_LEASE) }) + '\\n'); setInterval(() => {}, 1000)`;
+      const exec = start('lock', 'exec', 'report', '--ttl', '1000', '--', process.execPath, '-e', script);
+      await exec.waitFor(() => existsSync(seen) && readFileSync(seen, 'utf8').endsWith('\n'), 'the command under the lock');
+      const inside = JSON.parse(readFileSync(seen, 'utf8')) as { pid: number; token: number; lease: number };
+      const state = JSON.parse((await ctl('lock', 'state', 'report', '--json')).stdout) as { holders: { token: number; lease: number }[] };
+      expect(state.holders).toEqual([expect.objectContaining({ token: inside.token, lease: inside.lease })]);
+
+      // The lease goes (as when the holder is cut off past its TTL): the command is killed, synodctl fails.
+      expect((await ctl('lease', 'revoke', String(inside.lease))).code).toBe(0);
+      expect(await exec.exited).toBe(1);
+      expect(exec.err).toMatch(new RegExp(`^error: LEASE_NOT_FOUND: lock report lost \\(lease ${inside.lease}\\): .*the command was killed\\n$`));
+      expect(() => process.kill(inside.pid, 0)).toThrow();
+
+      // The next holder gets a higher token; synodctl exits with its command's status.
+      const next = await ctl('lock', 'exec', 'report', '--', process.execPath, '-e', 'process.exit(Number(process.env.SYNOD_LOCK_TOKEN) > ' + String(inside.token) + ' ? 5 : 6)');
+      expect(next.code, next.stderr).toBe(5);
+      expect(JSON.parse((await ctl('lock', 'state', 'report', '--json')).stdout)).toMatchObject({ holders: [] });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -1,8 +1,12 @@
 import { WireError, type LockRequestFn } from '@synod/locks';
 import type { LockStateResult } from '@synod/protocol';
-import { describe, expect, it } from 'vitest';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../src/cli.js';
 import { formatLockChange, formatLockState, lockShape } from '../src/commands/lock.js';
+import { exitStatus } from '../src/commands/lock-exec.js';
 import type { CliIo } from '../src/context.js';
 
 interface Run {
@@ -29,7 +33,6 @@ async function run(argv: string[], answer: (body: Record<string, unknown>) => un
       onStdout?.(s, interrupt);
     },
     stderr: (s) => void (stderr += s),
-    env: {},
     onInterrupt: (h) => {
       handlers.add(h);
       return () => handlers.delete(h);
@@ -146,6 +149,19 @@ describe('synodctl lock', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toBe(formatLockState(state) + '\n');
     expect(r.stdout).toMatch(/holders:\n {2}TOKEN\s+MODE\s+LEASE\s+REMAINING_MS\n {2}17\s+mutex\s+11\s+9500\nwaiters:\n {2}#\s+MODE\s+LEASE\s+PLACE\n {2}1\s+mutex\s+12\s+18\n {2}2\s+mutex\s+13\s+21\n$/);
+    const boxed = await run(['lock', 'state', 'orders', '-w', 'table'], lockManager());
+    expect(boxed.stdout).toBe(
+      [
+        '+--------+-------+-------+-------+--------------+-------+',
+        '| ROLE   | TOKEN | MODE  | LEASE | REMAINING_MS | PLACE |',
+        '+--------+-------+-------+-------+--------------+-------+',
+        '| holder | 17    | mutex | 11    | 9500         | 17    |',
+        '| waiter | -     | mutex | 12    | -            | 18    |',
+        '| waiter | -     | mutex | 13    | -            | 21    |',
+        '+--------+-------+-------+-------+--------------+-------+',
+        '',
+      ].join('\n'),
+    );
     const list = await run(['lock', 'list', 'orders', '--json'], lockManager());
     expect(JSON.parse(list.stdout)).toEqual(state);
     expect(formatLockState({ name: 'x', holders: [], waiters: [], revision: 3 })).toBe('lock x (revision 3)\nholders: none\nwaiters: none');
@@ -169,3 +185,105 @@ describe('synodctl lock', () => {
     expect(formatLockChange(state)).toMatch(/ orders: held by lease 11 \(token 17, mutex\); waiters: lease 12 \(mutex\), lease 13 \(mutex\)$/);
   });
 });
+
+describe('synodctl lock exec', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'synodctl-exec-'));
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  /** Starts `lock exec` against a fake lock manager; `interrupt` fires its Ctrl-C handlers. */
+  function start(argv: string[], answer: (body: Record<string, unknown>) => unknown) {
+    let stderr = '';
+    const sent: Record<string, unknown>[] = [];
+    const handlers = new Set<() => void>();
+    const done = runCli(argv, {
+      stdout: () => undefined,
+      stderr: (s) => void (stderr += s),
+      onInterrupt: (h) => {
+        handlers.add(h);
+        return () => handlers.delete(h);
+      },
+      lockRequest: () => async (_subject, body) => {
+        sent.push(body as Record<string, unknown>);
+        return answer(body as Record<string, unknown>);
+      },
+    });
+    return { done, sent, stderr: () => stderr, interrupt: () => [...handlers].forEach((h) => h()) };
+  }
+
+  async function waitForFile(file: string): Promise<string> {
+    for (let i = 0; i < 500; i++) {
+      const text = await readFile(file, 'utf8').catch(() => '');
+      if (text.endsWith('\n')) return text;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    throw new Error(`${file} was not written`);
+  }
+
+  it('runs the command with the lock in its environment, releases after it, and exits with its status', async () => {
+    const out = join(dir, 'env.json');
+    const script = `require('node:fs').writeFileSync(${JSON.stringify(out)}, JSON.stringify({ name: process.env.SYNOD_LOCK_NAME, token: process.env.SYNOD_LOCK_TOKEN, lease: process.env.SYNOD_LOCK_LEASE }) + '\\n'); process.exit(3)`;
+    const r = start(['lock', 'exec', 'orders', '--ttl', '5000', '--', process.execPath, '-e', script], lockManager());
+    expect(await r.done).toBe(3);
+    expect(JSON.parse(await readFile(out, 'utf8'))).toEqual({ name: 'orders', token: '17', lease: '11' });
+    expect(r.sent.map((b) => b.type)).toEqual(['session', 'acquire', 'release', 'revoke']);
+    expect(r.stderr()).toBe('');
+  });
+
+  it('kills the command and what it started when the lease is lost: LEASE_NOT_FOUND, exit 1', async () => {
+    const pids = join(dir, 'pids');
+    // A shell that starts a long child and waits: both must die.
+    const r = start(['lock', 'exec', 'orders', '--ttl', '300', '--', 'sh', '-c', `sleep 30 & echo "$$ $!" > ${pids}; wait`], lockManager((b) => {
+      if (b.type === 'keepAlive') throw new WireError('LEASE_NOT_FOUND', 'lease 11 not found', false);
+      return undefined;
+    }));
+    const started = (await waitForFile(pids)).trim().split(' ').map(Number);
+    expect(await r.done).toBe(1);
+    expect(r.stderr()).toMatch(/^error: LEASE_NOT_FOUND: lock orders lost \(lease 11\): .*the command was killed\n$/);
+    for (const pid of started) await expect.poll(() => alive(pid), { timeout: 2000 }).toBe(false);
+  });
+
+  it('Ctrl-C sends the command SIGTERM, waits for it, then releases', async () => {
+    const ready = join(dir, 'ready');
+    const r = start(['lock', 'exec', 'orders', '--', 'sh', '-c', `trap 'exit 7' TERM; echo up > ${ready}; while :; do sleep 0.05; done`], lockManager());
+    await waitForFile(ready);
+    r.interrupt();
+    expect(await r.done).toBe(7);
+    expect(r.sent.map((b) => b.type).slice(-2)).toEqual(['release', 'revoke']);
+  });
+
+  it('a second Ctrl-C kills a command that ignores SIGTERM', async () => {
+    const ready = join(dir, 'stubborn');
+    const r = start(['lock', 'exec', 'orders', '--', 'sh', '-c', `trap '' TERM; echo up > ${ready}; while :; do sleep 0.05; done`], lockManager());
+    await waitForFile(ready);
+    r.interrupt();
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    r.interrupt();
+    expect(await r.done).toBe(137);
+    expect(r.sent.map((b) => b.type).slice(-2)).toEqual(['release', 'revoke']);
+  });
+
+  it('a command that does not exist is a usage error naming it; the lock is released', async () => {
+    const r = start(['lock', 'exec', 'orders', '--', join(dir, 'no-such-command')], lockManager());
+    expect(await r.done).toBe(2);
+    expect(r.stderr()).toMatch(/^error: USAGE: <command> ".*no-such-command": not found\n$/);
+    expect(r.sent.map((b) => b.type)).toEqual(['session', 'acquire', 'release', 'revoke']);
+  });
+
+  it('names the exit status of a command ended by a signal as a shell does', () => {
+    expect(exitStatus(0, null)).toBe(0);
+    expect(exitStatus(null, 'SIGKILL')).toBe(137);
+    expect(exitStatus(null, 'SIGTERM')).toBe(143);
+  });
+});
+
+/** Whether a process still runs (a zombie waiting for its parent to reap it does not). */
+async function alive(pid: number): Promise<boolean> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => undefined);
+  if (stat === undefined) return false;
+  return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+}

@@ -13,6 +13,7 @@ interface Result {
 describe('synodctl workers against a gateway', () => {
   let nats: NatsFixture;
   let gateway: string;
+  const ns = uniqueNamespace('ctlw');
   const apps: AppProcess[] = [];
 
   function ctl(...args: string[]): Promise<Result> {
@@ -33,7 +34,7 @@ describe('synodctl workers against a gateway', () => {
 
   beforeAll(async () => {
     nats = await startNats();
-    const env = { NATS_URL: nats.url, SYNOD_NAMESPACE: uniqueNamespace('ctlw'), HEARTBEAT_INTERVAL_MS: '100' };
+    const env = { NATS_URL: nats.url, SYNOD_NAMESPACE: ns, HEARTBEAT_INTERVAL_MS: '100' };
     const gw = await AppProcess.start({ script: appScript('balancer-gateway'), name: 'gateway', env: { ...env, PORT: '0', HOST: '127.0.0.1' } });
     apps.push(gw.app);
     gateway = `http://127.0.0.1:${String(gw.ready.port)}`;
@@ -78,6 +79,34 @@ describe('synodctl workers against a gateway', () => {
     expect(lines[1]).toMatch(/^ {2}ID +VERSION +WEIGHT +IN_FLIGHT +SERVED +ERRORS +EWMA_MS +WORKER_MS +HEARTBEAT +STATE$/);
     expect(lines[2]).toMatch(/^ {2}w-a +0\.1\.0 +3 +0(\/4)? +6 +0 +\S+ +\d+\.\d+ +\d+\.\ds ago +ok$/);
     expect(lines[3]).toMatch(/^ {2}w-b +0\.1\.0 +1 +0 +2 +0 +\S+ +\d+\.\d+ +\d+\.\ds ago +ok$/);
+  });
+
+  it('gateway stats, strategy and weight go to every gateway process over the bus', async () => {
+    const bus = ['--nats', nats.url, '--namespace', ns];
+    const stats = await ctl('gateway', 'stats', ...bus, '--json');
+    expect(stats).toMatchObject({ code: 0, stderr: '' });
+    const gateways = (JSON.parse(stats.stdout) as { gateways: { process: number; workers: WorkerView[]; services: { service: string; strategy: string }[] }[] }).gateways;
+    expect(gateways.map((g) => g.process)).toEqual([1]);
+    expect(gateways[0]!.workers.map((w) => w.id).sort()).toEqual(['w-a', 'w-b']);
+    const human = await ctl('gateway', 'stats', ...bus, '--service', 'sample', '--wait', '300');
+    expect(human.stdout).toMatch(/^gateway \S+ process 1 \(pending 0, peak \d+\)$/m);
+    expect(human.stdout).toMatch(/^ {2}sample +weighted +2 +0 +/m);
+
+    const strategyOf = async () => ((await (await fetch(`${gateway}/v1/services`)).json()) as { services: { service: string; strategy: string }[] }).services[0]!.strategy;
+    const set = await ctl('gateway', 'strategy', 'sample', 'p2c-ewma', ...bus, '--json');
+    expect(set.code).toBe(0);
+    expect((JSON.parse(set.stdout) as { applied: { ok: boolean; state: { strategy: string } }[] }).applied).toMatchObject([{ ok: true, state: { strategy: 'p2c-ewma' } }]);
+    expect(await strategyOf()).toBe('p2c-ewma');
+    expect((await ctl('gateway', 'strategy', 'sample', 'clear', ...bus, '--wait', '300')).code).toBe(0);
+    expect(await strategyOf()).toBe('weighted');
+    expect((await ctl('gateway', 'weight', 'w-b', '0', ...bus, '--wait', '300')).code).toBe(0);
+    expect((await listed()).find((w) => w.id === 'w-b')?.weight).toBe(0);
+    expect((await ctl('gateway', 'weight', 'w-b', 'clear', ...bus, '--wait', '300')).code).toBe(0);
+
+    const ghost = await ctl('gateway', 'strategy', 'ghost', 'random', ...bus);
+    expect(ghost.code).toBe(1);
+    expect(ghost.stderr).toMatch(/NOT_FOUND/);
+    expect((await ctl('gateway', 'weight', 'w-a', 'heavy', ...bus)).code).toBe(2);
   });
 
   it('a gateway that is not there fails with one line and exit 1', async () => {

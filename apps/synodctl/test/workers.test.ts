@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { WorkerView } from '@synod/protocol';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { runCli } from '../src/cli.js';
 import { gatewayBase } from '../src/commands/workers.js';
 import { formatWorkers, groupByService } from '../src/commands/workers-format.js';
@@ -97,9 +97,12 @@ describe('synodctl workers: against an HTTP server', () => {
   });
 
   async function ctl(argv: string[], env: Record<string, string> = {}) {
+    vi.stubEnv('SYNOD_GATEWAY_URL', undefined);
+    for (const [name, value] of Object.entries(env)) vi.stubEnv(name, value);
     let stdout = '';
     let stderr = '';
-    const code = await runCli(argv, { stdout: (s) => void (stdout += s), stderr: (s) => void (stderr += s), env, onInterrupt: () => () => undefined });
+    const code = await runCli(argv, { stdout: (s) => void (stdout += s), stderr: (s) => void (stderr += s), onInterrupt: () => () => undefined });
+    vi.unstubAllEnvs();
     return { code, stdout, stderr };
   }
 
@@ -118,6 +121,9 @@ describe('synodctl workers: against an HTTP server', () => {
       ['sample', ['a', 'b']],
     ]);
     expect(parsed.services[0]?.workers[0]).toMatchObject({ ejected: true, ejections: 2 });
+    const boxed = await ctl(['workers', '--gateway', base, '-w', 'table']);
+    expect(boxed.stdout.split('\n')[1]).toMatch(/^\| SERVICE +\| STRATEGY +\| ID +\| VERSION +\| WEIGHT +\| IN_FLIGHT .*\| STATE +\|$/);
+    expect(boxed.stdout.split('\n').filter((l) => /^\| (billing|sample) /.test(l))).toHaveLength(4);
   });
 
   it('fails with one line: the gateway error, a body that is not a worker list, an unreachable gateway, a bad URL', async () => {

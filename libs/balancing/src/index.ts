@@ -1,5 +1,6 @@
-export type { Member, Observation, PickContext, RandomSource, Strategy, StrategyName } from './strategy.js';
-export { STRATEGY_NAMES, usableWeight } from './strategy.js';
+export type { Member, Observation, PickContext, RandomSource, Strategy } from './strategy.js';
+export { usableWeight } from './strategy.js';
+export { STRATEGIES, STRATEGY_NAMES, createStrategy, isStrategyName, type StrategyDeps, type StrategyName } from './strategies.js';
 export { RandomStrategy } from './random.js';
 export { RoundRobinStrategy } from './round-robin.js';
 export { WeightedRoundRobinStrategy } from './weighted.js';
@@ -12,4 +13,4 @@ export { SlowStart, DEFAULT_SLOW_START, type SlowStartOptions } from './slow-sta
 export { OutlierDetector, DEFAULT_OUTLIER, type Ejection, type EjectionReason, type OutlierOptions } from './outlier.js';
 export { RetryBudget, DEFAULT_RETRY_BUDGET, type RetryBudgetOptions } from './retry-budget.js';
 export { ConcurrencyLimiter } from './concurrency.js';
-export { createStrategy } from './factory.js';
+export { LatencyWindow, DEFAULT_LATENCY_WINDOW, type LatencyWindowOptions } from './latency-window.js';

@@ -3,7 +3,9 @@ import { usableWeight, type Member, type Observation, type PickContext, type Ran
 
 /**
  * Power of two choices over peak-EWMA cost (Finagle's and Linkerd's default): two distinct members
- * are drawn at random and the one with the lower `peakEwma × (inFlight + 1) / weight` wins. Two
+ * are drawn at random and the one with the lower `peakEwma × (inFlight + 1) / weight` wins, the
+ * estimate being at least the age of the member's oldest request in flight (a member that stopped
+ * answering grows costlier with every millisecond, not only once a request times out). Two
  * random choices avoid the herd that "always the least loaded" causes across many gateways, and
  * the latency estimate sends less traffic to a member that turned slow or fails fast (failures
  * count as the configured penalty). Weight 0 is never picked. `ctx.now` is the caller's clock.
@@ -45,7 +47,8 @@ export class P2cEwmaStrategy implements Strategy {
 
   /** The current cost of a member (exposed for views and tests). */
   cost(m: Member, now: number): number {
-    return this.estimateOf(m.id).cost(now, m.inFlight ?? 0) / usableWeight(m);
+    const oldestMs = m.inFlightSince === undefined ? 0 : Math.max(0, now - m.inFlightSince);
+    return this.estimateOf(m.id).cost(now, m.inFlight ?? 0, oldestMs) / usableWeight(m);
   }
 
   /** The member's latency estimate in ms at `now`, or undefined before its first sample. */

@@ -36,12 +36,13 @@ export class PeakEwma {
   /**
    * The load cost of sending one more request (Finagle: `estimate × (outstanding + 1)`). A member
    * with no sample yet costs 0 while idle and a large penalty once it has a request outstanding, so
-   * a new member gets one probe before it is judged.
+   * a new member gets one probe before it is judged. `oldestOutstandingMs`, the age of the oldest
+   * request outstanding, is a lower bound of the latency it will show, so the estimate is at least that.
    */
-  cost(now: number, outstanding: number): number {
+  cost(now: number, outstanding: number, oldestOutstandingMs = 0): number {
     const estimate = this.value(now);
     if (estimate === 0 && outstanding > 0) return UNMEASURED_PENALTY + outstanding;
-    return estimate * (outstanding + 1);
+    return Math.max(estimate, oldestOutstandingMs) * (outstanding + 1);
   }
 
   private blend(sample: number, now: number): void {

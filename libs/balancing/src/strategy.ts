@@ -8,6 +8,12 @@ export interface Member {
    * load-aware strategies (`least-outstanding`, `p2c-ewma`); 0 when absent.
    */
   readonly inFlight?: number;
+  /**
+   * When the oldest of those requests was sent (the caller's clock, ms); absent when none is in
+   * flight. Read by `p2c-ewma`: a member that stopped answering (frozen, partitioned) looks at least
+   * as slow as that request's age before any answer or timeout could tell.
+   */
+  readonly inFlightSince?: number;
 }
 
 /** What a strategy may need besides the members: the time (for decaying estimates) and a request key. */
@@ -37,7 +43,8 @@ export interface Observation {
  * between picks (members join and leave); strategies adapt on the next pick.
  */
 export interface Strategy {
-  readonly name: StrategyName;
+  /** Its name in the strategy table (`STRATEGIES`). */
+  readonly name: string;
   /** Returns the chosen member, or undefined when no member is eligible. */
   pick<M extends Member>(members: readonly M[], ctx?: PickContext): M | undefined;
   /** Learns from a finished request (latency-aware strategies); others ignore it. */
@@ -45,16 +52,6 @@ export interface Strategy {
   /** Forgets a member that left (frees its state). */
   forget?(id: string): void;
 }
-
-export type StrategyName = 'random' | 'round-robin' | 'weighted' | 'least-outstanding' | 'p2c-ewma' | 'consistent-hash';
-export const STRATEGY_NAMES = [
-  'random',
-  'round-robin',
-  'weighted',
-  'least-outstanding',
-  'p2c-ewma',
-  'consistent-hash',
-] as const satisfies readonly StrategyName[];
 
 /** A source of uniform numbers in [0, 1), like Math.random; tests pass a seeded one. */
 export type RandomSource = () => number;

@@ -83,10 +83,42 @@ describe('peak EWMA', () => {
     expect(e.cost(0, 2)).toBe(12);
   });
 
+  it('takes the age of the oldest outstanding request as a lower bound of the estimate', () => {
+    const e = new PeakEwma(opts);
+    e.observe(4, true, 0);
+    expect(e.cost(0, 2, 3)).toBe(12);
+    expect(e.cost(0, 2, 250)).toBe(750);
+  });
+
   it('ignores a clock that goes backwards', () => {
     const e = new PeakEwma(opts);
     e.observe(100, true, 1000);
     expect(e.value(500)).toBe(100);
+  });
+});
+
+describe('p2c-ewma with a member that stopped answering', () => {
+  it('stops picking it within a few of its requests: their age makes it costlier than the others', () => {
+    const s = new P2cEwmaStrategy(seededRandom(7), { decayMs: 10_000, failurePenaltyMs: 500 });
+    const members: { id: string; weight: number; inFlight: number; inFlightSince?: number }[] = [
+      { id: 'a', weight: 1, inFlight: 0 },
+      { id: 'b', weight: 1, inFlight: 0 },
+      { id: 'frozen', weight: 1, inFlight: 0 },
+    ];
+    for (const m of members) s.observe(m.id, { now: 0, latencyMs: 5, ok: true });
+    // From t=0 on, `frozen` never answers; a and b answer every request in 5 ms.
+    const sentAt: number[] = [];
+    for (let now = 0; now < 2000; now++) {
+      const frozen = members[2]!;
+      if (sentAt.length > 0) frozen.inFlightSince = sentAt[0]!;
+      frozen.inFlight = sentAt.length;
+      const m = s.pick(members, { now })!;
+      if (m.id === 'frozen') sentAt.push(now);
+      else s.observe(m.id, { now: now + 5, latencyMs: 5, ok: true });
+    }
+    expect(sentAt.length).toBeGreaterThan(0);
+    expect(sentAt.length).toBeLessThanOrEqual(3);
+    expect(Math.max(...sentAt)).toBeLessThan(50);
   });
 });
 

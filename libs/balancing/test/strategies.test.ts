@@ -6,6 +6,7 @@ import {
   RoundRobinStrategy,
   WeightedRoundRobinStrategy,
   createStrategy,
+  isStrategyName,
   STRATEGY_NAMES,
   type Member,
 } from '../src/index.js';
@@ -164,8 +165,18 @@ describe('random', () => {
   });
 });
 
-describe('createStrategy', () => {
-  it('builds every named strategy', () => {
-    for (const name of STRATEGY_NAMES) expect(createStrategy(name, { random: Math.random }).name).toBe(name);
+describe('the strategy table', () => {
+  it('builds every named strategy, a fresh instance each time', () => {
+    for (const name of STRATEGY_NAMES) {
+      const s = createStrategy(name, { random: Math.random });
+      expect(s.name).toBe(name);
+      expect(createStrategy(name, { random: Math.random })).not.toBe(s);
+    }
+  });
+
+  it('knows exactly its own names (not an inherited property)', () => {
+    expect(STRATEGY_NAMES).toEqual(['random', 'round-robin', 'weighted', 'least-outstanding', 'p2c-ewma', 'consistent-hash']);
+    for (const name of STRATEGY_NAMES) expect(isStrategyName(name)).toBe(true);
+    for (const name of ['__proto__', 'constructor', 'toString', 'fastest', '']) expect(isStrategyName(name)).toBe(false);
   });
 });

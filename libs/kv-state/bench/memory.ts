@@ -1,6 +1,6 @@
 /**
  * Memory and speed of the state machine at 100,000 keys with 256-character values:
- * `node --expose-gc --import tsx libs/kv-state/bench/memory.ts [keys]` (or `npm run bench` here).
+ * `node --expose-gc --conditions=@synod/source --import tsx libs/kv-state/bench/memory.ts [keys]` (or `npm run bench` here).
  */
 import type { KvWriteOp } from '@synod/protocol';
 import { KvStateMachine } from '../src/index.js';

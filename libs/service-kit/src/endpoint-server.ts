@@ -1,4 +1,4 @@
-import { headers as natsHeaders, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import { headers as natsHeaders, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import { z } from 'zod';
 import {
   DEFAULT_MAX_REQUEST_BYTES,
@@ -158,7 +158,7 @@ export class EndpointServer {
       code = e.code;
       reply = e.toEnvelope();
     }
-    this.respond(msg, reply, log ?? baseLog);
+    code = this.respond(msg, reply, log ?? baseLog) ?? code;
     // The NATS client writes in a microtask: one turn puts the reply on the wire before the
     // bookkeeping below (metrics) runs.
     await Promise.resolve();
@@ -187,15 +187,28 @@ export class EndpointServer {
     return parsed.data;
   }
 
-  private respond(msg: Msg, body: unknown, log: Logger): void {
+  /** Sends the reply; returns the error code sent instead when the reply could not go as it was. */
+  private respond(msg: Msg, body: unknown, log: Logger): string | undefined {
     if (!msg.reply) {
       this.drops.record('no reply subject', msg.subject);
-      return;
+      return undefined;
     }
     try {
-      const bytes = encoder.encode(JSON.stringify(body));
+      let bytes = encoder.encode(JSON.stringify(body));
+      let code: string | undefined;
+      const limit = this.opts.nc.info?.max_payload;
+      if (limit !== undefined && bytes.length > limit) {
+        // The answer asked for does not fit one bus message (a range over large values): the
+        // caller is told so, as it is told of a request too large, and may ask for less.
+        const e = new SynodError('PAYLOAD_TOO_LARGE', `the reply of ${bytes.length} bytes exceeds the bus's ${limit}-byte message limit: ask for less (a limit, a narrower prefix)`, {
+          details: { replyBytes: bytes.length, limitBytes: limit },
+        });
+        bytes = encoder.encode(JSON.stringify(e.toEnvelope()));
+        code = e.code;
+      }
       if (phases.hasSubscribers) publishPhase('reply');
       msg.respond(bytes);
+      return code;
     } catch (err) {
       log.error({ err }, 'could not send the reply');
       try {
@@ -203,6 +216,7 @@ export class EndpointServer {
       } catch {
         // The connection is gone; the requester times out.
       }
+      return 'INTERNAL';
     }
   }
 }
@@ -211,6 +225,19 @@ function parseTimeout(raw: string | undefined, fallback: number): number {
   if (raw === undefined || raw === '') return fallback;
   if (!/^-?\d+$/.test(raw)) throw new SynodError('BAD_REQUEST', `header ${HEADERS.timeoutMs} must be an integer, got ${JSON.stringify(raw.slice(0, 40))}`);
   return Math.min(Number(raw), MAX_TIMEOUT_MS);
+}
+
+/**
+ * The same headers as {@link requestHeaders}, as the bytes nats.js puts on the wire, for a hot path:
+ * nats.js only calls `encode()` on the headers of a message it publishes, and building its header
+ * map (a Map, a validation and a string join per header) costs more than the three lines. The
+ * caller guarantees `requestId` is a header-safe token (no CR, LF or colon-space sequences).
+ */
+export function requestHeaderBlock(requestId: string, timeoutMs: number): MsgHdrs {
+  const bytes = encoder.encode(
+    `NATS/1.0\r\n${HEADERS.requestId}: ${requestId}\r\n${HEADERS.timeoutMs}: ${Math.max(0, Math.floor(timeoutMs))}\r\n${HEADERS.protocolVersion}: 1\r\n\r\n`,
+  );
+  return { encode: () => bytes } as unknown as MsgHdrs;
 }
 
 /** Headers for an outgoing request: request id, remaining budget, protocol version. */

@@ -13,12 +13,18 @@ export {
 export type { ConfigIssue, ConfigResult, SynodEnv } from './config.js';
 export { createRootLogger } from './logger.js';
 export type { Logger, RootLoggerOptions } from './logger.js';
-export { connectNats, connectionInboxPrefix, inboxPrefixFor } from './nats.js';
+export { connectNats, connectionInboxPrefix } from './nats.js';
+export { inboxPrefixFor } from '@synod/protocol';
+export { coalesceWrites } from './coalesce.js';
+export { natsAuthIssues, natsAuthOf, natsAuthOptions } from './nats-auth.js';
+export type { NatsAuth } from './nats-auth.js';
 export type { Bus, NatsConnection, Msg, MsgHdrs, Subscription } from './nats.js';
 export { createMetricsRegistry, Counter, Gauge, Histogram, LabelBound, Registry, UNKNOWN_LABEL_VALUE } from './metrics.js';
 export { startOpsServer } from './ops-server.js';
+export { httpServerInfo, routesOf, trackRoutes } from './http-routes.js';
+export type { HttpRoute, HttpServerInfo } from './http-routes.js';
 export type { OpsRoutes, OpsServer, ReadinessCheck } from './ops-server.js';
-export { EndpointServer, requestHeaders } from './endpoint-server.js';
+export { EndpointServer, requestHeaderBlock, requestHeaders } from './endpoint-server.js';
 export type { EndpointSpec, EndpointServerOptions, RequestContext, Outcome } from './endpoint-server.js';
 export { busRequest, mapRequestError } from './bus-request.js';
 export type { BusRequestOptions } from './bus-request.js';
@@ -29,5 +35,6 @@ export { HeapTrimPolicy, startHeapTrimmer, compactHeap, DEFAULT_HEAP_TRIM } from
 export type { HeapTrimOptions, HeapSample, HeapTrimmer, HeapTrimAction } from './heap-trim.js';
 export { PHASES_CHANNEL, phases, publishPhase } from './phases.js';
 export { DropSummary, normalizeReason } from './drop-summary.js';
+export { ProcessMetrics, PROCESS_LABEL, readyOf, type SupervisedChild } from './supervision.js';
 export type { DropSummaryOptions } from './drop-summary.js';
 export type { PhaseEvent } from './phases.js';

@@ -4,7 +4,10 @@ import { commonEnv, exitOnBadConfig, parseConfig, productionIssues, type ConfigI
 import { createRootLogger, type Logger } from './logger.js';
 import { createMetricsRegistry } from './metrics.js';
 import { connectNats, type Bus } from './nats.js';
+import { natsAuthIssues, natsAuthKind, natsAuthOf } from './nats-auth.js';
+import type { HttpServerInfo } from './http-routes.js';
 import { startOpsServer, type OpsRoutes, type ReadinessCheck } from './ops-server.js';
+import { answerMetricsRequests, reportReady } from './supervision.js';
 import type { Registry } from 'prom-client';
 
 type CommonShape = typeof commonEnv;
@@ -22,6 +25,8 @@ export interface ServiceContext<C> {
 export interface StartedService {
   /** Fields of the ready line beyond `id` and `httpPort` (ports the app opened, for example). */
   ready?: Record<string, unknown>;
+  /** The app's own HTTP servers (`httpServerInfo`), listed with the ops server in the ready line's `http`. */
+  http?: HttpServerInfo[];
   /** Extra readiness checks for /readyz; "nats connected" is always there. */
   checks?: ReadinessCheck[];
   /**
@@ -29,6 +34,8 @@ export interface StartedService {
    * surfaces live there, never on a public port. Errors answer the catalog's envelope.
    */
   opsRoutes?: OpsRoutes;
+  /** The text of `/metrics` when the process serves more than its own registry (a supervisor's aggregate). */
+  metricsText?: () => Promise<string>;
   /**
    * Called once on SIGTERM/SIGINT: stop taking work, finish in-flight work. The NATS connection is
    * drained after it returns, then the process exits 0.
@@ -45,6 +52,15 @@ export interface ServiceDefinition<S extends z.ZodRawShape> {
   /** Checks across variables (one variable's bound depending on another's); issues exit with 2. */
   validate?: (config: z.output<z.ZodObject<S>> & CommonConfig) => ConfigIssue[];
   start(ctx: ServiceContext<z.output<z.ZodObject<S>>>): Promise<StartedService>;
+  /**
+   * This process is one of several of the app, run by a supervising process of it (node:cluster;
+   * see supervision.ts): it opens no ops port (the supervisor serves one for all), leaves SIGINT to
+   * the supervisor (a terminal's Ctrl-C reaches the whole process group; the supervisor then stops
+   * each process once, with SIGTERM), stops when the supervisor goes away, answers its requests for
+   * metrics, and reports ready to it; its own log line says `process ready`, since `ready` is the
+   * supervisor's.
+   */
+  supervised?: boolean;
 }
 
 /**
@@ -60,14 +76,15 @@ export async function runService<S extends z.ZodRawShape>(def: ServiceDefinition
     exitOnBadConfig(def.service, [...(common.ok ? [] : common.issues), ...(own.ok ? [] : own.issues)]);
   }
   const config: z.output<z.ZodObject<S>> & CommonConfig = { ...common.config, ...own.config };
-  const crossIssues = [...(def.validate?.(config) ?? []), ...productionIssues(config)];
+  const crossIssues = [...(def.validate?.(config) ?? []), ...natsAuthIssues(config), ...productionIssues(config)];
   if (crossIssues.length > 0) exitOnBadConfig(def.service, crossIssues);
   const instanceId = def.instanceId?.(config) ?? `${def.service}-${randomBytes(4).toString('hex')}`;
   const log = createRootLogger({ service: def.service, instance: instanceId, level: config.LOG_LEVEL });
+  const auth = natsAuthOf(config);
   if (config.SYNOD_ENV !== 'production') {
     log.warn(
-      { env: config.SYNOD_ENV, natsAuthenticated: config.NATS_USER !== undefined },
-      'development mode: development default secrets and unauthenticated NATS are accepted (SYNOD_ENV=production refuses them)',
+      { env: config.SYNOD_ENV, natsAuthenticated: natsAuthKind(auth) !== 'none', natsAuth: natsAuthKind(auth), natsTls: auth.tlsCa !== undefined || auth.tlsCert !== undefined },
+      'development mode: development default secrets and certificates, NATS passwords and unauthenticated NATS are accepted (SYNOD_ENV=production refuses them)',
     );
   }
 
@@ -111,28 +128,38 @@ export async function runService<S extends z.ZodRawShape>(def: ServiceDefinition
     })();
     return stopping;
   };
+  const supervised = def.supervised === true && typeof process.send === 'function';
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
-  process.on('SIGINT', () => void shutdown('SIGINT'));
+  if (supervised) {
+    process.on('SIGINT', () => log.debug('SIGINT left to the supervising process'));
+    process.on('disconnect', () => void shutdown('supervisor gone'));
+  } else {
+    process.on('SIGINT', () => void shutdown('SIGINT'));
+  }
 
   try {
     const metrics = createMetricsRegistry({ service: def.service, instance: instanceId });
-    bus = await connectNats({ servers: config.NATS_URL, name: `${def.service}/${instanceId}`, log, user: config.NATS_USER, pass: config.NATS_PASSWORD });
+    bus = await connectNats({ servers: config.NATS_URL, name: `${def.service}/${instanceId}`, log, auth });
+    if (supervised) answerMetricsRequests(metrics);
     started = await def.start({ config, instanceId, log, bus, metrics });
     const connectedBus = bus;
-    if (config.HTTP_PORT !== undefined) {
+    if (config.HTTP_PORT !== undefined && !supervised) {
       ops = await startOpsServer({
         port: config.HTTP_PORT,
         checks: [{ name: 'nats', ok: () => connectedBus.isConnected() }, ...(started.checks ?? [])],
         registry: metrics,
         log,
         ...(started.opsRoutes ? { routes: started.opsRoutes } : {}),
+        ...(started.metricsText ? { metricsText: started.metricsText } : {}),
       });
     }
     if (stopping) return;
+    // `http`: every route the process serves, by server (the fuzzer derives its targets from it).
+    const http = [...(started.http ?? []), ...(ops ? [ops.info] : [])];
+    const ready = { id: instanceId, namespace: config.SYNOD_NAMESPACE, env: config.SYNOD_ENV, httpPort: ops?.port ?? null, ...started.ready, http };
     // Written whatever LOG_LEVEL says: orchestration and test fixtures wait for this line.
-    log
-      .child({}, { level: 'info' })
-      .info({ id: instanceId, namespace: config.SYNOD_NAMESPACE, env: config.SYNOD_ENV, httpPort: ops?.port ?? null, ...started.ready }, 'ready');
+    log.child({}, { level: 'info' }).info(ready, supervised ? 'process ready' : 'ready');
+    if (supervised) reportReady(ready);
   } catch (err) {
     log.fatal({ err }, 'failed to start');
     process.exit(1);

@@ -1,5 +1,7 @@
 import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { inboxPrefixFor } from '@synod/protocol';
 import type { Logger } from 'pino';
+import { natsAuthOptions, type NatsAuth } from './nats-auth.js';
 
 export type { NatsConnection, Msg, MsgHdrs, Subscription } from '@nats-io/transport-node';
 
@@ -8,18 +10,8 @@ export interface ConnectOptions {
   /** Client name shown by the server's monitoring (`service/instance`). */
   name: string;
   log: Logger;
-  /** Credentials for servers that authorize per user (NATS_USER / NATS_PASSWORD). */
-  user?: string;
-  pass?: string;
-}
-
-/**
- * The reply-subject prefix of a NATS user: `_INBOX.<user>`. Each user may subscribe only under its
- * own prefix (infra/nats/auth.conf), so no client can listen on another's replies or watch events.
- * Without a user, nats.js's default `_INBOX`.
- */
-export function inboxPrefixFor(user: string | undefined): string {
-  return user === undefined || user === '' ? '_INBOX' : `_INBOX.${user}`;
+  /** Who the process is on the bus and how it proves it (nats-auth.ts); none = anonymous, plaintext. */
+  auth?: NatsAuth;
 }
 
 /**
@@ -47,8 +39,8 @@ export async function connectNats(opts: ConnectOptions): Promise<Bus> {
   const nc = await connect({
     servers: opts.servers,
     name: opts.name,
-    ...(opts.user !== undefined ? { user: opts.user, pass: opts.pass ?? '' } : {}),
-    inboxPrefix: inboxPrefixFor(opts.user),
+    ...natsAuthOptions(opts.auth ?? {}),
+    inboxPrefix: inboxPrefixFor(opts.auth?.user),
     waitOnFirstConnect: true,
     maxReconnectAttempts: -1,
     reconnectTimeWait: 250,

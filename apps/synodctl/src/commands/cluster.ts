@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { SynodError, type StatusResult } from '@synod/protocol';
 import type { StoreClient } from '@synod/store-client';
-import { clusterView, formatClusterStatus, formatMembers } from '../format.js';
+import { clusterStatusTables, clusterView, formatClusterStatus, formatMembers, membersTable } from '../format.js';
 import type { CliContext } from '../context.js';
 import type { Helpers } from './types.js';
 
@@ -36,7 +36,7 @@ export function registerCluster(program: Command, h: Helpers): void {
         const c = await ctx.client();
         const leader = await c.status();
         const view = clusterView(leader, await memberStatuses(c, ctx, leader));
-        ctx.print(view, formatClusterStatus(view));
+        ctx.print(view, formatClusterStatus(view), clusterStatusTables(view));
       }),
     );
 
@@ -47,7 +47,7 @@ export function registerCluster(program: Command, h: Helpers): void {
       h.run(async (ctx) => {
         const c = await ctx.client();
         const view = clusterView(await c.status());
-        ctx.print({ leader: view.leader, members: view.members }, formatMembers(view));
+        ctx.print({ leader: view.leader, members: view.members }, formatMembers(view), [membersTable(view)]);
       }),
     );
 

@@ -1,7 +1,7 @@
 import { Option, type Command } from 'commander';
 import { MAX_RANGE_LIMIT, type Consistency, type SortOrder, type SortTarget } from '@synod/protocol';
 import { collect, intArg } from '../args.js';
-import { formatCompact, formatDelete, formatPut, formatRange, formatTxn, formatWatchEvent, moreNote } from '../format.js';
+import { formatCompact, formatDelete, formatPut, formatRange, formatTxn, formatValues, formatWatchEvent, moreNote, rangeTable } from '../format.js';
 import { parseTxn } from '../txn-syntax.js';
 import type { Helpers } from './types.js';
 
@@ -12,6 +12,7 @@ interface ReadOpts {
   limit?: number;
   keysOnly?: boolean;
   countOnly?: boolean;
+  printValueOnly?: boolean;
   sort?: SortTarget;
   order?: SortOrder;
 }
@@ -29,13 +30,14 @@ export function registerKv(program: Command, h: Helpers): void {
     .option('--revision <n>', 'read the store as it was at this revision', intArg(0))
     .addOption(consistencyOption())
     .option('--limit <n>', 'at most this many keys', intArg(0, MAX_RANGE_LIMIT))
-    .option('--keys-only', 'print keys without values')
-    .option('--count-only', 'print only how many keys match')
+    .addOption(new Option('--keys-only', 'print keys without values').conflicts(['countOnly', 'printValueOnly']))
+    .addOption(new Option('--count-only', 'print only how many keys match').conflicts('printValueOnly'))
+    .option('--print-value-only', 'print only the values, one per line (simple output)')
     .action(
       h.run(async (ctx, [key], o: ReadOpts) => {
         const c = await ctx.client();
         const r = await c.range({ key: key as string, prefix: o.prefix, revision: o.revision, consistency: o.consistency, limit: o.limit, keysOnly: o.keysOnly, countOnly: o.countOnly });
-        ctx.print(r, formatRange(r, o));
+        ctx.print(r, o.printValueOnly ? formatValues(r.kvs) : formatRange(r, o), [rangeTable(r, o)]);
         const more = moreNote(r);
         if (more && !o.countOnly) ctx.note(more);
       }),
@@ -54,7 +56,7 @@ export function registerKv(program: Command, h: Helpers): void {
       h.run(async (ctx, [prefix], o: ReadOpts) => {
         const c = await ctx.client();
         const r = await c.range({ key: prefix as string, prefix: true, limit: o.limit, sortBy: o.sort, order: o.order, revision: o.revision, consistency: o.consistency, keysOnly: o.keysOnly });
-        ctx.print(r, formatRange(r, o));
+        ctx.print(r, formatRange(r, o), [rangeTable(r, o)]);
         const more = moreNote(r);
         if (more) ctx.note(more);
       }),

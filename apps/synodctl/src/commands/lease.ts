@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { MAX_LEASE_TTL_MS, SynodError } from '@synod/protocol';
 import { intArg } from '../args.js';
-import { formatKeepAlive, formatLeaseGrant, formatLeaseRevoke, formatLeases, formatTimeToLive } from '../format.js';
+import { formatKeepAlive, formatLeaseGrant, formatLeaseRevoke, formatLeases, formatTimeToLive, leasesTable } from '../format.js';
 import type { Helpers } from './types.js';
 
 export function registerLease(program: Command, h: Helpers): void {
@@ -52,7 +52,7 @@ export function registerLease(program: Command, h: Helpers): void {
       h.run(async (ctx) => {
         const c = await ctx.client();
         const leases = await c.leases();
-        ctx.print({ leases }, formatLeases(leases));
+        ctx.print({ leases }, formatLeases(leases), [leasesTable(leases)]);
       }),
     );
 

@@ -1,10 +1,11 @@
 import { Option, type Command } from 'commander';
 import { LockName, MAX_LOCK_WAIT_MS, MAX_PERMITS, MIN_SESSION_TTL_MS, MAX_LEASE_TTL_MS, SynodError, isErrorCode, subjects, type LockMode, type LockStateResult } from '@synod/protocol';
-import { LockError, toLockError } from '@synod/locks';
+import { LockError, toLockError, type Lock } from '@synod/locks';
 import { intArg } from '../args.js';
 import { UsageError } from '../errors.js';
-import { table } from '../format.js';
+import { table, type Table } from '../format.js';
 import type { CliContext } from '../context.js';
+import { execHolding } from './lock-exec.js';
 import type { Helpers } from './types.js';
 
 interface AcquireOpts {
@@ -58,6 +59,15 @@ export function formatLockState(s: LockStateResult): string {
   return lines.join('\n');
 }
 
+/** `lock state -w table`: holders, then waiters in grant order. */
+export function lockStateTable(s: LockStateResult): Table {
+  return [
+    ['ROLE', 'TOKEN', 'MODE', 'LEASE', 'REMAINING_MS', 'PLACE'],
+    ...s.holders.map((h) => ['holder', String(h.token), modeText(h.mode, h.permits), String(h.lease), h.leaseRemainingMs === null ? '-' : String(h.leaseRemainingMs), String(h.createRevision)]),
+    ...s.waiters.map((w) => ['waiter', '-', modeText(w.mode, w.permits), String(w.lease), '-', String(w.createRevision)]),
+  ];
+}
+
 /** One line per change for `lock watch`. */
 export function formatLockChange(s: LockStateResult): string {
   const holders = s.holders.length === 0 ? 'free' : `held by ${s.holders.map((h) => `lease ${h.lease} (token ${h.token}, ${h.mode})`).join(', ')}`;
@@ -75,20 +85,40 @@ const modeText = (mode: LockMode, permits?: number) => (mode === 'semaphore' && 
 export function registerLock(program: Command, h: Helpers): void {
   const lock = program.command('lock').description('take, inspect and release locks of the lock manager');
 
-  lock
-    .command('acquire')
-    .description('take a lock (waiting up to --timeout ms), print its fencing token and lease, and hold it (keeping the lease alive) until Ctrl-C, then release it')
-    .argument('<name>', 'the lock name')
-    .option('--ttl <ms>', 'TTL of the session lease the lock rides on', intArg(MIN_SESSION_TTL_MS, MAX_LEASE_TTL_MS), 10_000)
-    .addOption(new Option('--mode <mode>', 'lock mode').choices(['mutex', 'read', 'write', 'semaphore']).default('mutex'))
-    .option('--permits <n>', 'semaphore only: how many holders at once', intArg(1, MAX_PERMITS))
-    .addHelpText('after', '\nThe global --timeout is how long to wait for the lock (default 5000 ms); an ungranted lock fails with TIMEOUT, exit 1.')
+  withAcquireOptions(
+    lock
+      .command('acquire')
+      .description('take a lock (waiting up to --timeout ms), print its fencing token and lease, and hold it (keeping the lease alive) until Ctrl-C, then release it')
+      .argument('<name>', 'the lock name'),
+  ).action(
+    h.run(async (ctx, [rawName], o: AcquireOpts) => {
+      const name = checkAcquire(ctx, rawName, o);
+      await acquireAndHold(ctx, name, o);
+    }),
+  );
+
+  withAcquireOptions(
+    lock
+      .command('exec')
+      .description("take a lock, run a command while holding it (its fencing token in $SYNOD_LOCK_TOKEN), then release it; the command is killed if the lock's lease is lost")
+      .argument('<name>', 'the lock name')
+      .argument('<command...>', 'the command and its arguments, after --'),
+  )
+    .addHelpText(
+      'after',
+      `
+The command's environment adds SYNOD_LOCK_NAME, SYNOD_LOCK_TOKEN (the fencing token) and SYNOD_LOCK_LEASE.
+synodctl exits with the command's status (128 + N for a command ended by signal N). If the lease is
+lost, the command's process group is killed at once (SIGKILL) and synodctl fails with
+LEASE_NOT_FOUND, exit 1. Ctrl-C or SIGTERM sends the group SIGTERM, waits for it, then releases;
+a second one sends SIGKILL.
+Example:
+  synodctl lock exec nightly-report --ttl 10000 -- sh -c './report.sh --fencing-token "$SYNOD_LOCK_TOKEN"'`,
+    )
     .action(
-      h.run(async (ctx, [rawName], o: AcquireOpts) => {
-        const name = lockName(rawName);
-        checkMode(o.mode, o.permits);
-        if (ctx.timeoutMs > MAX_LOCK_WAIT_MS) throw new UsageError(`--timeout must be at most ${MAX_LOCK_WAIT_MS} ms for lock acquire`);
-        await acquireAndHold(ctx, name, o);
+      h.run(async (ctx, [rawName, command], o: AcquireOpts) => {
+        const name = checkAcquire(ctx, rawName, o);
+        await acquireAndExec(ctx, name, command as string[], o);
       }),
     );
 
@@ -121,7 +151,7 @@ export function registerLock(program: Command, h: Helpers): void {
         const name = lockName(rawName);
         const { client } = await ctx.lockClient();
         const s = await client.state(name).catch((err: unknown) => Promise.reject(asCliError(err)));
-        ctx.print(s, formatLockState(s));
+        ctx.print(s, formatLockState(s), [lockStateTable(s)]);
       }),
     );
 
@@ -160,18 +190,62 @@ export function registerLock(program: Command, h: Helpers): void {
     );
 }
 
-async function acquireAndHold(ctx: CliContext, name: string, o: AcquireOpts): Promise<void> {
+/** `--ttl`, `--mode` and `--permits`, shared by `lock acquire` and `lock exec`. */
+function withAcquireOptions(command: Command): Command {
+  return command
+    .option('--ttl <ms>', 'TTL of the session lease the lock rides on', intArg(MIN_SESSION_TTL_MS, MAX_LEASE_TTL_MS), 10_000)
+    .addOption(new Option('--mode <mode>', 'lock mode').choices(['mutex', 'read', 'write', 'semaphore']).default('mutex'))
+    .option('--permits <n>', 'semaphore only: how many holders at once', intArg(1, MAX_PERMITS))
+    .addHelpText('after', '\nThe global --timeout is how long to wait for the lock (default 5000 ms); an ungranted lock fails with TIMEOUT, exit 1.');
+}
+
+/** The lock name, once the options are known to fit together. */
+function checkAcquire(ctx: CliContext, rawName: unknown, o: AcquireOpts): string {
+  const name = lockName(rawName);
+  checkMode(o.mode, o.permits);
+  if (ctx.timeoutMs > MAX_LOCK_WAIT_MS) throw new UsageError(`--timeout must be at most ${MAX_LOCK_WAIT_MS} ms to wait for a lock`);
+  return name;
+}
+
+/** Waits for the lock (up to the global --timeout); Ctrl-C meanwhile gives up. */
+async function acquire(ctx: CliContext, name: string, o: AcquireOpts, interrupted: AbortSignal): Promise<Lock> {
   const { client } = await ctx.lockClient();
+  try {
+    return await client.acquire(name, { ttlMs: o.ttl, timeoutMs: ctx.timeoutMs, mode: o.mode, permits: o.permits, signal: interrupted });
+  } catch (err) {
+    if (interrupted.aborted) throw new SynodError('TIMEOUT', `interrupted before lock ${name} was granted`);
+    throw asCliError(err);
+  }
+}
+
+async function acquireAndExec(ctx: CliContext, name: string, command: string[], o: AcquireOpts): Promise<void> {
+  const interrupted = new AbortController();
+  const forced = new AbortController();
+  const off = ctx.io.onInterrupt(() => (interrupted.signal.aborted ? forced.abort() : interrupted.abort()));
+  try {
+    const held = await acquire(ctx, name, o, interrupted.signal);
+    let result;
+    try {
+      result = await execHolding(held, command, interrupted.signal, forced.signal);
+    } finally {
+      await held.release();
+    }
+    if (result.lost) {
+      const reason = asCliError(held.signal.reason);
+      const why = reason instanceof Error ? reason.message : String(reason);
+      throw new SynodError('LEASE_NOT_FOUND', `lock ${name} lost (lease ${held.lease}): ${why}; the command was killed`, { cause: reason });
+    }
+    ctx.exitCode = result.status;
+  } finally {
+    off();
+  }
+}
+
+async function acquireAndHold(ctx: CliContext, name: string, o: AcquireOpts): Promise<void> {
   const interrupted = new AbortController();
   const off = ctx.io.onInterrupt(() => interrupted.abort());
   try {
-    let held;
-    try {
-      held = await client.acquire(name, { ttlMs: o.ttl, timeoutMs: ctx.timeoutMs, mode: o.mode, permits: o.permits, signal: interrupted.signal });
-    } catch (err) {
-      if (interrupted.signal.aborted) throw new SynodError('TIMEOUT', `interrupted before lock ${name} was granted`);
-      throw asCliError(err);
-    }
+    const held = await acquire(ctx, name, o, interrupted.signal);
     ctx.stream({ name, mode: held.mode, token: held.token, lease: held.lease, ttlMs: o.ttl }, formatAcquired({ name, mode: held.mode, token: held.token, lease: held.lease, ttlMs: o.ttl }));
     await new Promise<void>((resolve) => {
       if (interrupted.signal.aborted || held.signal.aborted) return resolve();

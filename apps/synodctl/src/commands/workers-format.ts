@@ -1,5 +1,5 @@
 import type { WorkerView } from '@synod/protocol';
-import { table } from '../format.js';
+import { table, type Table } from '../format.js';
 
 /** The workers of one service, as `synodctl workers --json` prints them. */
 export interface ServiceWorkers {
@@ -47,6 +47,28 @@ function state(w: WorkerView, now: number): string {
   return 'ok';
 }
 
+const WORKER_COLUMNS = ['ID', 'VERSION', 'WEIGHT', 'IN_FLIGHT', 'SERVED', 'ERRORS', 'EWMA_MS', 'WORKER_MS', 'HEARTBEAT', 'STATE'];
+
+function workerRow(w: WorkerView, now: number): string[] {
+  return [
+    w.id,
+    w.version ?? '-',
+    weight(w),
+    w.maxConcurrency === undefined ? String(w.inFlight) : `${w.inFlight}/${w.maxConcurrency}`,
+    String(w.served),
+    String(w.errors),
+    ms(w.ewmaMs),
+    ms(w.reported.ewmaMs),
+    `${(w.lastHeartbeatAgeMs / 1000).toFixed(1)}s ago`,
+    state(w, now),
+  ];
+}
+
+/** `workers -w table`: one table, a row per worker with its service and the service's strategy. */
+export function workersTable(services: readonly ServiceWorkers[], now: number): Table {
+  return [['SERVICE', 'STRATEGY', ...WORKER_COLUMNS], ...services.flatMap((s) => s.workers.map((w) => [s.service, s.strategy ?? '-', ...workerRow(w, now)]))];
+}
+
 /**
  * One block per service: a header with the strategy and the worker count, then a row per worker.
  * IN_FLIGHT is this gateway's (with the worker's limit after a slash), EWMA_MS the gateway's
@@ -57,21 +79,7 @@ export function formatWorkers(services: readonly ServiceWorkers[], now: number):
   return services
     .map((s) => {
       const head = `${s.service}${s.strategy === undefined ? '' : ` (${s.strategy})`}: ${s.workers.length} worker${s.workers.length === 1 ? '' : 's'}`;
-      const rows = [
-        ['ID', 'VERSION', 'WEIGHT', 'IN_FLIGHT', 'SERVED', 'ERRORS', 'EWMA_MS', 'WORKER_MS', 'HEARTBEAT', 'STATE'],
-        ...s.workers.map((w) => [
-          w.id,
-          w.version ?? '-',
-          weight(w),
-          w.maxConcurrency === undefined ? String(w.inFlight) : `${w.inFlight}/${w.maxConcurrency}`,
-          String(w.served),
-          String(w.errors),
-          ms(w.ewmaMs),
-          ms(w.reported.ewmaMs),
-          `${(w.lastHeartbeatAgeMs / 1000).toFixed(1)}s ago`,
-          state(w, now),
-        ]),
-      ];
+      const rows = [WORKER_COLUMNS, ...s.workers.map((w) => workerRow(w, now))];
       return `${head}\n${table(rows)
         .split('\n')
         .map((l) => `  ${l}`)

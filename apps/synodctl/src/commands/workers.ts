@@ -1,8 +1,8 @@
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { ErrorEnvelope, SynodError, WorkersResponse, type WorkerView } from '@synod/protocol';
 import { UsageError } from '../errors.js';
 import type { Helpers } from './types.js';
-import { formatWorkers, groupByService } from './workers-format.js';
+import { formatWorkers, groupByService, workersTable } from './workers-format.js';
 
 export const DEFAULT_GATEWAY_URL = 'http://127.0.0.1:8080';
 
@@ -10,12 +10,13 @@ export function registerWorkers(program: Command, h: Helpers): void {
   program
     .command('workers')
     .description("list the gateway's workers per service: weight, in-flight, EWMA latency, ejection state")
-    .option('--gateway <url>', "the gateway's base URL (env SYNOD_GATEWAY_URL)", h.io.env.SYNOD_GATEWAY_URL?.trim() || DEFAULT_GATEWAY_URL)
+    .addOption(new Option('--gateway <url>', "the gateway's base URL").env('SYNOD_GATEWAY_URL').default(DEFAULT_GATEWAY_URL))
     .action(
       h.run(async (ctx, _args, o: { gateway: string }) => {
         const base = gatewayBase(o.gateway);
         const services = groupByService(await fetchWorkers(base, ctx.timeoutMs));
-        ctx.print({ gateway: base, services }, formatWorkers(services, Date.now()));
+        const now = Date.now();
+        ctx.print({ gateway: base, services }, formatWorkers(services, now), [workersTable(services, now)]);
       }),
     );
 }
