@@ -103,7 +103,7 @@ describe('bad input never breaks the gateway or the workers', () => {
       expect(ready.status).toBe(200);
       expect(await ready.json()).toMatchObject({ status: 'ready' });
       const metrics = await (await fetch(`${base}/metrics`)).text();
-      expect(metrics).toContain('synod_process_cpu_user_seconds_total');
+      expect(metrics).toContain('process_cpu_user_seconds_total');
       const garbage = await fetch(`${base}/healthz`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{nope' });
       expect(garbage.status).toBeGreaterThanOrEqual(400);
       expect(garbage.status).toBeLessThan(500);

@@ -198,7 +198,7 @@ describe('Router', () => {
   it('hedging (opt-in): an idempotent request still out after the worker p99 goes to a second worker, the first success wins', async () => {
     let frozen = false;
     const handler: Handler = (w) => (frozen && w === 'a' ? new Promise(() => undefined) : ok(w));
-    const metrics = createMetricsRegistry({ service: 'test', instance: 'hedge' });
+    const metrics = createMetricsRegistry({ app: 'test' });
     const hedged = setup(
       handler,
       { hedge: { enabled: true, quantile: 0.99, window: { windowMs: 60_000, minSamples: 5 } }, metrics: { registry: metrics, bound: new LabelBound(metrics, 100), prefix: 'synod_gateway' } },
