@@ -13,9 +13,9 @@ import {
   type LockStateResult,
   type ObjectReadResult,
 } from '@synod/protocol';
-import { Counter, EndpointServer, type Logger, type NatsConnection, type Registry, type RequestContext } from '@synod/service-kit';
+import { Counter, EndpointServer, Gauge, Histogram, type Logger, type NatsConnection, type Registry, type RequestContext } from '@synod/service-kit';
 import type { StoreClient } from '@synod/store-client';
-import { forceRelease, listLocks } from './admin.js';
+import { countHolds, forceRelease, listLocks } from './admin.js';
 import { appliedVersion, unwrap, wrap } from './objects.js';
 import { TxnBatcher } from './txn-batcher.js';
 import { decide, type Decision, decodePermits, encodeLockValue, lockKey, lockPrefix, parseLockKey, splitHolders } from './ownership.js';
@@ -36,6 +36,9 @@ export interface LockServiceOptions {
   storeTimeoutMs?: number;
 }
 
+/** Lock waits last from a hand-off's milliseconds to a holder's whole lease (tens of seconds). */
+const WAIT_BUCKETS_SECONDS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
+
 /** Time kept at the end of a request's budget to answer before the requester gives up. */
 const REPLY_MARGIN_MS = 150;
 
@@ -49,7 +52,13 @@ export class LockService {
   private readonly wakeups: Counter;
   private readonly grants: Counter;
   private readonly grantsOnWakeup: Counter;
+  private readonly waits: Counter;
+  private readonly waitDuration: Histogram<'mode'>;
+  private readonly expiries: Counter;
+  private readonly fencingRefusals: Counter;
   private readonly txns: TxnBatcher;
+  /** Acquire requests waiting in line on this instance right now. */
+  private waitingNow = 0;
 
   constructor(private readonly opts: LockServiceOptions) {
     this.log = opts.log.child({ component: 'locks' });
@@ -83,6 +92,48 @@ export class LockService {
       registers: [opts.metrics],
     });
     this.grants = new Counter({ name: 'synod_lock_grants_total', help: 'Locks granted', labelNames: ['mode'], registers: [opts.metrics] });
+    this.waits = new Counter({ name: 'synod_lock_waits_total', help: 'Acquire requests that found the lock taken and waited in line', registers: [opts.metrics] });
+    const waiting = (): number => this.waitingNow;
+    new Gauge({
+      name: 'synod_lock_waiting',
+      help: 'Acquire requests waiting in line on this instance',
+      registers: [opts.metrics],
+      collect() {
+        this.set(waiting());
+      },
+    });
+    this.waitDuration = new Histogram({
+      name: 'synod_lock_wait_duration_seconds',
+      help: 'Time from an acquire request to its grant (near zero for a free lock)',
+      labelNames: ['mode'],
+      buckets: WAIT_BUCKETS_SECONDS,
+      registers: [opts.metrics],
+    });
+    this.expiries = new Counter({
+      name: 'synod_lock_expiries_total',
+      help: "Lock keys that went away because their lease expired (a holder or waiter died), as seen by the waiters behind them",
+      registers: [opts.metrics],
+    });
+    this.fencingRefusals = new Counter({
+      name: 'synod_lock_fencing_refusals_total',
+      help: 'Releases refused because the fencing token named no current holder (expired, revoked, released already, or stale)',
+      registers: [opts.metrics],
+    });
+    const { store, lockPrefix: prefix } = opts;
+    const log = this.log;
+    new Gauge({
+      name: 'synod_locks_held',
+      help: 'Lock holds in the store, every instance seeing the same (a read lock or a semaphore counts each holder); read at scrape time',
+      registers: [opts.metrics],
+      async collect() {
+        try {
+          this.set(await countHolds(store, prefix, { timeoutMs: 2000 }));
+        } catch (err) {
+          // The store is unreachable: the last count stands (the replicas' own alerts say why).
+          log.debug({ err }, 'held locks not counted');
+        }
+      },
+    });
     this.endpoints = new EndpointServer({
       nc: opts.nc,
       log: opts.log,
@@ -139,7 +190,7 @@ export class LockService {
           },
         );
       case 'acquire':
-        return this.acquire(req, ctx);
+        return this.timedAcquire(req, ctx);
       case 'release':
         return this.release(req.name, req.lease, req.token, req.mode, call);
       case 'cancel':
@@ -165,13 +216,31 @@ export class LockService {
     return { entries: toEntries(namePrefix, r.kvs), revision: r.revision };
   }
 
+  /** An acquire, timed from the request to its grant; counted as waiting while it is in line. */
+  private async timedAcquire(req: AcquireRequest, ctx: RequestContext): Promise<AcquireResult> {
+    const started = performance.now();
+    const waited = { now: false };
+    try {
+      const granted = await this.acquire(req, ctx, () => {
+        if (waited.now) return;
+        waited.now = true;
+        this.waitingNow++;
+        this.waits.inc();
+      });
+      this.waitDuration.observe({ mode: req.mode }, (performance.now() - started) / 1000);
+      return granted;
+    } finally {
+      if (waited.now) this.waitingNow--;
+    }
+  }
+
   /**
    * etcd's recipe: create the contender's key on its lease if absent (a retry continues the same
    * wait), then until the deadline: read the name's keys; the holder answers with its key's
    * createRevision as fencing token; a waiter watches the one key that gates it and re-checks when
    * that key is deleted.
    */
-  private async acquire(req: AcquireRequest, ctx: RequestContext): Promise<AcquireResult> {
+  private async acquire(req: AcquireRequest, ctx: RequestContext, onWait: () => void): Promise<AcquireResult> {
     const key = lockKey(this.opts.lockPrefix, req.name, req.mode, req.lease);
     const waitUntil = Math.min(Date.now() + req.timeoutMs, ctx.deadline - REPLY_MARGIN_MS);
     const opts = { signal: ctx.signal };
@@ -222,10 +291,12 @@ export class LockService {
         // events after ours), so the wake-up itself can tell whether we hold. Further back: only
         // the key that gates us, so a release wakes one waiter.
         const watchKey = d.position === 1 ? undefined : d.watchKey;
+        onWait();
         const ev = await this.waitForDelete(watchKey, req.name, new Set(d.ahead), key, revision + 1, waitUntil, ctx.signal);
         if (ev === 'again') continue;
         if (ev) {
           this.wakeups.inc();
+          if (ev.expired) this.expiries.inc();
           // Two ways a wake-up alone proves we hold, with no re-read (keys ahead of ours only ever
           // go away, in every mode): (1) the replica that sent the event read the head of the line
           // (`firstOf`) at a state at or after it, and it is our key, this very one; (2) a watch on
@@ -414,6 +485,7 @@ export class LockService {
     // With the mode the key is known: one compare-and-delete on the token. Without it, find the key.
     const key = mode === undefined ? (await this.entries(name, { ...opts, keysOnly: true })).entries.find((e) => e.lease === lease && e.createRevision === token)?.key : lockKey(this.opts.lockPrefix, name, mode, lease);
     if (key === undefined || !(await this.deleteKey(key, token, opts))) {
+      this.fencingRefusals.inc();
       throw notHolder(`lease ${lease} does not hold ${name} with token ${token} (expired, revoked or released already)`, { name, lease, token });
     }
     return { released: true };
