@@ -13,9 +13,10 @@ import {
   type LockStateResult,
   type ObjectReadResult,
 } from '@synod/protocol';
-import { Counter, EndpointServer, Gauge, Histogram, type Logger, type NatsConnection, type Registry, type RequestContext } from '@synod/service-kit';
+import { EndpointServer, type Logger, type NatsConnection, type Registry, type RequestContext } from '@synod/service-kit';
 import type { StoreClient } from '@synod/store-client';
 import { countHolds, forceRelease, listLocks } from './admin.js';
+import { LockMetrics } from './metrics.js';
 import { appliedVersion, unwrap, wrap } from './objects.js';
 import { TxnBatcher } from './txn-batcher.js';
 import { decide, type Decision, decodePermits, encodeLockValue, lockKey, lockPrefix, parseLockKey, splitHolders } from './ownership.js';
@@ -36,8 +37,8 @@ export interface LockServiceOptions {
   storeTimeoutMs?: number;
 }
 
-/** Lock waits last from a hand-off's milliseconds to a holder's whole lease (tens of seconds). */
-const WAIT_BUCKETS_SECONDS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
+/** How long a scrape waits for the count of held locks. */
+const HOLDS_TIMEOUT_MS = 2000;
 
 /** Time kept at the end of a request's budget to answer before the requester gives up. */
 const REPLY_MARGIN_MS = 150;
@@ -49,91 +50,23 @@ const REPLY_MARGIN_MS = 150;
 export class LockService {
   private readonly endpoints: EndpointServer;
   private readonly log: Logger;
-  private readonly wakeups: Counter;
-  private readonly grants: Counter;
-  private readonly grantsOnWakeup: Counter;
-  private readonly waits: Counter;
-  private readonly waitDuration: Histogram<'mode'>;
-  private readonly expiries: Counter;
-  private readonly fencingRefusals: Counter;
+  private readonly metrics: LockMetrics;
   private readonly txns: TxnBatcher;
   /** Acquire requests waiting in line on this instance right now. */
   private waitingNow = 0;
 
   constructor(private readonly opts: LockServiceOptions) {
     this.log = opts.log.child({ component: 'locks' });
-    const requests = new Counter({
-      name: 'synod_lock_requests_total',
-      help: 'Lock manager requests answered, by outcome and code',
-      labelNames: ['outcome', 'code'],
-      registers: [opts.metrics],
-    });
-    this.wakeups = new Counter({
-      name: 'synod_lock_wakeups_total',
-      help: 'Waiters woken by the deletion of a key they watched (each then re-checks ownership once)',
-      registers: [opts.metrics],
-    });
     this.txns = new TxnBatcher(opts.store, opts.writesInFlight ?? 1, opts.storeTimeoutMs ?? 5000);
-    const txns = this.txns;
-    new Counter({
-      name: 'synod_lock_store_writes_total',
-      help: 'Lock manager writes to the store, and the store requests that carried them (several per request when batched)',
-      labelNames: ['kind'],
-      registers: [opts.metrics],
-      collect() {
-        this.reset();
-        this.inc({ kind: 'txns' }, txns.stats.txns);
-        this.inc({ kind: 'requests' }, txns.stats.requests);
-      },
-    });
-    this.grantsOnWakeup = new Counter({
-      name: 'synod_lock_grants_on_wakeup_total',
-      help: 'Grants decided from the wake-up itself (the next in line, its watch on the whole name), with no re-read of the line',
-      registers: [opts.metrics],
-    });
-    this.grants = new Counter({ name: 'synod_lock_grants_total', help: 'Locks granted', labelNames: ['mode'], registers: [opts.metrics] });
-    this.waits = new Counter({ name: 'synod_lock_waits_total', help: 'Acquire requests that found the lock taken and waited in line', registers: [opts.metrics] });
-    const waiting = (): number => this.waitingNow;
-    new Gauge({
-      name: 'synod_lock_waiting',
-      help: 'Acquire requests waiting in line on this instance',
-      registers: [opts.metrics],
-      collect() {
-        this.set(waiting());
-      },
-    });
-    this.waitDuration = new Histogram({
-      name: 'synod_lock_wait_duration_seconds',
-      help: 'Time from an acquire request to its grant (near zero for a free lock)',
-      labelNames: ['mode'],
-      buckets: WAIT_BUCKETS_SECONDS,
-      registers: [opts.metrics],
-    });
-    this.expiries = new Counter({
-      name: 'synod_lock_expiries_total',
-      help: "Lock keys that went away because their lease expired (a holder or waiter died), as seen by the waiters behind them",
-      registers: [opts.metrics],
-    });
-    this.fencingRefusals = new Counter({
-      name: 'synod_lock_fencing_refusals_total',
-      help: 'Releases refused because the fencing token named no current holder (expired, revoked, released already, or stale)',
-      registers: [opts.metrics],
-    });
     const { store, lockPrefix: prefix } = opts;
-    const log = this.log;
-    new Gauge({
-      name: 'synod_locks_held',
-      help: 'Lock holds in the store, every instance seeing the same (a read lock or a semaphore counts each holder); read at scrape time',
-      registers: [opts.metrics],
-      async collect() {
-        try {
-          this.set(await countHolds(store, prefix, { timeoutMs: 2000 }));
-        } catch (err) {
-          // The store is unreachable: the last count stands (the replicas' own alerts say why).
-          log.debug({ err }, 'held locks not counted');
-        }
-      },
+    const txns = this.txns;
+    this.metrics = new LockMetrics(opts.metrics, {
+      storeWrites: () => txns.stats,
+      waiting: () => this.waitingNow,
+      holds: () => countHolds(store, prefix, { timeoutMs: HOLDS_TIMEOUT_MS }),
+      log: this.log,
     });
+    const requests = this.metrics.requests;
     this.endpoints = new EndpointServer({
       nc: opts.nc,
       log: opts.log,
@@ -225,9 +158,9 @@ export class LockService {
         if (waited.now) return;
         waited.now = true;
         this.waitingNow++;
-        this.waits.inc();
+        this.metrics.waits.inc();
       });
-      this.waitDuration.observe({ mode: req.mode }, (performance.now() - started) / 1000);
+      this.metrics.waitDuration.observe({ mode: req.mode }, (performance.now() - started) / 1000);
       return granted;
     } finally {
       if (waited.now) this.waitingNow--;
@@ -281,7 +214,7 @@ export class LockService {
         }
         if (delayUntil <= now) {
           const me = entries.find((e) => e.key === key)!;
-          this.grants.inc({ mode: req.mode });
+          this.metrics.grants.inc({ mode: req.mode });
           return { name: req.name, mode: req.mode, lease: req.lease, token: me.createRevision, key };
         }
       }
@@ -295,8 +228,8 @@ export class LockService {
         const ev = await this.waitForDelete(watchKey, req.name, new Set(d.ahead), key, revision + 1, waitUntil, ctx.signal);
         if (ev === 'again') continue;
         if (ev) {
-          this.wakeups.inc();
-          if (ev.expired) this.expiries.inc();
+          this.metrics.wakeups.inc();
+          if (ev.expired) this.metrics.expiries.inc();
           // Two ways a wake-up alone proves we hold, with no re-read (keys ahead of ours only ever
           // go away, in every mode): (1) the replica that sent the event read the head of the line
           // (`firstOf`) at a state at or after it, and it is our key, this very one; (2) a watch on
@@ -308,12 +241,12 @@ export class LockService {
             const mine: LockEntry[] = entries.filter((e: LockEntry) => e.key === key && e.createRevision === myRevision);
             if (ev.first?.key === key && ev.first.createRevision === myRevision && mine.length === 1) {
               first = { entries: mine, revision: ev.revision };
-              this.grantsOnWakeup.inc();
+              this.metrics.grantsOnWakeup.inc();
             } else if (watchKey === undefined) {
               const rest: LockEntry[] = entries.filter((e: LockEntry) => e.key !== ev.key);
               if (decide(rest, key).kind === 'holder') {
                 first = { entries: rest, revision: ev.revision };
-                this.grantsOnWakeup.inc();
+                this.metrics.grantsOnWakeup.inc();
               }
             }
           }
@@ -485,7 +418,7 @@ export class LockService {
     // With the mode the key is known: one compare-and-delete on the token. Without it, find the key.
     const key = mode === undefined ? (await this.entries(name, { ...opts, keysOnly: true })).entries.find((e) => e.lease === lease && e.createRevision === token)?.key : lockKey(this.opts.lockPrefix, name, mode, lease);
     if (key === undefined || !(await this.deleteKey(key, token, opts))) {
-      this.fencingRefusals.inc();
+      this.metrics.fencingRefusals.inc();
       throw notHolder(`lease ${lease} does not hold ${name} with token ${token} (expired, revoked or released already)`, { name, lease, token });
     }
     return { released: true };
