@@ -26,7 +26,7 @@ describe.each(ENGINES)('%s: replica metrics after traffic', (engine) => {
   };
 
   it('has a leader on every replica and exactly one that leads, at one term; indexes, WAL, snapshots, peers and leases move', async () => {
-    const leader = await c.leader();
+    await c.leader();
     for (let i = 0; i < WRITES; i++) await c.put(`metrics/${i % 5}`, String(i));
     const lease = (await c.write({ op: 'leaseGrant', ttlMs: 60_000 })) as { id: number };
     expect(lease.id).toBeGreaterThan(0);
@@ -40,15 +40,26 @@ describe.each(ENGINES)('%s: replica metrics after traffic', (engine) => {
         await new Promise((r) => setTimeout(r, 50));
       }
     };
-    const texts = new Map<string, string>();
-    for (const id of c.ids) texts.set(id, await settled(id));
+    // One scrape of every replica taken while leadership held still: on a loaded machine a leader may
+    // change between two scrapes, and then the set is taken again.
+    const scrapeAll = async (): Promise<Map<string, string>> => {
+      const texts = new Map<string, string>();
+      for (const id of c.ids) texts.set(id, await settled(id));
+      return texts;
+    };
+    const stable = (texts: Map<string, string>): boolean => {
+      const all = [...texts.values()];
+      const isLeader = all.map((t) => metricSum(t, 'synod_consensus_is_leader'));
+      return isLeader.filter((v) => v === 1).length === 1 && new Set(all.map((t) => metricSum(t, 'synod_consensus_term'))).size === 1;
+    };
+    let texts = await scrapeAll();
+    for (let i = 0; i < 10 && !stable(texts); i++) texts = await scrapeAll();
 
     const terms = new Set<number>();
     let leaders = 0;
     for (const [id, text] of texts) {
       expect(value(text, 'synod_consensus_has_leader'), id).toBe(1);
       leaders += value(text, 'synod_consensus_is_leader');
-      expect(value(text, 'synod_consensus_is_leader'), id).toBe(id === leader ? 1 : 0);
       terms.add(value(text, 'synod_consensus_term'));
       expect(value(text, 'synod_consensus_leader_changes_total'), id).toBeGreaterThanOrEqual(1);
       // The revision counts puts only; the log also holds the leader's no-op, the lease and sessions.
@@ -72,6 +83,7 @@ describe.each(ENGINES)('%s: replica metrics after traffic', (engine) => {
     }
     expect(leaders).toBe(1);
     expect(terms.size).toBe(1);
-    expect(metricSum(texts.get(leader)!, 'synod_kv_requests_total', { outcome: 'ok' })).toBeGreaterThanOrEqual(WRITES);
+    // Writes reach the leader of their time: summed over the replicas.
+    expect([...texts.values()].reduce((n, t) => n + metricSum(t, 'synod_kv_requests_total', { outcome: 'ok' }), 0)).toBeGreaterThanOrEqual(WRITES);
   });
 });

@@ -100,7 +100,8 @@ describe('a worker built on the SDK', () => {
       code: 'INTERNAL',
       message: expect.stringMatching(/broken returned a result that fails its output schema/),
     });
-    expect(app.lines.find((l) => l.msg === 'handler failed')).toBeDefined();
+    // The log line comes on the child's stdout, which may be read after its reply arrived.
+    expect(await app.waitForLine((l) => l.msg === 'handler failed', 5000)).toBeDefined();
     expect(await call(ns, 'c2', 'add', { a: 1, b: 2 })).toEqual({ sum: 3, worker: 'c2' });
   });
 
