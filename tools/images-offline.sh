@@ -5,11 +5,14 @@
 #      (synod/node-offline:<version>), with a non-root user `node` (1000:1000) like the official image;
 #   2. a NATS image from a `nats-server` binary (synod/nats-offline:<version>; `/nats-server` as its
 #      entrypoint, the official image's layout);
-#   3. the app bundles (`nx run-many -t build`), which infra/docker/Dockerfile copies;
-#   4. the variables that docker-compose.yml, the Dockerfiles and the test fixtures read, written
+#   3. a Prometheus image from Debian's `prometheus` binary (synod/prometheus-offline:<version>;
+#      `/bin/prometheus` as its entrypoint and /prometheus owned by nobody, as in the official image)
+#      for the compose profile `observability` (Grafana has no Debian package: online only);
+#   4. the app bundles (`nx run-many -t build`), which infra/docker/Dockerfile copies;
+#   5. the variables that docker-compose.yml, the Dockerfiles and the test fixtures read, written
 #      into .env between marker lines (other lines of .env are kept):
-#        NODE_IMAGE, NATS_IMAGE, SYNOD_DOCKERFILE=infra/docker/Dockerfile
-# Both base images hold a binary and its libraries only: no shell, no package manager.
+#        NODE_IMAGE, NATS_IMAGE, PROMETHEUS_IMAGE, SYNOD_DOCKERFILE=infra/docker/Dockerfile
+# The base images hold a binary and its libraries only: no shell, no package manager.
 # Options: --force rebuilds base images that exist; --no-build skips step 3.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -94,14 +97,52 @@ else
   echo "images:offline: $NATS_IMAGE exists"
 fi
 
-# 3. The bundles the runtime images copy.
+# 3. Prometheus (its service is never started on this host: policy-rc.d refuses it during the install).
+if ! command -v prometheus >/dev/null 2>&1; then
+  if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+    policy=/usr/sbin/policy-rc.d
+    if [ -e "$policy" ]; then had_policy=1; else had_policy=0; printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy"; fi
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+    [ "$had_policy" = 1 ] || rm -f "$policy"
+  else
+    echo "images:offline: needs a prometheus binary on PATH (Debian/Ubuntu: apt-get install --no-install-recommends prometheus)" >&2
+    exit 1
+  fi
+fi
+prometheus_bin=$(readlink -f "$(command -v prometheus)")
+prometheus_version=$(prometheus --version 2>&1 | sed -nE '1s/.*version ([0-9][0-9.]*).*/\1/p')
+PROMETHEUS_IMAGE="synod/prometheus-offline:${prometheus_version}"
+if [ "$force" = 1 ] || ! exists "$PROMETHEUS_IMAGE"; then
+  root="$work/prometheus"
+  add_binary "$root" "$prometheus_bin" /bin/prometheus
+  # The binary alone: the API (/api/v1/targets, /api/v1/alerts) and scraping. Debian's web pages
+  # link its packaged JavaScript libraries (over 200 MB copied), so the image leaves them out.
+  mkdir -p "$root/tmp" "$root/etc/prometheus" "$root/prometheus"
+  chmod 1777 "$root/tmp"
+  chown 65534:65534 "$root/prometheus"
+  printf 'root:x:0:0:root:/root:/sbin/nologin\nnobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin\n' >"$root/etc/passwd"
+  printf 'root:x:0:\nnogroup:x:65534:\n' >"$root/etc/group"
+  printf 'hosts: files dns\n' >"$root/etc/nsswitch.conf"
+  tar -C "$root" --numeric-owner -cf - . | docker import \
+    --change 'ENTRYPOINT ["/bin/prometheus"]' \
+    --change 'CMD ["--config.file=/etc/prometheus/prometheus.yml", "--storage.tsdb.path=/prometheus"]' \
+    --change 'USER 65534:65534' \
+    --change 'WORKDIR /prometheus' \
+    --change 'EXPOSE 9090' \
+    - "$PROMETHEUS_IMAGE" >/dev/null
+  echo "images:offline: built $PROMETHEUS_IMAGE from $prometheus_bin"
+else
+  echo "images:offline: $PROMETHEUS_IMAGE exists"
+fi
+
+# 4. The bundles the runtime images copy.
 if [ "$bundles" = 1 ]; then
   echo "images:offline: building the app bundles"
   NX_NO_CLOUD=true NX_DAEMON=false NX_TUI=false npx nx run-many -t build --projects=tag:type:app --output-style=static >"$work/build.log" 2>&1 \
     || { cat "$work/build.log" >&2; exit 1; }
 fi
 
-# 4. The variables, in .env (read by docker compose and by the container tests).
+# 5. The variables, in .env (read by docker compose and by the container tests).
 begin='# >>> npm run images:offline (generated; delete this block to use the official images)'
 end='# <<< npm run images:offline'
 touch .env
@@ -111,7 +152,8 @@ awk -v b="$begin" -v e="$end" '$0==b{skip=1} !skip{print} $0==e{skip=0}' .env >"
   echo "$begin"
   echo "NODE_IMAGE=$NODE_IMAGE"
   echo "NATS_IMAGE=$NATS_IMAGE"
+  echo "PROMETHEUS_IMAGE=$PROMETHEUS_IMAGE"
   echo "SYNOD_DOCKERFILE=infra/docker/Dockerfile"
   echo "$end"
 } >.env
-echo "images:offline: wrote NODE_IMAGE, NATS_IMAGE and SYNOD_DOCKERFILE into .env; now: docker compose up"
+echo "images:offline: wrote NODE_IMAGE, NATS_IMAGE, PROMETHEUS_IMAGE and SYNOD_DOCKERFILE into .env; now: docker compose up"

@@ -6,6 +6,7 @@ import { GatewayBusApi } from './bus-api.js';
 import type { GatewayConfig } from './config.js';
 import { buildApi } from './http-api.js';
 import { LagMonitor } from './lag-monitor.js';
+import { METRICS_PREFIX } from './metrics.js';
 import { opsAdminRoutes } from './plugins/admin.js';
 
 /** Where a gateway process stands among the instance's processes. */
@@ -16,8 +17,6 @@ export interface ProcessRole {
   serveAdmin: boolean;
 }
 
-/** The metric names of the gateway start with this. */
-export const METRICS_PREFIX = 'synod_gateway';
 
 /**
  * One gateway process: its own NATS connection (writes coalesced per event-loop turn), registry

@@ -13,7 +13,7 @@ async function opsWithAdmin(adminToken: string | undefined) {
     port: 0,
     host: '127.0.0.1',
     checks: [],
-    registry: createMetricsRegistry({ service: 'gw', instance: 'admin-test' }),
+    registry: createMetricsRegistry({ app: 'gw' }),
     log,
     routes: opsAdminRoutes({
       log,

@@ -2,7 +2,7 @@ import { request } from 'node:http';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { subjects } from '@synod/protocol';
-import { AppProcess, appScript } from '@synod/testkit';
+import { AppProcess, appScript, metricSamples } from '@synod/testkit';
 import { post, Stack, waitForWorkers, workers } from './stack.js';
 
 /** fetch refuses a GET with a body; node:http sends one. */
@@ -103,7 +103,7 @@ describe('bad input never breaks the gateway or the workers', () => {
       expect(ready.status).toBe(200);
       expect(await ready.json()).toMatchObject({ status: 'ready' });
       const metrics = await (await fetch(`${base}/metrics`)).text();
-      expect(metrics).toContain('synod_process_cpu_user_seconds_total');
+      expect(metrics).toContain('process_cpu_user_seconds_total');
       const garbage = await fetch(`${base}/healthz`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{nope' });
       expect(garbage.status).toBeGreaterThanOrEqual(400);
       expect(garbage.status).toBeLessThan(500);
@@ -113,9 +113,16 @@ describe('bad input never breaks the gateway or the workers', () => {
       expect((await fetch(`${base}/healthz`)).status).toBe(200);
     }
     const gwMetrics = await (await fetch(`http://127.0.0.1:${String(gw.ready.httpPort)}/metrics`)).text();
-    expect(gwMetrics).toMatch(/synod_gateway_requests_total\{[^}]*status="200"[^}]*\} \d+/);
+    // `service` is the routed service and `app` the process's app; `instance` is Prometheus's to add.
+    const routed = metricSamples(gwMetrics, 'synod_gateway_requests_total').filter((x) => x.labels.status === '200');
+    expect(routed.length).toBeGreaterThan(0);
+    for (const x of routed) expect(x.labels).toEqual({ service: 'sample', endpoint: 'echo', status: '200', app: 'balancer-gateway' });
+    expect(gwMetrics).not.toMatch(/[{,]instance="/);
+    expect(metricSamples(gwMetrics, 'synod_gateway_workers_ejected')).toEqual([{ labels: { service: 'sample', app: 'balancer-gateway' }, value: 0 }]);
     const workerMetrics = await (await fetch(`http://127.0.0.1:${String(worker.ready.httpPort)}/metrics`)).text();
-    expect(workerMetrics).toMatch(/synod_worker_jobs_total\{[^}]*endpoint="echo"[^}]*outcome="ok"[^}]*\} \d+/);
+    expect(metricSamples(workerMetrics, 'synod_worker_jobs_total').filter((x) => x.labels.endpoint === 'echo' && x.labels.outcome === 'ok')).toEqual([
+      { labels: { endpoint: 'echo', outcome: 'ok', code: '', app: 'sample-worker' }, value: expect.any(Number) as number },
+    ]);
   });
 
   it('requests naming services and endpoints nobody serves add no metric series: they count under _unknown', async () => {

@@ -94,7 +94,7 @@ describe('gateway processes', () => {
     expect(requestSeries[0]).not.toContain('process=');
     // Gauges are per process.
     for (const p of ['1', '2']) expect(metricSum(text, 'synod_gateway_workers', { process: p })).toBe(3);
-    expect(text).toMatch(/synod_process_resident_memory_bytes\{[^}]*process="primary"/);
+    expect(text).toMatch(/process_resident_memory_bytes\{[^}]*process="primary"/);
     expect(await (await fetch(`${gw.opsUrl}/readyz`)).json()).toMatchObject({ status: 'ready', checks: { processes: true } });
   });
 

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '@synod/service-kit';
 import { GATEWAY_ENV } from '../src/config.js';
 import { closedLoop, countBy, metricSum, metrics, post, Stack, waitForService, waitUntil, workers, type Reply } from './stack.js';
+import { metricSamples } from '@synod/testkit';
 
 /**
  * Failure handling through real processes: outlier ejection and return (passive and by active
@@ -45,6 +46,8 @@ describe('failure handling in the gateway', () => {
     const ejectedAt = Date.now();
     const row = (await workers(gw.url)).find((w) => w.id === 'bad')!;
     expect(row).toMatchObject({ ejected: true, ejections: 1 });
+    // What SynodWorkersEjected alerts on: one worker of the service held out, labelled with the routed service.
+    expect(metricSamples(await metrics(gw), 'synod_gateway_workers_ejected')).toEqual([{ labels: { service, app: 'balancer-gateway' }, value: 1 }]);
     const line = await gw.app.waitForLine((l) => l.msg === 'worker ejected' && l.worker === 'bad', 1000);
     expect(line.reason).toBe('consecutive-failures');
 
@@ -56,6 +59,7 @@ describe('failure handling in the gateway', () => {
     // After the ejection time it takes traffic again (and, still failing, is ejected for twice as long).
     await waitUntil(async () => (await workers(gw.url)).find((w) => w.id === 'bad')?.ejected === false, BASE_MS + 2000, 50);
     expect(Date.now() - ejectedAt).toBeGreaterThanOrEqual(BASE_MS - 100);
+    expect(metricSum(await metrics(gw), 'synod_gateway_workers_ejected', { service })).toBe(0);
     const second: Reply[] = [];
     for (let i = 0; i < 3 * FAILURES; i++) second.push(await send());
     expect(second.filter((r) => r.worker === 'bad').length).toBe(FAILURES);

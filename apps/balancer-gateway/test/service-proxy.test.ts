@@ -27,7 +27,7 @@ function api(answer: (req: RouteRequest) => RouteResult = () => ({ ok: true, jso
   } as unknown as Router;
   const registry = new WorkerRegistry(60_000);
   registry.upsert(announce(), Date.now());
-  const metrics = createMetricsRegistry({ service: 'gw', instance: 'proxy-test' });
+  const metrics = createMetricsRegistry({ app: 'gw' });
   const app = buildApi({
     log,
     maxBodyBytes: 1024,

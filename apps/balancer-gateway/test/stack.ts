@@ -1,6 +1,8 @@
 import { WorkersResponse, type WorkerView } from '@synod/protocol';
 import { AppProcess, appScript, startNats, uniqueNamespace, type LogLine, type NatsFixture } from '@synod/testkit';
 
+export { metricSum } from '@synod/testkit';
+
 /** A NATS server plus the app processes one test file starts on its own namespace. */
 export class Stack {
   readonly namespace = uniqueNamespace('gw');
@@ -113,18 +115,6 @@ export async function metrics(gw: { ready: LogLine }): Promise<string> {
   return res.text();
 }
 
-/** Sum of every sample of a metric whose labels include all of `labels`. */
-export function metricSum(text: string, name: string, labels: Record<string, string> = {}): number {
-  let sum = 0;
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(name)) continue;
-    const m = /^([a-z_]+)(\{[^}]*\})? (\S+)$/.exec(line);
-    if (!m || m[1] !== name) continue;
-    const labelText = m[2] ?? '';
-    if (Object.entries(labels).every(([k, v]) => labelText.includes(`${k}="${v}"`))) sum += Number(m[3]);
-  }
-  return sum;
-}
 
 /** Sends `total` requests from `concurrency` closed-loop clients; `make(i)` builds request i. */
 export async function closedLoop<T>(concurrency: number, total: number, send: (i: number) => Promise<T>): Promise<T[]> {

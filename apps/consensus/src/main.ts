@@ -3,10 +3,11 @@ import { EngineHost, type ReplicaHost } from '@synod/engine-host';
 import { engineNamed } from '@synod/engines';
 import { ReplicatedKv, type KvApplyResult } from '@synod/kv-state';
 import { snapshotBytes, type PeerMessage } from '@synod/replog';
-import { Counter, DEFAULT_HEAP_TRIM, phases, publishPhase, runService, startHeapTrimmer, type Logger, type Registry } from '@synod/service-kit';
+import { DEFAULT_HEAP_TRIM, phases, publishPhase, runService, startHeapTrimmer, type Logger } from '@synod/service-kit';
 import { EngineWalStorage } from '@synod/wal';
 import { consensusEnv } from './config.js';
 import { bestSuccessor, KvService } from './kv/service.js';
+import { ReplicaMetrics } from './metrics.js';
 import { restore } from './restore.js';
 import { PeerTransport } from './transport.js';
 
@@ -34,8 +35,14 @@ if (process.argv[2] === 'restore') {
 
       // The engine, and what it persisted (config.ts checked that ENGINE names one of the table).
       const engine = engineNamed(config.ENGINE);
+      const replicaMetrics = new ReplicaMetrics(metrics);
       const { storage, durable } = await EngineWalStorage.open(
-        { dir: config.DATA_DIR, segmentBytes: config.WAL_SEGMENT_BYTES, onWarning: (w) => log.warn({ wal: w }, 'WAL repaired on open') },
+        {
+          dir: config.DATA_DIR,
+          segmentBytes: config.WAL_SEGMENT_BYTES,
+          onWarning: (w) => log.warn({ wal: w }, 'WAL repaired on open'),
+          onTiming: (t) => replicaMetrics.walTiming(t),
+        },
         engine.wal,
       );
       const node = engine.create(
@@ -62,7 +69,7 @@ if (process.argv[2] === 'restore') {
         namespace: config.SYNOD_NAMESPACE,
         id: config.NODE_ID,
         log,
-        metrics,
+        requests: replicaMetrics.kvRequests,
         state,
         maxRequestBytes: config.MAX_REQUEST_BYTES,
         sweepMs: config.TICK_MS,
@@ -93,9 +100,31 @@ if (process.argv[2] === 'restore') {
         initialSnapshotBytes: durable?.snapshot?.data.length,
         onRoleChange: (role) => kv.onRoleChange(role),
         onApplied: () => kv.onApplied(),
+        onSnapshotTaken: (s) => replicaMetrics.snapshotTaken(s),
         thrifty: { holdMs: config.THRIFTY_HOLD_MS, hedgeMinMs: config.THRIFTY_HEDGE_MS },
       });
-      registerHostMetrics(metrics, host);
+      replicaMetrics.attach({
+        status: () => host.status(),
+        get stats() {
+          return host.stats;
+        },
+        get appliedIndex() {
+          return host.appliedIndex;
+        },
+        get snapshotBytes() {
+          return host.snapshotBytes;
+        },
+        get noticeStats() {
+          return host.noticeStats;
+        },
+        get thriftyStats() {
+          return host.thriftyStats;
+        },
+        peers: transport,
+        get leaseCount() {
+          return state.sm.leaseCount;
+        },
+      });
 
       transport.start((m) => host.receive(m));
       kv.start(host);
@@ -118,34 +147,6 @@ if (process.argv[2] === 'restore') {
           await storage.close();
         },
       };
-    },
-  });
-}
-
-/** The driver's counters: held commit notices, thrifty replication. */
-function registerHostMetrics(metrics: Registry, host: Pick<EngineHost<never, never, never, unknown>, 'noticeStats' | 'thriftyStats'>): void {
-  new Counter({
-    name: 'synod_commit_notices_total',
-    help: "A leader's commit notices: sent after their short hold, or dropped because the next append to that follower carried the commit",
-    labelNames: ['outcome'],
-    registers: [metrics],
-    collect() {
-      this.reset();
-      this.inc({ outcome: 'sent' }, host.noticeStats.sent);
-      this.inc({ outcome: 'dropped' }, host.noticeStats.dropped);
-    },
-  });
-  new Counter({
-    name: 'synod_thrifty_appends_total',
-    help: 'Thrifty replication on a leader: appends held for the followers a quorum did not need, batches of them sent, and hedges (a quorum follower was late, so everything held went at once)',
-    labelNames: ['event'],
-    registers: [metrics],
-    collect() {
-      this.reset();
-      const s = host.thriftyStats;
-      this.inc({ event: 'held' }, s.held);
-      this.inc({ event: 'batch' }, s.flushed);
-      this.inc({ event: 'hedge' }, s.hedges);
     },
   });
 }

@@ -13,6 +13,9 @@ export class PeerTransport<Msg extends PeerMessage> {
   private sub: Subscription | undefined;
   private readonly peerSubjects = new Map<string, string>();
   private readonly drops: DropSummary;
+  /** Messages by type, received and sent (types are the codec's own: a fixed set). */
+  readonly received = new Map<string, number>();
+  readonly sent = new Map<string, number>();
 
   constructor(
     private readonly nc: NatsConnection,
@@ -47,6 +50,7 @@ export class PeerTransport<Msg extends PeerMessage> {
           this.drops.record('addressed to another node', `to ${m.to}`);
           return;
         }
+        this.received.set(m.type, (this.received.get(m.type) ?? 0) + 1);
         if (phases.hasSubscribers) publishPhase('peer-rx', m.type, m.from);
         onMessage(m);
       },
@@ -60,6 +64,7 @@ export class PeerTransport<Msg extends PeerMessage> {
         const bytes = this.codec.encode(m);
         if (phases.hasSubscribers) publishPhase('peer-tx', m.type, m.to);
         this.nc.publish(this.subjectOf(m.to), bytes);
+        this.sent.set(m.type, (this.sent.get(m.type) ?? 0) + 1);
       } catch (err) {
         // Too large or a closed connection: the engine resends what matters.
         this.log.warn({ err, to: m.to, type: m.type }, 'peer message not sent');

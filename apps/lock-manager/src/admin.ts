@@ -2,7 +2,7 @@ import type { ForceReleaseResult, LockEntry, LockListResult, LockStateResult } f
 import type { StoreClient } from '@synod/store-client';
 import { decodePermits, lockPrefix, parseLockKey, splitHolders } from './ownership.js';
 
-type Call = { signal?: AbortSignal; timeoutMs?: number };
+type Call = { signal?: AbortSignal; timeoutMs?: number; consistency?: 'linearizable' | 'lease' };
 
 /** Keys read per store request while listing. */
 const LIST_PAGE_KEYS = 1000;
@@ -15,17 +15,21 @@ function nameOf(prefix: string, key: string): string | undefined {
 }
 
 /**
- * Every lock with a holder or a waiter, by name in key order, `limit` names a page. A name's keys
- * are one contiguous run of the key space (`<prefix>/<name>/...`; names hold no `/`), so a page
- * ends after a whole name and the next starts strictly after its keys.
+ * The contenders of every name after `after`, by name in key order, read a page of keys at a time
+ * until `enough` says so (after a page) or the names run out.
  */
-export async function listLocks(store: StoreClient, prefix: string, after: string | undefined, limit: number, call: Call): Promise<LockListResult> {
+async function readLines(
+  store: StoreClient,
+  prefix: string,
+  after: string | undefined,
+  call: Call,
+  enough: (groups: ReadonlyMap<string, LockEntry[]>) => boolean,
+): Promise<{ groups: Map<string, LockEntry[]>; revision: number }> {
   const groups = new Map<string, LockEntry[]>();
   let cursor = after === undefined ? undefined : `${lockPrefix(prefix, after)}\u{10ffff}`;
   let revision = 0;
   let more = true;
-  // One name more than the page holds tells whether there is a next page.
-  while (more && groups.size <= limit) {
+  while (more && !enough(groups)) {
     const r = await store.range({ key: `${prefix}/`, prefix: true, limit: LIST_PAGE_KEYS, ...(cursor === undefined ? {} : { after: cursor }), ...call });
     revision ||= r.revision;
     for (const kv of r.kvs) {
@@ -42,6 +46,28 @@ export async function listLocks(store: StoreClient, prefix: string, after: strin
     cursor = r.kvs.at(-1)?.key;
     if (cursor === undefined) break;
   }
+  return { groups, revision };
+}
+
+/**
+ * Holds in the store (a read lock or a semaphore counts each of its holders), read a page of keys
+ * at a time on the leader's lease. Costs a read of every lock key: made at scrape time only.
+ */
+export async function countHolds(store: StoreClient, prefix: string, call: Call): Promise<number> {
+  const { groups } = await readLines(store, prefix, undefined, { ...call, consistency: 'lease' }, () => false);
+  let holds = 0;
+  for (const entries of groups.values()) holds += splitHolders(entries).holders.length;
+  return holds;
+}
+
+/**
+ * Every lock with a holder or a waiter, by name in key order, `limit` names a page. A name's keys
+ * are one contiguous run of the key space (`<prefix>/<name>/...`; names hold no `/`), so a page
+ * ends after a whole name and the next starts strictly after its keys.
+ */
+export async function listLocks(store: StoreClient, prefix: string, after: string | undefined, limit: number, call: Call): Promise<LockListResult> {
+  // One name more than the page holds tells whether there is a next page.
+  const { groups, revision } = await readLines(store, prefix, after, call, (g) => g.size > limit);
   const names = [...groups.keys()];
   const page = names.slice(0, limit);
   // Reading stops only past the page's last name (or at the end), so every name on it is whole.

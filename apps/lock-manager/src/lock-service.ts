@@ -13,9 +13,10 @@ import {
   type LockStateResult,
   type ObjectReadResult,
 } from '@synod/protocol';
-import { Counter, EndpointServer, type Logger, type NatsConnection, type Registry, type RequestContext } from '@synod/service-kit';
+import { EndpointServer, type Logger, type NatsConnection, type Registry, type RequestContext } from '@synod/service-kit';
 import type { StoreClient } from '@synod/store-client';
-import { forceRelease, listLocks } from './admin.js';
+import { countHolds, forceRelease, listLocks } from './admin.js';
+import { LockMetrics } from './metrics.js';
 import { appliedVersion, unwrap, wrap } from './objects.js';
 import { TxnBatcher } from './txn-batcher.js';
 import { decide, type Decision, decodePermits, encodeLockValue, lockKey, lockPrefix, parseLockKey, splitHolders } from './ownership.js';
@@ -36,6 +37,9 @@ export interface LockServiceOptions {
   storeTimeoutMs?: number;
 }
 
+/** How long a scrape waits for the count of held locks. */
+const HOLDS_TIMEOUT_MS = 2000;
+
 /** Time kept at the end of a request's budget to answer before the requester gives up. */
 const REPLY_MARGIN_MS = 150;
 
@@ -46,43 +50,23 @@ const REPLY_MARGIN_MS = 150;
 export class LockService {
   private readonly endpoints: EndpointServer;
   private readonly log: Logger;
-  private readonly wakeups: Counter;
-  private readonly grants: Counter;
-  private readonly grantsOnWakeup: Counter;
+  private readonly metrics: LockMetrics;
   private readonly txns: TxnBatcher;
+  /** Acquire requests waiting in line on this instance right now. */
+  private waitingNow = 0;
 
   constructor(private readonly opts: LockServiceOptions) {
     this.log = opts.log.child({ component: 'locks' });
-    const requests = new Counter({
-      name: 'synod_lock_requests_total',
-      help: 'Lock manager requests answered, by outcome and code',
-      labelNames: ['outcome', 'code'],
-      registers: [opts.metrics],
-    });
-    this.wakeups = new Counter({
-      name: 'synod_lock_wakeups_total',
-      help: 'Waiters woken by the deletion of a key they watched (each then re-checks ownership once)',
-      registers: [opts.metrics],
-    });
     this.txns = new TxnBatcher(opts.store, opts.writesInFlight ?? 1, opts.storeTimeoutMs ?? 5000);
+    const { store, lockPrefix: prefix } = opts;
     const txns = this.txns;
-    new Counter({
-      name: 'synod_lock_store_writes_total',
-      help: 'Lock manager writes to the store, and the store requests that carried them (several per request when batched)',
-      labelNames: ['kind'],
-      registers: [opts.metrics],
-      collect() {
-        this.reset();
-        this.inc({ kind: 'txns' }, txns.stats.txns);
-        this.inc({ kind: 'requests' }, txns.stats.requests);
-      },
+    this.metrics = new LockMetrics(opts.metrics, {
+      storeWrites: () => txns.stats,
+      waiting: () => this.waitingNow,
+      holds: () => countHolds(store, prefix, { timeoutMs: HOLDS_TIMEOUT_MS }),
+      log: this.log,
     });
-    this.grantsOnWakeup = new Counter({
-      name: 'synod_lock_grants_on_wakeup_total',
-      help: 'Grants decided from the wake-up itself (the next in line, its watch on the whole name), with no re-read of the line',
-      registers: [opts.metrics],
-    });
-    this.grants = new Counter({ name: 'synod_lock_grants_total', help: 'Locks granted', labelNames: ['mode'], registers: [opts.metrics] });
+    const requests = this.metrics.requests;
     this.endpoints = new EndpointServer({
       nc: opts.nc,
       log: opts.log,
@@ -139,7 +123,7 @@ export class LockService {
           },
         );
       case 'acquire':
-        return this.acquire(req, ctx);
+        return this.timedAcquire(req, ctx);
       case 'release':
         return this.release(req.name, req.lease, req.token, req.mode, call);
       case 'cancel':
@@ -165,13 +149,31 @@ export class LockService {
     return { entries: toEntries(namePrefix, r.kvs), revision: r.revision };
   }
 
+  /** An acquire, timed from the request to its grant; counted as waiting while it is in line. */
+  private async timedAcquire(req: AcquireRequest, ctx: RequestContext): Promise<AcquireResult> {
+    const started = performance.now();
+    const waited = { now: false };
+    try {
+      const granted = await this.acquire(req, ctx, () => {
+        if (waited.now) return;
+        waited.now = true;
+        this.waitingNow++;
+        this.metrics.waits.inc();
+      });
+      this.metrics.waitDuration.observe({ mode: req.mode }, (performance.now() - started) / 1000);
+      return granted;
+    } finally {
+      if (waited.now) this.waitingNow--;
+    }
+  }
+
   /**
    * etcd's recipe: create the contender's key on its lease if absent (a retry continues the same
    * wait), then until the deadline: read the name's keys; the holder answers with its key's
    * createRevision as fencing token; a waiter watches the one key that gates it and re-checks when
    * that key is deleted.
    */
-  private async acquire(req: AcquireRequest, ctx: RequestContext): Promise<AcquireResult> {
+  private async acquire(req: AcquireRequest, ctx: RequestContext, onWait: () => void): Promise<AcquireResult> {
     const key = lockKey(this.opts.lockPrefix, req.name, req.mode, req.lease);
     const waitUntil = Math.min(Date.now() + req.timeoutMs, ctx.deadline - REPLY_MARGIN_MS);
     const opts = { signal: ctx.signal };
@@ -212,7 +214,7 @@ export class LockService {
         }
         if (delayUntil <= now) {
           const me = entries.find((e) => e.key === key)!;
-          this.grants.inc({ mode: req.mode });
+          this.metrics.grants.inc({ mode: req.mode });
           return { name: req.name, mode: req.mode, lease: req.lease, token: me.createRevision, key };
         }
       }
@@ -222,10 +224,12 @@ export class LockService {
         // events after ours), so the wake-up itself can tell whether we hold. Further back: only
         // the key that gates us, so a release wakes one waiter.
         const watchKey = d.position === 1 ? undefined : d.watchKey;
+        onWait();
         const ev = await this.waitForDelete(watchKey, req.name, new Set(d.ahead), key, revision + 1, waitUntil, ctx.signal);
         if (ev === 'again') continue;
         if (ev) {
-          this.wakeups.inc();
+          this.metrics.wakeups.inc();
+          if (ev.expired) this.metrics.expiries.inc();
           // Two ways a wake-up alone proves we hold, with no re-read (keys ahead of ours only ever
           // go away, in every mode): (1) the replica that sent the event read the head of the line
           // (`firstOf`) at a state at or after it, and it is our key, this very one; (2) a watch on
@@ -237,12 +241,12 @@ export class LockService {
             const mine: LockEntry[] = entries.filter((e: LockEntry) => e.key === key && e.createRevision === myRevision);
             if (ev.first?.key === key && ev.first.createRevision === myRevision && mine.length === 1) {
               first = { entries: mine, revision: ev.revision };
-              this.grantsOnWakeup.inc();
+              this.metrics.grantsOnWakeup.inc();
             } else if (watchKey === undefined) {
               const rest: LockEntry[] = entries.filter((e: LockEntry) => e.key !== ev.key);
               if (decide(rest, key).kind === 'holder') {
                 first = { entries: rest, revision: ev.revision };
-                this.grantsOnWakeup.inc();
+                this.metrics.grantsOnWakeup.inc();
               }
             }
           }
@@ -414,6 +418,7 @@ export class LockService {
     // With the mode the key is known: one compare-and-delete on the token. Without it, find the key.
     const key = mode === undefined ? (await this.entries(name, { ...opts, keysOnly: true })).entries.find((e) => e.lease === lease && e.createRevision === token)?.key : lockKey(this.opts.lockPrefix, name, mode, lease);
     if (key === undefined || !(await this.deleteKey(key, token, opts))) {
+      this.metrics.fencingRefusals.inc();
       throw notHolder(`lease ${lease} does not hold ${name} with token ${token} (expired, revoked or released already)`, { name, lease, token });
     }
     return { released: true };

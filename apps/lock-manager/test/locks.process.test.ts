@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { subjects } from '@synod/protocol';
 import { LockClient, LockTimeoutError, type Lock } from '@synod/locks';
-import { AppProcess, appScript } from '@synod/testkit';
+import { AppProcess, appScript, metricSum, scrapeMetrics } from '@synod/testkit';
 import { FencedResource, HolderProcess, LockCluster, serveFencedResource, SharedResource, sleep } from '@synod/cluster-kit';
 import { StoreClient } from '@synod/store-client';
 
@@ -60,6 +60,46 @@ describe('lock manager on a real store', () => {
     await previous.release();
   });
 
+  it('metrics: a wait is counted while in line and timed to its grant, every instance counts the holds in the store, a stale token is refused and counted', async () => {
+    const lc = client({ pollMs: 20_000 });
+    const sum = async (name: string, labels: Record<string, string> = {}): Promise<number> => {
+      let total = 0;
+      for (const port of c.managerPorts) total += metricSum(await scrapeMetrics(port), name, labels);
+      return total;
+    };
+    const perInstance = async (name: string): Promise<number[]> => Promise.all(c.managerPorts.map(async (port) => metricSum(await scrapeMetrics(port), name)));
+    const before = {
+      waits: await sum('synod_lock_waits_total'),
+      grants: await sum('synod_lock_grants_total', { mode: 'mutex' }),
+      timed: await sum('synod_lock_wait_duration_seconds_count', { mode: 'mutex' }),
+      waitedSeconds: await sum('synod_lock_wait_duration_seconds_sum', { mode: 'mutex' }),
+      refusals: await sum('synod_lock_fencing_refusals_total'),
+    };
+    expect(await perInstance('synod_locks_held')).toEqual([0, 0]);
+    const holder = await lc.acquire('metered', { ttlMs: 5000 });
+    const waiter = lc.acquire('metered', { ttlMs: 5000, timeoutMs: 15_000 });
+    while ((await lc.state('metered')).waiters.length < 1) await sleep(10);
+    for (const until = Date.now() + 5000; (await sum('synod_lock_waiting')) !== 1 && Date.now() < until; ) await sleep(20);
+    expect(await sum('synod_lock_waiting')).toBe(1);
+    expect(await perInstance('synod_locks_held')).toEqual([1, 1]);
+    const heldFor = Date.now();
+    await sleep(200);
+    await holder.release();
+    const next = await waiter;
+    expect(await sum('synod_lock_waiting')).toBe(0);
+    expect(await sum('synod_lock_waits_total')).toBe(before.waits + 1);
+    expect(await sum('synod_lock_grants_total', { mode: 'mutex' })).toBe(before.grants + 2);
+    expect(await sum('synod_lock_wait_duration_seconds_count', { mode: 'mutex' })).toBe(before.timed + 2);
+    // The waiter waited at least the 200 ms the holder kept the lock.
+    expect(await sum('synod_lock_wait_duration_seconds_sum', { mode: 'mutex' })).toBeGreaterThanOrEqual(before.waitedSeconds + 0.2);
+    expect(await sum('synod_lock_wait_duration_seconds_sum', { mode: 'mutex' })).toBeLessThanOrEqual(before.waitedSeconds + (2 * (Date.now() - heldFor + 1000)) / 1000);
+    // The old holder's token names no holder now: refused, and counted.
+    await expect(c.raw({ type: 'release', name: 'metered', lease: holder.lease, token: holder.token, mode: 'mutex' })).rejects.toMatchObject({ code: 'NOT_HOLDER' });
+    expect(await sum('synod_lock_fencing_refusals_total')).toBe(before.refusals + 1);
+    await next.release();
+    expect(await perInstance('synod_locks_held')).toEqual([0, 0]);
+  });
+
   it('(c) a holder whose keep-alives stop loses the lock to the next waiter within TTL + 2 s; lock-delay holds it back', async () => {
     const lc = client();
     const ttlMs = 1000;
@@ -103,6 +143,7 @@ describe('lock manager on a real store', () => {
       expect(i, holder.stderr.slice(-10).join('\n')).toBeGreaterThanOrEqual(0);
       const heldToken = holder.lines[i]!.began!;
       expect((await client().state('killed')).holders.map((h) => h.token)).toEqual([heldToken]);
+      const expiriesBefore = await c.metric('synod_lock_expiries_total');
       holder.signal('SIGKILL');
       const killedAt = Date.now();
       const next = await client().acquire('killed', { ttlMs: 3000, timeoutMs: ttlMs + 5000 });
@@ -113,6 +154,8 @@ describe('lock manager on a real store', () => {
       expect(waited).toBeGreaterThanOrEqual(ttlMs - ttlMs / 3 - 200);
       expect(resource.begin(next.token)).toBe(true);
       expect(resource.commit(heldToken)).toBe(false); // the dead holder's token is fenced off
+      // The waiter saw the dead holder's key go with its lease.
+      expect(await c.metric('synod_lock_expiries_total')).toBe(expiriesBefore + 1);
       await next.release();
     } finally {
       await holder.stop();

@@ -13,6 +13,7 @@ import { parse as parseYaml } from 'yaml';
 export const ONLINE_DEFAULTS = {
   NODE_IMAGE: 'node:24-alpine',
   NATS_IMAGE: 'nats:2.10',
+  PROMETHEUS_IMAGE: 'prom/prometheus:v2.53.2',
 } as const;
 
 /** The services of docker-compose.yml that the stack starts (the CLI is under a profile; certs runs once and exits). */
@@ -113,10 +114,11 @@ export function natsNodeEnvironment(vars: Record<string, string>, root = repoRoo
   return (parseYaml(interpolate(text, vars), { merge: true }) as { 'x-nats-environment': Record<string, string> })['x-nats-environment'];
 }
 
-export function stackImages(env: Record<string, string | undefined> = process.env, dotEnv = readDotEnv()): { NODE_IMAGE: string; NATS_IMAGE: string } {
+export function stackImages(env: Record<string, string | undefined> = process.env, dotEnv = readDotEnv()): { NODE_IMAGE: string; NATS_IMAGE: string; PROMETHEUS_IMAGE: string } {
   return {
     NODE_IMAGE: composeVariable('NODE_IMAGE', ONLINE_DEFAULTS.NODE_IMAGE, env, dotEnv),
     NATS_IMAGE: composeVariable('NATS_IMAGE', ONLINE_DEFAULTS.NATS_IMAGE, env, dotEnv),
+    PROMETHEUS_IMAGE: composeVariable('PROMETHEUS_IMAGE', ONLINE_DEFAULTS.PROMETHEUS_IMAGE, env, dotEnv),
   };
 }
 
@@ -145,7 +147,7 @@ export function stackReadiness(images = stackImages()): Readiness {
   if (!docker(['compose', 'version']).ok) {
     return { ok: false, reason: 'Docker Compose v2 (`docker compose`) is missing: `tools/docker-setup.sh` installs it' };
   }
-  const missing = [images.NODE_IMAGE, images.NATS_IMAGE].filter((image) => !docker(['image', 'inspect', image]).ok);
+  const missing = [images.NODE_IMAGE, images.NATS_IMAGE, images.PROMETHEUS_IMAGE].filter((image) => !docker(['image', 'inspect', image]).ok);
   if (missing.length > 0) {
     return {
       ok: false,

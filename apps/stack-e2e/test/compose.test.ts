@@ -73,7 +73,7 @@ describe('docker-compose.yml', () => {
     expect(replicas.map((r) => r.environment!.NODE_ID)).toEqual(['n1', 'n2', 'n3']);
     for (const r of replicas) expect(r.environment!.PEERS).toBe('n1,n2,n3');
     expect(replicas.map((r) => r.volumes![0]!.split(':')[0])).toEqual(['consensus-1', 'consensus-2', 'consensus-3']);
-    expect(Object.keys(model.volumes).sort()).toEqual(['certs', 'consensus-1', 'consensus-2', 'consensus-3']);
+    expect(Object.keys(model.volumes).sort()).toEqual(['certs', 'consensus-1', 'consensus-2', 'consensus-3', 'prometheus']);
     expect(model.services['balancer-gateway']!.ports).toContain('127.0.0.1:8080:8080');
     // One gateway process unless GATEWAY_PROCESSES says otherwise.
     expect(model.services['balancer-gateway']!.environment!.GATEWAY_PROCESSES).toBe('1');
@@ -123,6 +123,34 @@ describe('docker-compose.yml', () => {
     expect(offline.services['consensus-1']!.build!.dockerfile).toBe('infra/docker/Dockerfile');
     expect(offline.services['consensus-1']!.build!.args.NODE_IMAGE).toBe('synod/node-offline:20');
     expect(offline.services['nats-2']!.image).toBe('synod/nats-offline:2');
+  });
+
+  it('adds Prometheus and Grafana under the profile observability, from their image variables, on SYNOD_BIND, Grafana read-only', () => {
+    const { prometheus, grafana } = model.services;
+    expect(prometheus!.profiles).toEqual(['observability']);
+    expect(grafana!.profiles).toEqual(['observability']);
+    expect(prometheus!.image).toBe('prom/prometheus:v2.53.2');
+    expect(prometheus!.ports).toEqual(['127.0.0.1:9091:9090']);
+    expect(prometheus!.volumes).toContain('./infra/prometheus:/etc/prometheus:ro');
+    expect(prometheus!.command).toContain('--config.file=/etc/prometheus/prometheus.yml');
+    // Prometheus's admin and lifecycle APIs are off unless asked for.
+    expect(prometheus!.command!.filter((a) => a.includes('enable-admin-api') || a.includes('enable-lifecycle'))).toEqual([]);
+    expect(grafana!.ports).toEqual(['127.0.0.1:3000:3000']);
+    expect(grafana!.environment).toMatchObject({ GF_AUTH_ANONYMOUS_ORG_ROLE: 'Viewer', GF_AUTH_DISABLE_LOGIN_FORM: 'true' });
+    const offline = composeModel({ PROMETHEUS_IMAGE: 'synod/prometheus-offline:2.42.0', GRAFANA_IMAGE: 'mirror/grafana:1' });
+    expect(offline.services.prometheus!.image).toBe('synod/prometheus-offline:2.42.0');
+    expect(offline.services.grafana!.image).toBe('mirror/grafana:1');
+  });
+
+  it('has Prometheus scrape every app of the stack that serves /metrics, by its compose name and ops port', () => {
+    const config = parse(read('infra/prometheus/prometheus.yml')) as {
+      scrape_configs: { job_name: string; static_configs?: { targets: string[] }[]; dns_sd_configs?: { names: string[]; port: number }[] }[];
+    };
+    const statics = config.scrape_configs.flatMap((c) => (c.static_configs ?? []).flatMap((x) => x.targets));
+    const dns = config.scrape_configs.flatMap((c) => (c.dns_sd_configs ?? []).flatMap((x) => x.names.map((n) => `${n}:${x.port}`)));
+    const serving = apps.filter(([, svc]) => svc.environment?.HTTP_PORT !== undefined).map(([name, svc]) => `${name}:${svc.environment!.HTTP_PORT}`);
+    expect(serving.length).toBeGreaterThanOrEqual(9);
+    expect([...statics, ...dns].sort()).toEqual(serving.sort());
   });
 
   it('has the worker generator marker in the services section, after the sample workers', () => {

@@ -50,6 +50,7 @@ interface Ports {
   NATS_MONITOR_PORT: number;
   NATS_MONITOR_PORT_2: number;
   NATS_MONITOR_PORT_3: number;
+  PROMETHEUS_PORT: number;
 }
 
 let ports: Ports;
@@ -70,6 +71,7 @@ function composeEnv(): Record<string, string> {
     SYNOD_DOCKERFILE: 'infra/docker/Dockerfile',
     NODE_IMAGE: images.NODE_IMAGE,
     NATS_IMAGE: images.NATS_IMAGE,
+    PROMETHEUS_IMAGE: images.PROMETHEUS_IMAGE,
     // Faults stay until the test undoes them: no restart policy.
     SYNOD_RESTART: 'no',
     SYNOD_HEALTHCHECK_INTERVAL: '1s',
@@ -240,8 +242,8 @@ if (!readiness.ok) {
 
     beforeAll(async () => {
       // A run killed before its clean-up left its stack behind: remove it now.
-      for (const stale of orphanedProjects(PROJECT_PREFIX)) compose(['down', '-v', '--remove-orphans', '--timeout', '0'], 120_000, stale);
-      const picked = await Promise.all(Array.from({ length: 9 }, () => freePort()));
+      for (const stale of orphanedProjects(PROJECT_PREFIX)) compose(['--profile', 'observability', 'down', '-v', '--remove-orphans', '--timeout', '0'], 120_000, stale);
+      const picked = await Promise.all(Array.from({ length: 10 }, () => freePort()));
       ports = {
         GATEWAY_PORT: picked[0]!,
         GATEWAY_OPS_PORT: picked[1]!,
@@ -252,6 +254,7 @@ if (!readiness.ok) {
         NATS_MONITOR_PORT_2: picked[6]!,
         NATS_MONITOR_PORT_3: picked[7]!,
         CONSOLE_PORT: picked[8]!,
+        PROMETHEUS_PORT: picked[9]!,
       };
       natsUrls = [ports.NATS_PORT, ports.NATS_PORT_2, ports.NATS_PORT_3].map((p) => `nats://127.0.0.1:${p}`).join(',');
       const t0 = Date.now();
@@ -271,6 +274,8 @@ if (!readiness.ok) {
       // The certs service runs once and exits 0 before the NATS nodes start.
       env = env.withWaitStrategy('certs-1', Wait.forOneShotStartup());
       await env.up();
+      // The profile's Prometheus, on the stack's network (Grafana needs a registry: not here).
+      compose(['--profile', 'observability', 'up', '-d', '--no-deps', 'prometheus']);
       const t2 = Date.now();
       // The scalable worker has a random id; the gateway sees all three once they have announced.
       const workers = await until('three workers in the registry', 30_000, async () => {
@@ -285,7 +290,7 @@ if (!readiness.ok) {
 
     afterAll(() => {
       // Whatever happened above: no container, network or volume of this project stays.
-      if (!downDone) compose(['down', '-v', '--remove-orphans', '--timeout', '0']);
+      if (!downDone) compose(['--profile', 'observability', 'down', '-v', '--remove-orphans', '--timeout', '0']);
       const built = spawnSync('docker', ['images', '--filter', `reference=synod/*:${TAG}`, '--format', '{{.Repository}}:{{.Tag}}'], { encoding: 'utf8' }).stdout.split('\n').filter((i) => i !== '');
       if (built.length > 0) spawnSync('docker', ['rmi', ...built], { encoding: 'utf8' });
       if (certs) rmSync(certs, { recursive: true, force: true });
@@ -339,6 +344,43 @@ if (!readiness.ok) {
       await expect(natsAs('synodctl', inboxPrefixFor('synodctl'), strangerFiles, 1000)).rejects.toThrow();
       // The genuine certificate of that subject connects: the refusal is the CA's.
       await (await natsAs('synodctl')).close();
+    });
+
+    it("the observability profile's Prometheus scrapes every Synod app: every target up, one leader among the replicas", async () => {
+      const prometheus = async (path: string): Promise<unknown> => {
+        const res = await fetch(`http://127.0.0.1:${ports.PROMETHEUS_PORT}${path}`, { signal: AbortSignal.timeout(5000) });
+        return ((await res.json()) as { data: unknown }).data;
+      };
+      type Target = { scrapeUrl: string; health: string; labels: Record<string, string> };
+      // Scraped every 5 s (infra/prometheus/prometheus.yml): within a few rounds every target has been seen.
+      const targets = await until('every Prometheus target up', 60_000, async () => {
+        const data = (await prometheus('/api/v1/targets').catch(() => undefined)) as { activeTargets: Target[] } | undefined;
+        const active = data?.activeTargets ?? [];
+        return active.length >= 10 && active.every((t) => t.health === 'up') ? active : undefined;
+      });
+      const hosts = targets.map((t) => new URL(t.scrapeUrl).hostname);
+      expect(hosts).toEqual(
+        expect.arrayContaining(['consensus-1', 'consensus-2', 'consensus-3', 'lock-manager-1', 'lock-manager-2', 'balancer-gateway', 'sample-worker-a', 'sample-worker-b', 'console']),
+      );
+      // The scalable worker, found by DNS.
+      expect(targets.filter((t) => t.labels.job === 'synod-scaled-workers')).toHaveLength(1);
+      type Vector = { metric: Record<string, string>; value: [number, string] }[];
+      const query = async (q: string) => (await prometheus(`/api/v1/query?query=${encodeURIComponent(q)}`)) as { result: Vector };
+      const hasLeader = await until('has_leader scraped from every replica', 30_000, async () => {
+        const r = (await query('synod_consensus_has_leader')).result;
+        return r.length === 3 ? r : undefined;
+      });
+      expect(hasLeader.map((x) => [x.metric.app, x.value[1]])).toEqual([
+        ['consensus', '1'],
+        ['consensus', '1'],
+        ['consensus', '1'],
+      ]);
+      expect((await query('sum(synod_consensus_is_leader)')).result[0]?.value[1]).toBe('1');
+      // No alert fires on a healthy stack (rules loaded: the no-leader rule is there, inactive).
+      const rules = (await prometheus('/api/v1/rules')) as { groups: { rules: { name: string; state: string }[] }[] };
+      const loaded = rules.groups.flatMap((g) => g.rules);
+      expect(loaded.map((r) => r.name)).toContain('SynodNoLeader');
+      expect(loaded.filter((r) => r.state === 'firing').map((r) => r.name)).toEqual([]);
     });
 
     it('serves jobs through the gateway from every worker, in proportion to its weight', async () => {
@@ -571,9 +613,9 @@ if (!readiness.ok) {
 
     it('leaves no container, network or volume behind after `docker compose down -v`', async () => {
       const made = projectResources(PROJECT);
-      expect(made.containers).toEqual(expect.arrayContaining(STACK_SERVICES.map((s) => container(s))));
-      expect(made.volumes.sort()).toEqual(['certs', 'consensus-1', 'consensus-2', 'consensus-3'].map((v) => `${PROJECT}_${v}`));
-      compose(['down', '-v', '--remove-orphans', '--timeout', '10']);
+      expect(made.containers).toEqual(expect.arrayContaining([...STACK_SERVICES, 'prometheus'].map((s) => container(s))));
+      expect(made.volumes.sort()).toEqual(['certs', 'consensus-1', 'consensus-2', 'consensus-3', 'prometheus'].map((v) => `${PROJECT}_${v}`));
+      compose(['--profile', 'observability', 'down', '-v', '--remove-orphans', '--timeout', '10']);
       downDone = true;
       expect(projectResources(PROJECT)).toEqual({ containers: [], networks: [], volumes: [] });
     });

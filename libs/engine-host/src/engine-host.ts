@@ -109,6 +109,8 @@ export interface HostOptions<Msg extends Addressed, Rec, Meta, R> {
   onRoleChange?: (role: string, leader: NodeId | undefined, term: number) => void;
   /** Told after each batch of entries is applied (watchers, lease bookkeeping). */
   onApplied?: (index: number) => void;
+  /** Told when a local snapshot is durable: its size and how long writing it took (for metrics). */
+  onSnapshotTaken?: (s: { bytes: number; ms: number }) => void;
   /**
    * How long a leader holds a commit notice back in case its next append carries the commit
    * instead (see NoticeHold); 0 sends each at once. Default 5 ms.
@@ -130,10 +132,22 @@ export interface HostOptions<Msg extends Addressed, Rec, Meta, R> {
   brokenRule?: { rule: 'ack-before-persist' } | { rule: 'apply-past-commit'; entryOf: (r: Rec) => CommittedEntry };
 }
 
+/** What the driver counts, for a replica's metrics (read at scrape time; never reset). */
+export interface HostStats {
+  /** Times a leader different from the last one known was seen (this node's own elections included). */
+  leaderChanges: number;
+  /**
+   * Proposals that did not commit, by reason: the engine's refusal code (`NOT_LEADER`,
+   * `OVERLOADED`, `TRANSFERRING`, ...), `LOST` (another leader's entry took its index),
+   * `SHUTTING_DOWN`, or `INTERNAL` (the loop failed).
+   */
+  proposalsFailed: Map<string, number>;
+}
+
 interface PendingProposal<R> {
   data: Uint8Array;
   resolve: (r: { index: number; result: R }) => void;
-  reject: (e: SynodError) => void;
+  reject: (e: SynodError, reason?: string) => void;
 }
 
 /**
@@ -177,6 +191,8 @@ export class EngineHost<Msg extends Addressed, Rec, Meta, R> implements ReplicaH
   private leading = false;
   /** Index of the last entry applied to the state machine (or of the snapshot it was restored from). */
   private applied: number;
+  private lastLeader: NodeId | undefined;
+  private readonly counts: HostStats = { leaderChanges: 0, proposalsFailed: new Map() };
 
   constructor(private readonly o: HostOptions<Msg, Rec, Meta, R>) {
     this.clock = o.clock ?? systemClock;
@@ -187,7 +203,24 @@ export class EngineHost<Msg extends Addressed, Rec, Meta, R> implements ReplicaH
     this.thrifty = t && t.holdMs > 0 ? new ThriftySender({ out: o.send, hints: o.hints, holdMs: t.holdMs, hedgeMinMs: t.hedgeMinMs, clock: this.clock }) : undefined;
     const thrifty = this.thrifty;
     this.out = new NoticeHold(thrifty ? (m) => thrifty.send(m) : o.send, o.commitNoticeDelayMs ?? 5, o.hints, this.clock);
-    this.applied = o.engine.status().appliedIndex;
+    const status = o.engine.status();
+    this.applied = status.appliedIndex;
+    this.lastLeader = status.leader;
+  }
+
+  /** Leader changes and failed proposals so far. */
+  get stats(): Readonly<HostStats> {
+    return this.counts;
+  }
+
+  /** Index of the last entry applied to the state machine (kept by the driver: status() is costly). */
+  get appliedIndex(): number {
+    return this.applied;
+  }
+
+  /** Size in bytes of the newest snapshot: taken here, installed from the leader, or started from. */
+  get snapshotBytes(): number {
+    return this.lastSnapshotBytes;
   }
 
   /** True while the loop works through a Ready (the simulator waits for it to settle). */
@@ -245,10 +278,11 @@ export class EngineHost<Msg extends Addressed, Rec, Meta, R> implements ReplicaH
 
   /** Proposes a command; resolves once it is committed and applied here, with the state machine's answer. */
   propose(data: Uint8Array): Promise<{ index: number; result: R }> {
-    return new Promise((resolve, reject) => {
+    return new Promise((resolve, refuse) => {
+      const reject = this.counted(refuse);
       this.enqueue(() => {
         const r = this.o.engine.propose(data);
-        if (!r.ok) return reject(engineToSynod(r));
+        if (!r.ok) return reject(engineToSynod(r), r.code);
         this.addProposal(r.index, { data, resolve, reject });
       }, reject);
     });
@@ -267,10 +301,11 @@ export class EngineHost<Msg extends Addressed, Rec, Meta, R> implements ReplicaH
   }
 
   proposeMembership(change: MembershipChange): Promise<{ index: number }> {
-    return new Promise((resolve, reject) => {
+    return new Promise((resolve, refuse) => {
+      const reject = this.counted(refuse);
       this.enqueue(() => {
         const r = this.o.engine.proposeMembership(change);
-        if (!r.ok) return reject(engineToSynod(r));
+        if (!r.ok) return reject(engineToSynod(r), r.code);
         this.addProposal(r.index, { data: new Uint8Array(0), resolve: ({ index }) => resolve({ index }), reject });
       }, reject);
     });
@@ -288,6 +323,15 @@ export class EngineHost<Msg extends Addressed, Rec, Meta, R> implements ReplicaH
 
   status(): EngineStatus {
     return this.o.engine.status();
+  }
+
+  /** `reject`, counting the failure under `reason` (by default the error's code). */
+  private counted(reject: (e: SynodError) => void): (e: SynodError, reason?: string) => void {
+    return (e, reason) => {
+      const why = reason ?? e.code;
+      this.counts.proposalsFailed.set(why, (this.counts.proposalsFailed.get(why) ?? 0) + 1);
+      reject(e);
+    };
   }
 
   private addProposal(index: number, p: PendingProposal<R>): void {
@@ -408,6 +452,10 @@ export class EngineHost<Msg extends Addressed, Rec, Meta, R> implements ReplicaH
           }
         }
         this.leading = role === 'leader';
+        if (leader !== undefined && leader !== this.lastLeader) {
+          this.counts.leaderChanges++;
+          this.lastLeader = leader;
+        }
         this.o.onRoleChange?.(role, leader, epoch);
       }
       // Who the followers are matters to thrifty replication (status() is costly: only on changes).
@@ -454,7 +502,7 @@ export class EngineHost<Msg extends Addressed, Rec, Meta, R> implements ReplicaH
       for (const p of ps) {
         if (e.kind === 'membership' || sameBytes(p.data, e.data)) p.resolve({ index: e.index, result });
         // Another leader's entry took the index: ours was lost and may be sent again.
-        else p.reject(new SynodError('UNAVAILABLE', 'the proposal was lost in a leadership change; retry', { retryable: true }));
+        else p.reject(new SynodError('UNAVAILABLE', 'the proposal was lost in a leadership change; retry', { retryable: true }), 'LOST');
       }
     }
     return e.kind === 'membership';
@@ -492,7 +540,9 @@ export class EngineHost<Msg extends Addressed, Rec, Meta, R> implements ReplicaH
       }
       await w.commit(snap);
       this.lastSnapshotBytes = data.length;
-      this.log.info({ index, bytes: data.length, ms: Math.round(this.clock.now() - started) }, 'snapshot taken');
+      const ms = this.clock.now() - started;
+      this.o.onSnapshotTaken?.({ bytes: data.length, ms });
+      this.log.info({ index, bytes: data.length, ms: Math.round(ms) }, 'snapshot taken');
     } catch (err) {
       // Not committed: nobody reads what was written (a snapshot handed to the engine is committed right after).
       await w?.abort().catch(() => {});

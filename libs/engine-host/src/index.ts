@@ -1,5 +1,5 @@
 export { EngineHost, engineToSynod } from './engine-host.js';
-export type { EngineStorage, HostLogger, LocalSnapshotWriter, HostOptions, ReplicaHost, StateMachine } from './engine-host.js';
+export type { EngineStorage, HostLogger, HostStats, LocalSnapshotWriter, HostOptions, ReplicaHost, StateMachine } from './engine-host.js';
 export { systemClock } from './clock.js';
 export type { Clock } from './clock.js';
 export { NoticeHold } from './notice-hold.js';

@@ -55,7 +55,7 @@ describe('every HTTP route is fuzzed', () => {
       port: 0,
       host: '127.0.0.1',
       checks: [],
-      registry: createMetricsRegistry({ service: 't', instance: 't' }),
+      registry: createMetricsRegistry({ app: 't' }),
       log: createRootLogger({ service: 't', instance: 't', level: 'silent' }),
     });
     try {

@@ -290,6 +290,11 @@ export class KvStateMachine {
     return this.leaseChanges;
   }
 
+  /** Leases granted and not yet revoked or expired. */
+  get leaseCount(): number {
+    return this.leaseTable.size;
+  }
+
   /** Every lease id with its TTL, unsorted and without copying attached keys. */
   *leaseTtls(): IterableIterator<[id: number, ttlMs: number]> {
     for (const l of this.leaseTable.values()) yield [l.id, l.ttlMs];

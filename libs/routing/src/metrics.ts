@@ -14,6 +14,8 @@ export interface RouterGauges {
   readonly pending: number;
   readonly pendingPeak: number;
   inFlightPeak(id: string): number;
+  /** Workers of `service` that outlier detection holds out right now. */
+  ejectedWorkers(service: string): number;
 }
 
 export type RejectReason = 'no-capacity' | 'queue-full' | 'lag' | 'budget';
@@ -83,6 +85,16 @@ export class RoutingMetrics {
       registers: [registry],
       collect() {
         this.set(workers.size);
+      },
+    });
+    new Gauge({
+      name: `${prefix}_workers_ejected`,
+      help: 'Live workers held out by outlier detection right now, by service',
+      labelNames: ['service'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const service of workers.services()) this.set({ service: labelOf('workers_ejected', 'service', service) }, gauges.ejectedWorkers(service));
       },
     });
     new Gauge({

@@ -251,6 +251,16 @@ export class Router {
     if (ejection) this.ejected(worker, ejection);
   }
 
+  /** Workers of `service` that outlier detection holds out now. */
+  ejectedWorkers(service: string): number {
+    const state = this.services.get(service);
+    if (!state) return 0;
+    const now = this.now();
+    let n = 0;
+    for (const w of this.opts.registry.workersOf(service)) if (state.outlier.ejectedUntil(w.id, now) !== undefined) n++;
+    return n;
+  }
+
   /** What the router knows of a worker, for `GET /v1/workers`. */
   describe(w: WorkerEntry, now: number): Partial<WorkerView> {
     const state = this.services.get(w.service);

@@ -149,11 +149,20 @@ describe('Router', () => {
   });
 
   it('ejects a worker after consecutive failures and balances over the rest until it returns', async () => {
-    const { router } = setup((w) => (w === 'a' ? failWith('INTERNAL') : ok(w)), { outlier: { ...DEFAULT_OUTLIER, consecutiveFailures: 2, baseEjectionMs: 60_000 } });
+    const metrics = createMetricsRegistry({ app: 'test' });
+    const { router } = setup((w) => (w === 'a' ? failWith('INTERNAL') : ok(w)), {
+      outlier: { ...DEFAULT_OUTLIER, consecutiveFailures: 2, baseEjectionMs: 60_000 },
+      metrics: { registry: metrics, bound: new LabelBound(metrics, 100), prefix: 'synod_gateway' },
+    });
+    const ejected = async () => (await metrics.getSingleMetricAsString('synod_gateway_workers_ejected')).split('\n').filter((l) => l.startsWith('synod_gateway_workers_ejected{'));
+    expect(await ejected()).toEqual(['synod_gateway_workers_ejected{service="svc",app="test"} 0']);
     const seen: string[] = [];
     for (let i = 0; i < 12; i++) seen.push((await router.route(request())).worker!);
     expect(seen.filter((w) => w === 'a')).toHaveLength(2);
     expect(seen.slice(6).includes('a')).toBe(false);
+    expect(await ejected()).toEqual(['synod_gateway_workers_ejected{service="svc",app="test"} 1']);
+    expect(router.ejectedWorkers('svc')).toBe(1);
+    expect(router.ejectedWorkers('nobody')).toBe(0);
   });
 
   it('counts a request that timed out on a worker as a missed liveness check', async () => {
@@ -198,7 +207,7 @@ describe('Router', () => {
   it('hedging (opt-in): an idempotent request still out after the worker p99 goes to a second worker, the first success wins', async () => {
     let frozen = false;
     const handler: Handler = (w) => (frozen && w === 'a' ? new Promise(() => undefined) : ok(w));
-    const metrics = createMetricsRegistry({ service: 'test', instance: 'hedge' });
+    const metrics = createMetricsRegistry({ app: 'test' });
     const hedged = setup(
       handler,
       { hedge: { enabled: true, quantile: 0.99, window: { windowMs: 60_000, minSamples: 5 } }, metrics: { registry: metrics, bound: new LabelBound(metrics, 100), prefix: 'synod_gateway' } },

@@ -138,7 +138,7 @@ export async function runService<S extends z.ZodRawShape>(def: ServiceDefinition
   }
 
   try {
-    const metrics = createMetricsRegistry({ service: def.service, instance: instanceId });
+    const metrics = createMetricsRegistry({ app: def.service });
     bus = await connectNats({ servers: config.NATS_URL, name: `${def.service}/${instanceId}`, log, auth });
     if (supervised) answerMetricsRequests(metrics);
     started = await def.start({ config, instanceId, log, bus, metrics });

@@ -2,11 +2,16 @@ import { Counter, Registry, collectDefaultMetrics } from 'prom-client';
 
 export { Counter, Gauge, Histogram, Registry } from 'prom-client';
 
-/** One metrics registry per process, with Node's default metrics under the `synod_` prefix. */
-export function createMetricsRegistry(labels: { service: string; instance: string }): Registry {
+/**
+ * One metrics registry per process. Every series carries one label of its own, `app` (the app's
+ * name): `instance` and `job` are Prometheus's to add from the target, and `service` stays free for
+ * the gateway's routed service. Node's default metrics keep their standard names
+ * (`process_cpu_user_seconds_total`, `nodejs_heap_size_used_bytes`) so stock Node dashboards work.
+ */
+export function createMetricsRegistry(labels: { app: string }): Registry {
   const registry = new Registry();
   registry.setDefaultLabels(labels);
-  collectDefaultMetrics({ register: registry, prefix: 'synod_' });
+  collectDefaultMetrics({ register: registry });
   return registry;
 }
 

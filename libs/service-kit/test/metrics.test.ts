@@ -1,10 +1,25 @@
 import { describe, expect, it } from 'vitest';
-import { Counter, LabelBound, Registry, UNKNOWN_LABEL_VALUE } from '../src/index.js';
+import { Counter, LabelBound, Registry, UNKNOWN_LABEL_VALUE, createMetricsRegistry } from '../src/index.js';
 
 async function seriesOf(registry: Registry, name: string): Promise<number> {
   const metric = (await registry.getMetricsAsJSON()).find((m) => m.name === name);
   return metric?.values.length ?? 0;
 }
+
+describe('createMetricsRegistry', () => {
+  it("labels every series with the app alone and keeps Node's default metrics under their standard names", async () => {
+    const registry = createMetricsRegistry({ app: 'consensus' });
+    new Counter({ name: 'test_things_total', help: 'x', labelNames: ['service'], registers: [registry] }).inc({ service: 'routed' });
+    const text = await registry.metrics();
+    expect(text).toContain('test_things_total{service="routed",app="consensus"} 1');
+    expect(text).toMatch(/^process_cpu_user_seconds_total\{app="consensus"\} /m);
+    expect(text).toMatch(/^nodejs_heap_size_used_bytes\{app="consensus"\} /m);
+    expect(text).not.toContain('synod_process_');
+    expect(text).not.toContain('synod_nodejs_');
+    // Prometheus adds `instance` and `job` from the target; a label of the app's own would clash.
+    expect(text).not.toMatch(/[{,]instance=/);
+  });
+});
 
 describe('LabelBound', () => {
   it('keeps a metric at or under its cap of series however many names clients send', async () => {

@@ -13,7 +13,7 @@ const start = (checks: { name: string; ok: () => boolean }[] = []) =>
     port: 0,
     host: '127.0.0.1',
     checks,
-    registry: createMetricsRegistry({ service: 'test', instance: 'test' }),
+    registry: createMetricsRegistry({ app: 'test' }),
     log: createRootLogger({ service: 'test', instance: 'test', level: 'silent' }),
   });
 

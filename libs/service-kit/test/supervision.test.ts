@@ -18,7 +18,7 @@ function child(registry: Registry | undefined): SupervisedChild {
 
 function registryWith(requests: number, inFlight: number, seconds: number[]): Registry {
   const r = new Registry();
-  r.setDefaultLabels({ service: 'gw', instance: 'i-1' });
+  r.setDefaultLabels({ app: 'balancer-gateway' });
   new Counter({ name: 'requests_total', help: 'h', labelNames: ['status'], registers: [r] }).inc({ status: '200' }, requests);
   new Gauge({ name: 'in_flight', help: 'h', registers: [r] }).set(inFlight);
   const h = new Histogram({ name: 'duration_seconds', help: 'h', buckets: [0.1, 1], registers: [r] });
@@ -33,13 +33,13 @@ describe('ProcessMetrics', () => {
     pm.attach('1', child(registryWith(3, 2, [0.05])));
     pm.attach('2', child(registryWith(4, 5, [0.5, 2])));
     const text = await pm.text();
-    expect(text).toContain('requests_total{status="200",service="gw",instance="i-1"} 7');
+    expect(text).toContain('requests_total{status="200",app="balancer-gateway"} 7');
     expect(text).not.toMatch(/requests_total\{[^}]*process=/);
-    expect(text).toContain('in_flight{service="gw",instance="i-1",process="1"} 2');
-    expect(text).toContain('in_flight{service="gw",instance="i-1",process="2"} 5');
-    expect(text).toContain('in_flight{service="gw",instance="i-1",process="primary"} 0');
-    expect(text).toMatch(/duration_seconds_bucket\{le="0.1",service="gw",instance="i-1"\} 1/);
-    expect(text).toMatch(/duration_seconds_count\{service="gw",instance="i-1"\} 3/);
+    expect(text).toContain('in_flight{app="balancer-gateway",process="1"} 2');
+    expect(text).toContain('in_flight{app="balancer-gateway",process="2"} 5');
+    expect(text).toContain('in_flight{app="balancer-gateway",process="primary"} 0');
+    expect(text).toMatch(/duration_seconds_bucket\{le="0.1",app="balancer-gateway"\} 1/);
+    expect(text).toMatch(/duration_seconds_count\{app="balancer-gateway"\} 3/);
   });
 
   it('leaves out a process that does not answer in time', async () => {
@@ -47,7 +47,7 @@ describe('ProcessMetrics', () => {
     pm.attach('1', child(registryWith(3, 2, [])));
     pm.attach('2', child(undefined));
     const text = await pm.text();
-    expect(text).toContain('in_flight{service="gw",instance="i-1",process="1"} 2');
+    expect(text).toContain('in_flight{app="balancer-gateway",process="1"} 2');
     expect(text).not.toContain('process="2"');
   });
 

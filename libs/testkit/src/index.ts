@@ -20,3 +20,5 @@ export type { SimOptions, SimResult, FaultProfile, ProfileName } from './sim/ind
 export { TcpProxy } from './tcp-proxy.js';
 export { replicaEnv, startReplicas } from './replicas.js';
 export type { ReplicaOptions } from './replicas.js';
+export { metricSamples, metricSum, scrapeMetrics } from './metrics-text.js';
+export type { MetricSample } from './metrics-text.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { chooseNatsSource, DEFAULT_NATS_IMAGE, seededRandom } from './index.js';
+import { chooseNatsSource, DEFAULT_NATS_IMAGE, metricSamples, metricSum, seededRandom } from './index.js';
 
 describe('chooseNatsSource', () => {
   const never = () => {
@@ -34,5 +34,27 @@ describe('seededRandom', () => {
     expect(Array.from({ length: 1000 }, () => b())).toEqual(xs);
     expect(xs.every((x) => x >= 0 && x < 1)).toBe(true);
     expect(seededRandom(8)()).not.toBe(xs[0]);
+  });
+});
+
+describe('metricSamples and metricSum', () => {
+  const text = [
+    '# HELP synod_x_total x',
+    '# TYPE synod_x_total counter',
+    'synod_x_total{reason="A",app="consensus"} 2',
+    'synod_x_total{reason="B",app="consensus"} 3',
+    'synod_x_total_more{reason="A"} 100',
+    'synod_y 7',
+  ].join('\n');
+
+  it('reads every sample of one metric with its labels, and sums those matching', () => {
+    expect(metricSamples(text, 'synod_x_total')).toEqual([
+      { labels: { reason: 'A', app: 'consensus' }, value: 2 },
+      { labels: { reason: 'B', app: 'consensus' }, value: 3 },
+    ]);
+    expect(metricSamples(text, 'synod_y')).toEqual([{ labels: {}, value: 7 }]);
+    expect(metricSum(text, 'synod_x_total')).toBe(5);
+    expect(metricSum(text, 'synod_x_total', { reason: 'B' })).toBe(3);
+    expect(metricSum(text, 'synod_x_total', { reason: 'C' })).toBe(0);
   });
 });

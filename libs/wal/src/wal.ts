@@ -36,6 +36,17 @@ export interface WalOptions {
   segmentBytes?: number;
   /** Told about every repair or fallback that recovery made on its own (no console output here). */
   onWarning?: (warning: WalWarning) => void;
+  /** Told how long each durable write took (for metrics): a group-commit batch, or a metadata write. */
+  onTiming?: (timing: WalTiming) => void;
+}
+
+export interface WalTiming {
+  /** `append`: a batch of records to a segment; `meta`: the metadata register. */
+  kind: 'append' | 'meta';
+  /** Milliseconds writing the bytes (into the page cache, mostly). */
+  writeMs: number;
+  /** Milliseconds in fdatasync. */
+  syncMs: number;
 }
 
 export interface WalWarning {
@@ -134,6 +145,7 @@ export class Wal {
     private readonly metaSizes: [number, number],
     private metaVersion: number,
     private metaValue: Buffer | undefined,
+    private readonly onTiming: ((timing: WalTiming) => void) | undefined,
   ) {
     const last = segments[segments.length - 1]!;
     this.nextSeq = last.firstSeq + last.count;
@@ -162,7 +174,7 @@ export class Wal {
       const meta = await recoverMeta(dir, names, warn, handles);
       const segments = await recoverSegments(dir, names, warn);
       const active = await openActiveSegment(dir, segments, handles);
-      return new Wal(dir, segmentBytes, warn, segments, active, meta.handles, meta.sizes, meta.version, meta.value);
+      return new Wal(dir, segmentBytes, warn, segments, active, meta.handles, meta.sizes, meta.version, meta.value, options.onTiming);
     } catch (err) {
       await Promise.all(handles.map((h) => h.close().catch(() => {})));
       openDirs.delete(dir);
@@ -449,9 +461,12 @@ export class Wal {
     // One writev and one fdatasync for the whole batch: this is the group commit. fdatasync (not
     // fsync) is enough: it also flushes the file size, the only metadata needed to read the data.
     const frames = batch.map((p) => p.frames);
+    const started = performance.now();
     if (bytes <= INLINE_WRITE_BYTES) writeAllAtSync(this.active.fd, frames, seg.size);
     else await writeAllAt(this.active, frames, seg.size);
+    const written = performance.now();
     await this.active.datasync();
+    this.onTiming?.({ kind: 'append', writeMs: written - started, syncMs: performance.now() - written });
     seg.size += bytes;
     seg.count += batch.reduce((sum, p) => sum + p.count, 0);
     this.stat.appends += batch.length;
@@ -502,9 +517,12 @@ export class Wal {
     const slot = (version - 1) % 2;
     const h = this.metaHandles[slot]!;
     const buf = encodeMeta(version, data);
+    const started = performance.now();
     await writeAllAt(h, [buf], 0);
     if (this.metaSizes[slot]! > buf.length) await h.truncate(buf.length);
+    const written = performance.now();
     await h.datasync();
+    this.onTiming?.({ kind: 'meta', writeMs: written - started, syncMs: performance.now() - written });
     this.metaSizes[slot] = buf.length;
     this.metaVersion = version;
     this.metaValue = data;

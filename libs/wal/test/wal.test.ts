@@ -110,6 +110,23 @@ describe('group commit', () => {
   });
 });
 
+describe('timings', () => {
+  it('tells the time of every durable write: one per group-commit batch and one per metadata write', async () => {
+    const timings: { kind: string; writeMs: number; syncMs: number }[] = [];
+    const wal = dirs.track(await Wal.open({ dir: await dirs.make(), onTiming: (t) => timings.push(t) }));
+    await Promise.all(Array.from({ length: 20 }, (_, i) => wal.append(bytes(`r${i}`))));
+    await wal.setMeta(bytes('m')[0]!);
+    const appends = timings.filter((t) => t.kind === 'append');
+    expect(appends).toHaveLength(wal.stats.syncs);
+    expect(timings.filter((t) => t.kind === 'meta')).toHaveLength(1);
+    for (const t of timings) {
+      expect(t.writeMs).toBeGreaterThanOrEqual(0);
+      expect(t.syncMs).toBeGreaterThan(0);
+    }
+    await wal.close();
+  });
+});
+
 describe('close and errors', () => {
   it('close() completes pending appends; later calls reject with WAL_CLOSED', async () => {
     const dir = await dirs.make();

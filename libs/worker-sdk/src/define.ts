@@ -180,7 +180,7 @@ export function defineWorker<
       definition,
       nc: opts.nc,
       log: opts.log,
-      metrics: opts.metrics ?? createMetricsRegistry({ service: app, instance: id }),
+      metrics: opts.metrics ?? createMetricsRegistry({ app }),
       config: opts.config,
       id,
     });

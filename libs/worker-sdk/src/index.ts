@@ -14,6 +14,7 @@ export type {
 export { workerEnv } from './env.js';
 export type { WorkerConfig, WorkerEnvShape } from './env.js';
 export { LoadTracker } from './load.js';
+export { workerMetrics, type WorkerMetrics } from './metrics.js';
 export type { LoadTrackerOptions } from './load.js';
 export { announceMessage, deregisterMessage } from './messages.js';
 export type { PingResult, WorkerIdentity } from './messages.js';

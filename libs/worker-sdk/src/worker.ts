@@ -1,11 +1,8 @@
 import { performance } from 'node:perf_hooks';
 import { RegistryDiscover, SynodError, subjects, type ReplyEnvelope } from '@synod/protocol';
 import {
-  Counter,
   DropSummary,
   EndpointServer,
-  Gauge,
-  Histogram,
   type Logger,
   type Msg,
   type NatsConnection,
@@ -17,6 +14,7 @@ import { z } from 'zod';
 import type { AnyEndpoint, AnyWorkerDefinition, HandlerContext, RunningWorker } from './define.js';
 import type { WorkerConfig } from './env.js';
 import { LoadTracker } from './load.js';
+import { workerMetrics, type WorkerMetrics } from './metrics.js';
 import { announceMessage, deregisterMessage, type PingResult, type WorkerIdentity } from './messages.js';
 
 export interface WorkerRuntimeOptions {
@@ -49,8 +47,8 @@ export class WorkerRuntime implements RunningWorker {
   private heartbeat: NodeJS.Timeout | undefined;
   private state: unknown;
   private draining = false;
-  private readonly jobs: Counter<'endpoint' | 'outcome' | 'code'>;
-  private readonly duration: Histogram<'endpoint'>;
+  private readonly jobs: WorkerMetrics['jobs'];
+  private readonly duration: WorkerMetrics['duration'];
 
   constructor(private readonly opts: WorkerRuntimeOptions) {
     const { definition: def, config } = opts;
@@ -70,28 +68,8 @@ export class WorkerRuntime implements RunningWorker {
       heartbeatIntervalMs: config.HEARTBEAT_INTERVAL_MS,
     };
     this.load = new LoadTracker({ maxConcurrency: config.WORKER_MAX_CONCURRENCY });
-    this.jobs = new Counter({
-      name: 'synod_worker_jobs_total',
-      help: 'Jobs answered, by endpoint and outcome',
-      labelNames: ['endpoint', 'outcome', 'code'],
-      registers: [opts.metrics],
-    });
-    this.duration = new Histogram({
-      name: 'synod_worker_job_duration_seconds',
-      help: 'Time a handler took, from admission to its result',
-      labelNames: ['endpoint'],
-      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
-      registers: [opts.metrics],
-    });
     const load = this.load;
-    new Gauge({
-      name: 'synod_worker_in_flight',
-      help: 'Jobs being handled',
-      registers: [opts.metrics],
-      collect() {
-        this.set(load.inFlight);
-      },
-    });
+    ({ jobs: this.jobs, duration: this.duration } = workerMetrics(opts.metrics, () => load.inFlight));
     this.endpoints = new EndpointServer({
       nc: opts.nc,
       log: opts.log,

@@ -125,7 +125,8 @@ export const serviceProxyPlugin: FastifyPluginAsync<ServiceProxyOptions> = async
   };
 };
 
-function proxyMetrics(registry: Registry) {
+/** The routed requests' counter and latency histogram. */
+export function proxyMetrics(registry: Registry) {
   return {
     requests: new Counter({
       name: 'synod_gateway_requests_total',

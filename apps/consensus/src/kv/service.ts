@@ -1,7 +1,7 @@
 import { StoreRequest, SynodError, kvError, type KvError, subjects, type StatusResult } from '@synod/protocol';
 import type { KvCommand, KvApplyResult, ReplicatedKv } from '@synod/kv-state';
 import type { ReplicaHost } from '@synod/engine-host';
-import { EndpointServer, type Logger, type NatsConnection, type Registry, Counter } from '@synod/service-kit';
+import { EndpointServer, type Counter, type Logger, type NatsConnection } from '@synod/service-kit';
 import { LeaseDeadlines } from './leases.js';
 import { SnapshotServer } from './snapshots.js';
 import { Watches } from './watches.js';
@@ -13,7 +13,8 @@ export interface KvServiceOptions {
   namespace: string;
   id: string;
   log: Logger;
-  metrics: Registry;
+  /** Counts store requests by type and outcome. */
+  requests: Counter<'type' | 'outcome'>;
   /** The store's state as the host applies it. */
   state: ReplicatedKv;
   /** Largest request accepted, in bytes. */
@@ -64,7 +65,7 @@ export class KvService {
     this.leases = new LeaseDeadlines(this.now);
     this.watches = new Watches(o.nc, o.id, this.log, this.now, o.watchInboxPrefixes ?? []);
     this.snapshots = new SnapshotServer(this.now);
-    this.requests = new Counter({ name: 'synod_kv_requests_total', help: 'Store requests by type and outcome', labelNames: ['type', 'outcome'], registers: [o.metrics] });
+    this.requests = o.requests;
     this.endpoints = new EndpointServer({ nc: o.nc, log: this.log, onOutcome: (name, outcome) => this.requests.inc({ type: name, outcome }) });
   }
 
