@@ -4,6 +4,8 @@ import {
   SynodError,
   kvError,
   type KvError,
+  type KvWriteOp,
+  minLeaseTtlMs,
   subjects,
   watchInboxAllowed,
   type StatusResult,
@@ -39,6 +41,8 @@ export interface KvServiceOptions {
   watchInboxPrefixes?: readonly string[];
   /** The consensus engine underneath, reported in status. */
   engine?: string;
+  /** The longest election timeout of the configuration: the minimum lease TTL follows from it (see minLeaseTtlMs). */
+  maxElectionTimeoutMs: number;
   now?: () => number;
 }
 
@@ -57,6 +61,8 @@ export class KvService {
   sm = new KvStateMachine();
   host!: ReplicaHost<KvApplyResult>;
   private readonly now: () => number;
+  /** Grants below it are raised to it: a lease this short would not ride through a failover. */
+  private readonly minLeaseTtlMs: number;
   private readonly log: Logger;
   private readonly endpoints: EndpointServer;
   private leaderEndpoints: EndpointServer | undefined;
@@ -76,6 +82,7 @@ export class KvService {
 
   constructor(private readonly o: KvServiceOptions) {
     this.now = o.now ?? Date.now;
+    this.minLeaseTtlMs = minLeaseTtlMs(o.maxElectionTimeoutMs);
     this.log = o.log.child({ component: 'kv' });
     this.requests = new Counter({ name: 'synod_kv_requests_total', help: 'Store requests by type and outcome', labelNames: ['type', 'outcome'], registers: [o.metrics] });
     this.endpoints = new EndpointServer({ nc: o.nc, log: this.log, onOutcome: (name, outcome) => this.requests.inc({ type: name, outcome }) });
@@ -181,7 +188,7 @@ export class KvService {
         this.sessionSeen.set(req.session.clientId, this.now());
         // Validated as a StoreRequest already (the same rules as the log's RequestCommand): this
         // replica applies it as it is rather than decoding and checking its bytes again.
-        return this.proposeCommand({ type: 'request', session: req.session, op: req.op }, true);
+        return this.proposeCommand({ type: 'request', session: req.session, op: raiseLeaseTtl(req.op, this.minLeaseTtlMs) }, true);
       }
       case 'leaseKeepAlive': {
         await this.barrier('lease');
@@ -276,6 +283,8 @@ export class KvService {
       keys: this.sm.size,
       membership: s.membership,
       engine: this.o.engine ?? 'raft',
+      minLeaseTtlMs: this.minLeaseTtlMs,
+      maxElectionTimeoutMs: this.o.maxElectionTimeoutMs,
     };
     if (s.progress) {
       result.progress = Object.fromEntries(Object.entries(s.progress).map(([id, p]) => [id, { ...p, lag: Math.max(0, s.lastIndex - p.match) }]));
@@ -413,4 +422,12 @@ export class KvService {
 function unwrap<T>(a: { ok: true; result: T } | { ok: false; error: KvError }): T {
   if (!a.ok) throw kvError(a.error);
   return a.result;
+}
+
+/**
+ * A lease grant below the store's minimum TTL, raised to it (the answer carries the TTL granted);
+ * every other write as it is.
+ */
+export function raiseLeaseTtl(op: KvWriteOp, minTtlMs: number): KvWriteOp {
+  return op.op === 'leaseGrant' && op.ttlMs < minTtlMs ? { ...op, ttlMs: minTtlMs } : op;
 }

@@ -100,6 +100,8 @@ await runService({
       retainRevisions: config.RETAIN_REVISIONS,
       watchInboxPrefixes: config.WATCH_INBOX_PREFIXES,
       engine: config.ENGINE,
+      // Both engines draw an election timeout from ELECTION_TICKS..2x ticks.
+      maxElectionTimeoutMs: 2 * config.ELECTION_TICKS * config.TICK_MS,
     });
     const sm = kv.stateMachine();
     // A restart: the state machine starts from the snapshot, the log tail is applied on top.
