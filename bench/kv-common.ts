@@ -136,6 +136,11 @@ export async function readRss(member: string, pid: number): Promise<Rss> {
 export interface CaseResult extends LoadResult {
   retries: number;
   errorKinds: string;
+  /**
+   * Put cases: each member's CPU time per 1,000 puts over the case, in ms (from each process's own
+   * accounting in /proc), and which member led.
+   */
+  cpu?: { member: string; leader: boolean; msPer1000: number }[];
 }
 
 export function rate(r: LoadResult): number {
@@ -167,6 +172,21 @@ export function printCases(rows: CaseResult[]): void {
       String(r.errors),
       String(r.retries),
     ]),
+  );
+}
+
+/** The put cases' CPU per 1,000 puts, one row per case, one column per member (* the leader). */
+export function printCpu(rows: CaseResult[]): void {
+  const withCpu = rows.filter((r) => r.cpu !== undefined);
+  if (withCpu.length === 0) return;
+  const members = withCpu[0]!.cpu!.map((c) => c.member);
+  console.log('\nCPU time per 1,000 puts, ms, each member over the case (its own accounting in /proc; * the leader):');
+  table(
+    ['', ...members],
+    withCpu.map((r) => [r.name, ...members.map((m) => {
+      const c = r.cpu!.find((x) => x.member === m);
+      return c ? `${c.msPer1000.toFixed(0)}${c.leader ? '*' : ''}` : '-';
+    })]),
   );
 }
 

@@ -32,6 +32,8 @@ export interface SynodOptions {
   extraEnv?: Record<string, string>;
   /** The replicas' consensus engine (default raft). */
   engine?: 'raft' | 'paxos';
+  /** The replica's bundle to run (default this workspace's build: apps/consensus/dist/main.js). */
+  script?: string;
 }
 
 export class SynodTarget implements KvTarget {
@@ -75,7 +77,7 @@ export class SynodTarget implements KvTarget {
 
   private async startReplica(id: string): Promise<void> {
     const { app } = await AppProcess.start({
-      script: appScript('consensus'),
+      script: this.o.script ?? appScript('consensus'),
       name: id,
       env: {
         NATS_URL: this.nats.url,

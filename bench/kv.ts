@@ -1,7 +1,10 @@
-// `npm run bench:kv [-- --quick] [--engine raft|paxos|all] [--seconds S] [--keys N] [--mem-keys N] [--kills N] [--connections N] [--no-etcd]`
+// `npm run bench:kv [-- --quick] [--engine raft|paxos|all] [--seconds S] [--keys N] [--mem-keys N] [--kills N] [--connections N] [--no-etcd] [--app FILE] [--json FILE]`
 //
 // `--engine` picks the replicas' consensus engine: raft (default), paxos, or all (Raft, then
-// Multi-Paxos, in one run, with a paxos/raft ratio table).
+// Multi-Paxos, in one run, with a paxos/raft ratio table). Every put case reports each replica's
+// CPU time per 1,000 puts (each process's own accounting, read before and after the case).
+// `--app` runs another build of the replica (bench/ab-kv.sh compares two commits that way);
+// `--json` also writes the results to a file.
 // The replicated store end to end: three consensus replicas (real processes, production timing:
 // TICK_MS 100, ELECTION_TICKS 10) on one nats-server, loaded from this process. Puts and
 // linearizable gets (8-byte keys, 256-byte values) in a closed loop at 1, 16 and 256 clients;
@@ -10,14 +13,14 @@
 // 3.4 cluster on loopback through the `etcd3` gRPC client, with the ratio Synod/etcd per case.
 // `--quick` (CI) runs Synod's side only, briefly, and needs no etcd.
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { findNatsBinary, workspaceRoot } from '@synod/testkit';
-import { LOAD_POLICY, RESUME_POLICY, key, pct, printCases, rate, readRss, sleep, summarize, table, value, type CaseResult, type KvTarget, type Rss } from './kv-common.js';
+import { LOAD_POLICY, RESUME_POLICY, key, pct, printCases, printCpu, rate, readRss, sleep, summarize, table, value, type CaseResult, type KvTarget, type Rss } from './kv-common.js';
 import { BoundProbe, pooled } from './kv-bound.js';
 import { SynodTarget } from './kv-synod.js';
-import { benchArgs, closedLoop, machine, ms, type LoadResult } from './lib.js';
+import { benchArgs, closedLoop, cpuSeconds, machine, ms, type LoadResult } from './lib.js';
 
 const cli = benchArgs('kv', {
   engine: { type: 'string', help: 'raft, paxos or all (raft)' },
@@ -27,6 +30,8 @@ const cli = benchArgs('kv', {
   kills: { type: 'number', help: 'leader kills of the resume case (5; quick 1)' },
   connections: { type: 'number', help: "the load client's NATS connections (4)" },
   'no-etcd': { type: 'boolean', help: 'skip etcd' },
+  app: { type: 'string', help: "the replica's bundle to run (this workspace's apps/consensus/dist/main.js)" },
+  json: { type: 'string', help: 'also write the results to this file' },
 });
 
 function engineOption(): ('raft' | 'paxos')[] {
@@ -198,6 +203,9 @@ async function runSuite(t: KvTarget, probe?: BoundProbe): Promise<Suite> {
     for (const c of CONCURRENCY) {
       await closedLoop('warm-up', c, warmupSeconds, ops[op]);
       t.counters.reset();
+      // Each member's CPU over the case, from its own accounting: read just before and just after.
+      const leader = op === 'put' ? await t.leader(15_000) : undefined;
+      const cpuBefore = t.members.map((m) => cpuSeconds(t.pid(m)));
       let r: LoadResult;
       if (probe && op === 'put' && c === 1) {
         // The bound's inputs bracket every slice of the put, with the cluster idle while they run.
@@ -212,7 +220,12 @@ async function runSuite(t: KvTarget, probe?: BoundProbe): Promise<Suite> {
       } else {
         r = await closedLoop(`${op} x${c}`, c, seconds, ops[op]);
       }
-      suite.cases.push({ ...r, retries: t.counters.retries, errorKinds: t.counters.describe() });
+      const cpuAfter = t.members.map((m) => cpuSeconds(t.pid(m)));
+      const cpu =
+        leader === undefined || r.requests === 0
+          ? undefined
+          : t.members.map((member, i) => ({ member, leader: member === leader, msPer1000: ((cpuAfter[i]! - cpuBefore[i]!) * 1e6) / r.requests }));
+      suite.cases.push({ ...r, retries: t.counters.retries, errorKinds: t.counters.describe(), ...(cpu ? { cpu } : {}) });
       progress(`${t.name} ${r.name}: ${rate(r).toFixed(0)} req/s, p50 ${ms(pct(r, 50))} ms${t.counters.byKind.size > 0 ? ` (client saw: ${t.counters.describe()})` : ''}`);
     }
   }
@@ -230,6 +243,7 @@ async function runSuite(t: KvTarget, probe?: BoundProbe): Promise<Suite> {
 function printSuite(s: Suite): void {
   console.log(`\n== ${s.name} ==`);
   printCases(s.cases);
+  printCpu(s.cases);
   const kinds = s.cases.filter((c) => c.errorKinds).map((c) => `${c.name}: ${c.errorKinds}`);
   if (kinds.length > 0) console.log(`client-side errors and retries by kind: ${kinds.join('; ')}`);
   if (s.resumes.length > 0) {
@@ -260,7 +274,7 @@ console.log(`bench:kv ${quick ? '(quick) ' : ''}— ${new Date().toISOString()}`
 console.log(`command: ${cli.command}`);
 console.log(`machine: ${machine()}; nats-server ${version(nats, ['--version'], /v?(\d+\.\d+\.\d+)/)}`);
 console.log(
-  `synod (${engines.join(', then ')}): 3 consensus replicas (TICK_MS 100, ELECTION_TICKS 10, data in ${tmpdir()}), one nats-server; ` +
+  `synod (${engines.join(', then ')}): 3 consensus replicas (TICK_MS 100, ELECTION_TICKS 10, data in ${tmpdir()}${cli.given('app') ? `, bundle ${cli.string('app', '')}` : ''}), one nats-server; ` +
     `load from this process over ${connections} NATS connections`,
 );
 if (withEtcd) {
@@ -284,7 +298,7 @@ let walSync = NaN;
 let failed = false;
 
 for (const engine of engines) {
-  const synod = await SynodTarget.start({ connections, tickMs: 100, electionTicks: 10, engine });
+  const synod = await SynodTarget.start({ connections, tickMs: 100, electionTicks: 10, engine, ...(cli.given('app') ? { script: cli.string('app', '') } : {}) });
   active.add(synod);
   progress(`${synod.name}: replicas started`);
   try {
@@ -386,6 +400,15 @@ if (syn) {
   console.log(
     `RSS <= 150 MB per replica holding 100000 keys (at rest): ${maxRss.toFixed(0)} MB with ${memKeys} keys${memKeys >= 100_000 ? ` — ${mark(maxRss <= 150)}` : ' (quick mode: not the target size)'}; 1 s after the load: ${maxLoaded.toFixed(0)} MB`,
   );
+}
+
+if (cli.given('json')) {
+  const out = suites.map((s) => ({
+    name: s.name,
+    cases: s.cases.map((c) => ({ name: c.name, rate: rate(c), p50Ms: pct(c, 50) / 1000, p99Ms: pct(c, 99) / 1000, p999Ms: pct(c, 99.9) / 1000, errors: c.errors, cpu: c.cpu ?? [] })),
+    resumesMs: s.resumes.map((r) => r.resumeMs),
+  }));
+  writeFileSync(cli.string('json', ''), `${JSON.stringify({ command: cli.command, at: new Date().toISOString(), suites: out }, null, 2)}\n`);
 }
 
 for (const s of suites) {

@@ -1,4 +1,5 @@
 // Shared pieces of the benchmarks: argument parsing, closed-loop load, HDR histograms, reporting.
+import { readFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { parseArgs } from 'node:util';
 import * as hdr from 'hdr-histogram-js';
@@ -130,4 +131,19 @@ export function benchArgs(script: string, spec: BenchOptionSpec): BenchArgs {
     given: (name) => values[name] !== undefined,
     command: `npx tsx --conditions=@synod/source bench/${script}.ts${args.length > 0 ? ` ${args.join(' ')}` : ''}`,
   };
+}
+
+/**
+ * CPU seconds (user + system) a process has used so far, from its own accounting in /proc (clock
+ * ticks of 1/100 s); NaN if it cannot be read.
+ */
+export function cpuSeconds(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // Fields 14 and 15 (utime, stime) are at 11 and 12 after the command name; clock ticks of 1/100 s.
+    return (Number(f[11]) + Number(f[12])) / 100;
+  } catch {
+    return NaN;
+  }
 }

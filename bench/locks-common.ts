@@ -1,8 +1,7 @@
 // Pieces shared by the three sides of `bench/locks.ts`: what each lock system implements, and the
 // three workloads run the same way against each.
-import { readFileSync } from 'node:fs';
 import * as hdr from 'hdr-histogram-js';
-import { closedLoop, type LoadResult } from './lib.js';
+import { closedLoop, cpuSeconds, type LoadResult } from './lib.js';
 
 /** A granted lock. */
 export interface Held {
@@ -18,18 +17,6 @@ export interface LockTarget {
   /** The processes serving it, by name (for the CPU accounting). */
   pids(): Map<string, number>;
   stop(): Promise<void>;
-}
-
-/** CPU seconds (user + system) a process has used so far; NaN if it cannot be read. */
-export function cpuSeconds(pid: number): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    // Fields 14 and 15 (utime, stime) are at 11 and 12 after the command name; clock ticks of 1/100 s.
-    return (Number(f[11]) + Number(f[12])) / 100;
-  } catch {
-    return NaN;
-  }
 }
 
 /** Runs `fn` and returns its result with the CPU seconds each of `pids` (and this process) used meanwhile. */

@@ -1,17 +1,19 @@
-// `npm run sim -- --engine raft|paxos --seeds N [--seed S] [--nodes 3|5] [--ops N] [--no-faults] [--verbose]`
+// `npm run sim -- --engine raft|paxos (an engine of libs/engines) --seeds N [--profile P|all] [--seed S] [--nodes 3|5] [--ops N] [--no-faults] [--verbose]`
 //
-// Runs the seeded simulator: seeds 1..N, or replays one seed exactly. A failure prints the seed,
-// what failed and the last events, then exits 1.
+// Runs the seeded simulator on the production driver (libs/engine-host): seeds 1..N, or replays
+// one seed exactly. `--profile` picks the faults (mixed, crash-heavy, partition-heavy, slow-disk,
+// pause-heavy); `all` (the default) gives seed S the profile S mod 5 in that list. A failure
+// prints the seed, what failed and the last events, then exits 1.
 import { parseArgs } from 'node:util';
-import { DEFAULT_FAULTS, NO_FAULTS, simulate, type SimEngine } from '@synod/testkit';
-import { paxosSimEngine } from '@synod/paxos';
-import { raftSimEngine } from '@synod/raft';
+import { NO_FAULTS, PROFILE_NAMES, PROFILES, simulate, type ProfileName } from '@synod/testkit';
+import { DEFAULT_ENGINE, ENGINES } from '@synod/engines';
 
 const { values } = parseArgs({
   options: {
-    engine: { type: 'string', default: 'raft' },
+    engine: { type: 'string', default: DEFAULT_ENGINE },
     seeds: { type: 'string', default: '100' },
     seed: { type: 'string' },
+    profile: { type: 'string', default: 'all' },
     nodes: { type: 'string' },
     ops: { type: 'string', default: '500' },
     'no-faults': { type: 'boolean', default: false },
@@ -29,13 +31,17 @@ function int(name: string, v: string | undefined): number | undefined {
   return n;
 }
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-const engines: Record<string, () => SimEngine<any, any, any>> = { raft: () => raftSimEngine(), paxos: () => paxosSimEngine() };
-const make = engines[values.engine];
-if (!make) {
-  console.error(`unknown --engine ${values.engine}; known: ${Object.keys(engines).join(', ')}`);
+const engine = ENGINES.get(values.engine);
+if (!engine) {
+  console.error(`unknown --engine ${values.engine}; known: ${[...ENGINES.keys()].join(', ')}`);
   process.exit(2);
 }
+const profileArg = values.profile;
+if (profileArg !== 'all' && !PROFILE_NAMES.includes(profileArg as ProfileName)) {
+  console.error(`unknown --profile ${profileArg}; known: ${PROFILE_NAMES.join(', ')}, all`);
+  process.exit(2);
+}
+const profileOf = (seed: number): ProfileName => (profileArg === 'all' ? PROFILE_NAMES[seed % PROFILE_NAMES.length]! : (profileArg as ProfileName));
 
 const single = int('seed', values.seed);
 const seeds = single !== undefined ? [single] : Array.from({ length: int('seeds', values.seeds)! }, (_, i) => i + 1);
@@ -44,11 +50,14 @@ const started = Date.now();
 let failed = 0;
 for (const seed of seeds) {
   const nodes = int('nodes', values.nodes) ?? (seed % 3 === 0 ? 5 : 3);
-  const r = simulate(make(), { seed, nodes, ops, faults: values['no-faults'] ? NO_FAULTS : DEFAULT_FAULTS });
-  if (values.verbose || !r.ok) console.log(`seed ${seed} (${nodes} nodes): ${r.ok ? 'ok' : 'FAILED'} ${JSON.stringify(r.stats)}`);
+  const profile = profileOf(seed);
+  const r = await simulate(engine, { seed, nodes, ops, faults: values['no-faults'] ? NO_FAULTS : PROFILES[profile] });
+  if (values.verbose || !r.ok) console.log(`seed ${seed} (${nodes} nodes, ${profile}): ${r.ok ? 'ok' : 'FAILED'} ${JSON.stringify(r.stats)}`);
   if (!r.ok) {
     failed++;
-    console.log(`\n${r.failure}\n\nlast events:\n${r.trace.join('\n')}\n\nreplay: npm run sim -- --engine ${values.engine} --seed ${seed} --nodes ${nodes} --ops ${ops}\n`);
+    console.log(
+      `\n${r.failure}\n\nlast events:\n${r.trace.join('\n')}\n\nreplay: npm run sim -- --engine ${values.engine} --profile ${profile} --seed ${seed} --nodes ${nodes} --ops ${ops}${values['no-faults'] ? ' --no-faults' : ''}\n`,
+    );
   }
 }
 console.log(`${values.engine}: ${seeds.length - failed} of ${seeds.length} seeds passed in ${((Date.now() - started) / 1000).toFixed(1)} s`);

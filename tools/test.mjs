@@ -36,6 +36,8 @@ const stages = [
   ['typecheck and lint', ['nx', 'run-many', '-t', 'typecheck', 'lint']],
   ['typecheck tools and benchmarks', ['tsc', '-p', 'tsconfig.json']],
   ['lint tools and benchmarks', ['eslint', 'tools', 'bench', 'eslint.config.mjs', 'vitest.shared.mts']],
+  // The copy-paste detector over the engines and the replica (.jscpd.json), as `npm run lint` runs it.
+  ['copy-paste detector', ['jscpd', '-c', '.jscpd.json']],
   ['pure suites', ['nx', 'run-many', '-t', 'test']],
   ['process suites', ['nx', 'run-many', '-t', 'test-process', '--parallel=1']],
 ];

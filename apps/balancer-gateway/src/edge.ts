@@ -94,8 +94,25 @@ declare module 'fastify' {
   }
 }
 
-/** The routes API keys guard: everything under /v1/ (service calls and the registry views), not /docs. */
-const guarded = (req: FastifyRequest): boolean => req.url.startsWith('/v1/');
+/**
+ * The routes API keys guard: everything under /v1/ (service calls and the registry views), not
+ * /docs. Judged on the route the router matched, not the raw url: the router decodes
+ * percent-escapes, so `/%761/workers` reaches `GET /v1/workers`, and a prefix test of the raw url
+ * let it through without a key (found by the fuzzer).
+ */
+const guarded = (req: FastifyRequest): boolean => routedPath(req).startsWith('/v1/');
+
+/** The matched route's path; for a request no route matches (or CORS's catch-all preflight route), the decoded path. */
+function routedPath(req: FastifyRequest): string {
+  const route = req.routeOptions.url;
+  if (route !== undefined && !route.includes('*')) return route;
+  const path = req.url.split('?')[0]!;
+  try {
+    return decodeURIComponent(path);
+  } catch {
+    return path;
+  }
+}
 
 function presentedKey(req: FastifyRequest): string | undefined {
   const header = req.headers['x-api-key'];
@@ -113,8 +130,11 @@ function presentedKey(req: FastifyRequest): string | undefined {
 export const edgePlugin = fp<EdgeOptions>(async (app, opts) => {
   if (opts.apiKeys !== undefined) {
     const keys = opts.apiKeys;
+    // A browser's CORS preflight never carries credentials (the Fetch standard leaves them out): with
+    // CORS on it passes without a key, to reach no handler and answer only the CORS policy.
+    const preflightsOpen = opts.corsOrigins !== undefined;
     app.addHook('onRequest', async (req) => {
-      if (!guarded(req)) return;
+      if (!guarded(req) || (preflightsOpen && req.method === 'OPTIONS')) return;
       const key = presentedKey(req);
       if (key === undefined) throw new SynodError('UNAUTHORIZED', 'an API key is required: send x-api-key: <key> (or authorization: Bearer <key>)');
       const name = key.length <= 1024 ? keys.get(createHash('sha256').update(key).digest('hex')) : undefined;
@@ -134,6 +154,13 @@ export const edgePlugin = fp<EdgeOptions>(async (app, opts) => {
     });
   }
   if (opts.corsOrigins !== undefined) {
+    // @fastify/cors answers an OPTIONS request that is no full preflight with a text body of its
+    // own; refused here first, it gets the catalog's envelope as every refusal does (found by the fuzzer).
+    app.addHook('onRequest', async (req) => {
+      if (req.method === 'OPTIONS' && (!req.headers.origin || !req.headers['access-control-request-method'])) {
+        throw new SynodError('BAD_REQUEST', 'an OPTIONS request is a CORS preflight: it needs the origin and access-control-request-method headers');
+      }
+    });
     const any = opts.corsOrigins.includes('*');
     await app.register(cors, {
       origin: any ? '*' : opts.corsOrigins,

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyPluginAsync } from 'fastify';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyPluginAsync, type FastifyReply } from 'fastify';
 import fp from 'fastify-plugin';
 import { HTTP_HEADERS, RouteParams, SynodError, toSynodError } from '@synod/protocol';
-import type { Logger } from '@synod/service-kit';
+import { trackRoutes, type Logger } from '@synod/service-kit';
 import { z } from 'zod';
 import { edgePlugin, type EdgeOptions } from './edge.js';
 import { docsPage, openApiDocument } from './openapi.js';
@@ -54,7 +54,14 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
       const given = req.headers[HTTP_HEADERS.requestId];
       return typeof given === 'string' && /^[\w.:-]{1,128}$/.test(given) ? given : randomUUID();
     },
+    // Errors fastify raises before routing (a path that is not valid percent-encoding) skip the
+    // error handler: without this they answer fastify's own body instead of the catalog envelope.
+    frameworkErrors: (err, req, reply: FastifyReply) => {
+      const e = fromFastifyError(err);
+      void reply.code(e.httpStatus).header(HTTP_HEADERS.requestId, req.id).send(e.toEnvelope());
+    },
   });
+  trackRoutes(app);
   app.register(errorsPlugin, { log: opts.log });
   app.register(edgePlugin, { log: opts.log, ...opts.edge });
   app.register(routesPlugin, opts);

@@ -1,6 +1,6 @@
 import { STRATEGY_NAMES } from '@synod/balancing';
 import { DEFAULT_MAX_REQUEST_BYTES } from '@synod/protocol';
-import { BusRequester, Counter, Gauge, Histogram, LabelBound, UNKNOWN_LABEL_VALUE, env, runService } from '@synod/service-kit';
+import { BusRequester, Counter, Gauge, Histogram, LabelBound, UNKNOWN_LABEL_VALUE, env, httpServerInfo, runService } from '@synod/service-kit';
 import { z } from 'zod';
 import { adminRoutes } from './admin-api.js';
 import { ApiKeysFile, CorsOrigins } from './edge.js';
@@ -271,6 +271,7 @@ await runService({
     if (config.HTTP_PORT === undefined && config.ADMIN_TOKEN !== undefined) log.warn('ADMIN_TOKEN is set but HTTP_PORT is not: the admin routes live on the ops port, which is off');
     return {
       ready: { port, strategy: config.LB_STRATEGY, overrides, admin: config.ADMIN_TOKEN !== undefined && config.HTTP_PORT !== undefined },
+      http: [httpServerInfo('api', port, api)],
       opsRoutes: adminRoutes({ router, registry, log, ...(config.ADMIN_TOKEN === undefined ? {} : { adminToken: config.ADMIN_TOKEN }) }),
       checks: [{ name: 'api', ok: () => serving }],
       async stop() {

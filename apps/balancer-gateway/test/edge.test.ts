@@ -61,6 +61,18 @@ describe('gateway edge: API keys', () => {
     expect((await app.inject({ method: 'GET', url: '/docs/json' })).statusCode).toBe(200);
   });
 
+  // Found by the fuzzer (libs/fuzz): the guard tested the raw url for `/v1/`, and the router
+  // decodes percent-escapes, so these reached the routes without a key.
+  it.each(['/%761/workers', '/%76%31/services', '/%2Fv1/workers', '/v1/%77orkers', '/%761/services/sample/echo', '/%761/nosuch'])('guards %s, which the router reads as a /v1/ path', async (url) => {
+    const { app } = api({ accessLog: false, apiKeys: KEYS });
+    const r = await app.inject({ method: url.endsWith('echo') ? 'POST' : 'GET', url, headers: { 'content-type': 'application/json' }, ...(url.endsWith('echo') ? { payload: '{"message":"hi"}' } : {}) });
+    expect([401, 404]).toContain(r.statusCode);
+    if (r.statusCode === 404) expect(r.json()).toMatchObject({ error: { code: 'NOT_FOUND' } });
+    else expect(r.json()).toMatchObject({ error: { code: 'UNAUTHORIZED' } });
+    const keyed = await app.inject({ method: url.endsWith('echo') ? 'POST' : 'GET', url, headers: { 'content-type': 'application/json', 'x-api-key': 'sk_billing_0123456789' }, ...(url.endsWith('echo') ? { payload: '{"message":"hi"}' } : {}) });
+    expect(keyed.statusCode).not.toBe(401);
+  });
+
   it('accepts a listed key as x-api-key or as a bearer token', async () => {
     const { app } = api({ accessLog: false, apiKeys: KEYS });
     expect((await app.inject(echo({ 'x-api-key': 'sk_billing_0123456789' }))).statusCode).toBe(200);
@@ -113,6 +125,31 @@ describe('gateway edge: CORS', () => {
     const r = await app.inject(echo({ origin: 'https://app.example.com' }));
     expect(r.headers['access-control-allow-origin']).toBeUndefined();
     expect((await app.inject(preflight('https://app.example.com'))).headers['access-control-allow-origin']).toBeUndefined();
+  });
+
+  // Found by the fuzzer (libs/fuzz): @fastify/cors answered these with its own text body.
+  it.each([{}, { origin: 'https://app.example.com' }, { 'access-control-request-method': 'POST' }, { origin: '', 'access-control-request-method': 'POST' }])(
+    'refuses an OPTIONS request that is no full preflight (%j) with the BAD_REQUEST envelope',
+    async (headers) => {
+      const { app } = api({ accessLog: false, corsOrigins: ['https://app.example.com'] });
+      for (const url of ['/v1/services/sample/echo', '/docs', '/nosuch']) {
+        const r = await app.inject({ method: 'OPTIONS', url, headers });
+        expect(r.statusCode).toBe(400);
+        expect(r.json()).toMatchObject({ error: { code: 'BAD_REQUEST', retryable: false } });
+      }
+    },
+  );
+
+  it('answers a preflight without an API key when keys are required (browsers send none with it), and still refuses the call', async () => {
+    const { app } = api({ accessLog: false, apiKeys: KEYS, corsOrigins: ['https://app.example.com'] });
+    const pre = await app.inject(preflight('https://app.example.com'));
+    expect(pre.statusCode).toBe(204);
+    expect(pre.headers['access-control-allow-origin']).toBe('https://app.example.com');
+    expect(String(pre.headers['access-control-allow-headers'])).toContain('x-api-key');
+    const call = await app.inject(echo({ origin: 'https://app.example.com' }));
+    expect(call.statusCode).toBe(401);
+    expect(call.json()).toMatchObject({ error: { code: 'UNAUTHORIZED' } });
+    expect((await app.inject({ method: 'OPTIONS', url: '/v1/workers' })).statusCode).toBe(400);
   });
 
   it('allows exactly the configured origins', async () => {

@@ -1,24 +1,15 @@
 import { subjects } from '@synod/protocol';
-import type { Addressed } from '@synod/replog';
+import type { PeerCodec, PeerMessage } from '@synod/replog';
 import { DropSummary, phases, publishPhase, type Logger, type NatsConnection, type Subscription } from '@synod/service-kit';
-import type { RaftMessage } from '@synod/raft';
-import { decodePeerMessage, encodePeerMessage } from './peer-codec.js';
-
-/** How an engine's messages travel as bytes; `decode` throws on anything invalid. */
-export interface PeerCodec<Msg> {
-  encode(m: Msg): Uint8Array;
-  decode(b: Uint8Array): Msg;
-}
-
-export const raftPeerCodec: PeerCodec<RaftMessage> = { encode: encodePeerMessage, decode: decodePeerMessage };
 
 /**
- * Peer messages over NATS: each replica listens on `<ns>.raft.<its id>` (whichever engine it runs);
- * messages to others are published fire-and-forget (both engines tolerate loss). Garbage from the
- * bus is dropped and counted, never stepped into the core, and logged as a rate-limited summary
- * (counts per reason per interval), so a flood of it cannot fill a disk.
+ * Peer messages over NATS: each replica listens on `<ns>.peer.<its id>`, whichever engine it runs;
+ * messages to others are published fire-and-forget (every engine tolerates loss), encoded with the
+ * engine's codec. Garbage from the bus is dropped and counted, never stepped into the engine, and
+ * logged as a rate-limited summary (counts per reason per interval), so a flood of it cannot fill a
+ * disk.
  */
-export class PeerTransport<Msg extends Addressed & { type: string } = RaftMessage> {
+export class PeerTransport<Msg extends PeerMessage> {
   private sub: Subscription | undefined;
   private readonly peerSubjects = new Map<string, string>();
   private readonly drops: DropSummary;
@@ -28,8 +19,7 @@ export class PeerTransport<Msg extends Addressed & { type: string } = RaftMessag
     private readonly namespace: string,
     private readonly id: string,
     private readonly log: Logger,
-    private readonly onMessage: (m: Msg) => void,
-    private readonly codec: PeerCodec<Msg> = raftPeerCodec as unknown as PeerCodec<Msg>,
+    private readonly codec: PeerCodec<Msg>,
     dropLogIntervalMs?: number,
   ) {
     this.drops = new DropSummary(log, { msg: 'invalid peer messages dropped', ...(dropLogIntervalMs === undefined ? {} : { intervalMs: dropLogIntervalMs }) });
@@ -40,8 +30,9 @@ export class PeerTransport<Msg extends Addressed & { type: string } = RaftMessag
     return this.drops.total;
   }
 
-  start(): void {
-    this.sub = this.nc.subscribe(subjects.raftPeer(this.namespace, this.id), {
+  /** Starts listening: every valid message for this replica goes to `onMessage`. */
+  start(onMessage: (m: Msg) => void): void {
+    this.sub = this.nc.subscribe(subjects.peer(this.namespace, this.id), {
       callback: (err, msg) => {
         if (err) return;
         let m: Msg;
@@ -56,8 +47,8 @@ export class PeerTransport<Msg extends Addressed & { type: string } = RaftMessag
           this.drops.record('addressed to another node', `to ${m.to}`);
           return;
         }
-        if (phases.hasSubscribers) publishPhase('peer-rx', m.type, (m as { from?: string }).from);
-        this.onMessage(m);
+        if (phases.hasSubscribers) publishPhase('peer-rx', m.type, m.from);
+        onMessage(m);
       },
     });
   }
@@ -70,7 +61,7 @@ export class PeerTransport<Msg extends Addressed & { type: string } = RaftMessag
         if (phases.hasSubscribers) publishPhase('peer-tx', m.type, m.to);
         this.nc.publish(this.subjectOf(m.to), bytes);
       } catch (err) {
-        // Too large or a closed connection: Raft resends what matters.
+        // Too large or a closed connection: the engine resends what matters.
         this.log.warn({ err, to: m.to, type: m.type }, 'peer message not sent');
       }
     }
@@ -80,7 +71,7 @@ export class PeerTransport<Msg extends Addressed & { type: string } = RaftMessag
   private subjectOf(to: string): string {
     let subject = this.peerSubjects.get(to);
     if (subject === undefined) {
-      subject = subjects.raftPeer(this.namespace, to);
+      subject = subjects.peer(this.namespace, to);
       this.peerSubjects.set(to, subject);
     }
     return subject;

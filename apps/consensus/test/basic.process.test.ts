@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { subjects } from '@synod/protocol';
 import { AppProcess, appScript } from '@synod/testkit';
-import { ENGINES, ReplicaCluster } from './cluster.js';
-import { encodePeerMessage } from '../src/peer-codec.js';
+import { ENGINES, ReplicaCluster } from '@synod/cluster-kit';
+import { encodePeerMessage } from '@synod/raft';
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -126,14 +126,14 @@ describe.each(ENGINES)('%s: three replicas: election, reads and writes, bad inpu
       expect(await ask(subject, raw({ once: 'yes' }))).toMatchObject({ error: { code: 'BAD_REQUEST', message: expect.stringContaining('once') } });
       expect(await ask(subject, raw({ filter: { key: 'a', noPut: 1 } }))).toMatchObject({ error: { code: 'BAD_REQUEST', message: expect.stringContaining('noPut') } });
       // A watch aimed at a subject that is not the client's inbox: a peer subject, the store's API, a wildcard.
-      for (const inbox of [subjects.raftPeer(c.namespace, leader), subjects.kvLeader(c.namespace), '_INBOX.>', '_INBOX.*', 'x.>']) {
+      for (const inbox of [subjects.peer(c.namespace, leader), subjects.kvLeader(c.namespace), '_INBOX.>', '_INBOX.*', 'x.>']) {
         expect(await ask(subject, raw({ inbox })), inbox).toMatchObject({ error: { code: 'BAD_REQUEST', message: expect.stringContaining('inbox') } });
       }
       await c.put('after-firstof-garbage', 'ok');
       expect(await c.get('after-firstof-garbage')).toBe('ok');
     });
 
-    it('peer garbage on a raft subject is dropped and logged as a bounded summary; the cluster keeps serving', async () => {
+    it('peer garbage on a peer subject is dropped and logged as a bounded summary; the cluster keeps serving', async () => {
       const leader = await c.leader();
       const linesBefore = new Map(c.ids.map((id) => [id, c.app(id).lines.length]));
       const dropLines = (id: string) => c.app(id).lines.slice(linesBefore.get(id)).filter((l) => l.msg === 'invalid peer messages dropped') as { count?: number; examples?: Record<string, string> }[];
@@ -143,7 +143,7 @@ describe.each(ENGINES)('%s: three replicas: election, reads and writes, bad inpu
       for (const id of c.ids) {
         const wrongType = encodePeerMessage({ type: 'heartbeat', from: 'zz', to: id, term: 1, commit: 0, readRound: 0 }).slice();
         new DataView(wrongType.buffer).setFloat64(2 + 1 + 2 + 1 + id.length, 2.5, true);
-        c.nc.publish(subjects.raftPeer(c.namespace, id), wrongType);
+        c.nc.publish(subjects.peer(c.namespace, id), wrongType);
       }
       await c.nc.flush();
       for (const id of c.ids) await c.app(id).waitForLine((l) => l.msg === 'invalid peer messages dropped', 5000);
@@ -156,7 +156,7 @@ describe.each(ENGINES)('%s: three replicas: election, reads and writes, bad inpu
       for (const id of c.ids) {
         for (let i = 0; i < FLOOD; i++) {
           const garbage = [enc.encode(`garbage ${i}`), new Uint8Array([10, 0, 0, 0, ...enc.encode('{"type":1}')]), new Uint8Array(500 + i)][i % 3]!;
-          c.nc.publish(subjects.raftPeer(c.namespace, id), garbage);
+          c.nc.publish(subjects.peer(c.namespace, id), garbage);
         }
       }
       await c.nc.flush();
@@ -194,7 +194,8 @@ describe('bad configuration exits with status 2 naming the variable', () => {
     [{ HEARTBEAT_TICKS: '10', ELECTION_TICKS: '10' }, 'HEARTBEAT_TICKS'],
     [{ WATCH_INBOX_PREFIXES: 'ok.prefix,bad.>' }, 'WATCH_INBOX_PREFIXES'],
     [{ DROP_LOG_INTERVAL_MS: '5' }, 'DROP_LOG_INTERVAL_MS'],
-    [{ SYNOD_ENV: 'production' }, 'NATS_USER'],
+    [{ SYNOD_ENV: 'production' }, 'NATS_TLS_CERT'],
+    [{ NATS_TLS_CERT: '/nonexistent/cert.pem', NATS_TLS_KEY: '/nonexistent/key.pem' }, 'NATS_TLS_CERT'],
     [{ SYNOD_ENV: 'production', NATS_USER: 'consensus', NATS_PASSWORD: 'consensus-dev-secret' }, 'NATS_PASSWORD'],
   ])('%o', async (env, variable) => {
     const r = await AppProcess.runToExit({

@@ -1,8 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { subjects } from '@synod/protocol';
 import { checkLinearizability, kvModel } from '@synod/testkit';
-import { runWorkload } from '../chaos/workload.js';
-import { ENGINES, MAX_ELECTION_MS, ReplicaCluster } from './cluster.js';
+import { ENGINES, MAX_ELECTION_MS, ReplicaCluster, runWorkload } from '@synod/cluster-kit';
 
 /** The test client's longest backoff between retries (ReplicaCluster.call). */
 const MAX_CLIENT_BACKOFF_MS = 200;

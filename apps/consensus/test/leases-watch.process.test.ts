@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { subjects, WatchMessage, type WatchEvent } from '@synod/protocol';
-import { ENGINES, MAX_ELECTION_MS, ReplicaCluster, TICK_MS } from './cluster.js';
+import { minLeaseTtlMs, subjects, WatchMessage, type WatchEvent } from '@synod/protocol';
+import { ENGINES, MAX_ELECTION_MS, ReplicaCluster, TICK_MS } from '@synod/cluster-kit';
 
 const dec = new TextDecoder();
 let c: ReplicaCluster | undefined;
@@ -9,8 +9,11 @@ afterEach(async () => {
   c = undefined;
 });
 
-async function grant(cluster: ReplicaCluster, ttlMs: number): Promise<number> {
-  return ((await cluster.write({ op: 'leaseGrant', ttlMs })) as { id: number }).id;
+/** A lease asked for `ttlMs`: the store raises a TTL below its minimum, so tests pace on the TTL granted. */
+async function grant(cluster: ReplicaCluster, ttlMs: number): Promise<{ id: number; ttlMs: number }> {
+  const granted = (await cluster.write({ op: 'leaseGrant', ttlMs })) as { id: number; ttlMs: number };
+  expect(granted.ttlMs).toBe(Math.max(ttlMs, minLeaseTtlMs(MAX_ELECTION_MS)));
+  return granted;
 }
 
 async function keepAlive(cluster: ReplicaCluster, id: number): Promise<void> {
@@ -23,7 +26,7 @@ async function watchOn(
   node: string,
   filter: { key: string; prefix?: boolean; noPut?: boolean },
   firstOf?: string,
-  extra: { once?: boolean } = {},
+  extra: { once?: boolean; fromRevision?: number } = {},
   inboxPrefix = `_INBOX.${cluster.namespace}`,
 ) {
   const inbox = `${inboxPrefix}.${Math.random().toString(36).slice(2)}`;
@@ -57,8 +60,7 @@ describe.each(ENGINES)('%s: leases and watches on real replicas', (engine) => {
   it('a key on a lease stays while keep-alives continue and is gone everywhere within TTL + one election timeout after', async () => {
     c = await ReplicaCluster.start(3, {}, { engine });
     await c.leader();
-    const ttlMs = 1000;
-    const id = await grant(c, ttlMs);
+    const { id, ttlMs } = await grant(c, 1000);
     // The watch is registered before the put, so it must deliver the put and then the expiry.
     const watch = await watchOn(c, c.ids[0]!, { key: 'session/', prefix: true });
     await c.put('session/a', 'alive', { lease: id });
@@ -94,8 +96,7 @@ describe.each(ENGINES)('%s: leases and watches on real replicas', (engine) => {
   it('a new leader extends live leases instead of expiring them on failover', async () => {
     c = await ReplicaCluster.start(3, {}, { engine });
     const leader = await c.leader();
-    const ttlMs = 1500;
-    const id = await grant(c, ttlMs);
+    const { id, ttlMs } = await grant(c, 1500);
     await c.put('held', 'yes', { lease: id });
     await keepAlive(c, id);
     await c.app(leader).kill();
@@ -172,6 +173,27 @@ describe.each(ENGINES)('%s: leases and watches on real replicas', (engine) => {
     const after = (await c.call(subjects.kvWatch(c.namespace, leader), { type: 'watchRenew', watchIds: [watch.watchId] })) as { missing: string[] };
     expect(after.missing).toEqual([watch.watchId]);
     watch.stop();
+  });
+
+  // Found by the fuzzer (libs/fuzz): events that together exceeded one NATS message were dropped
+  // (the publish failed and was logged), and a range over them answered INTERNAL.
+  it('values that together exceed one bus message: a watch delivers every event, over several messages; a range over them is refused PAYLOAD_TOO_LARGE', async () => {
+    c = await ReplicaCluster.start(3, {}, { engine });
+    await c.leader();
+    const revisions: number[] = [];
+    // 1.2 MB in three values: two fit one message, the third goes in the next.
+    for (let i = 0; i < 3; i++) revisions.push((await c.put(`big/${i}`, String.fromCharCode(97 + i).repeat(400_000))).revision);
+    const watch = await watchOn(c, c.ids[0]!, { key: 'big/', prefix: true }, undefined, { fromRevision: revisions[0]! });
+    revisions.push((await c.put('big/zz', 'small')).revision);
+    for (let i = 0; i < 300 && watch.events.length < 4; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(watch.events.map((e) => e.kv.modRevision)).toEqual(revisions);
+    expect(watch.events[2]!.kv.value).toBe('c'.repeat(400_000));
+    expect(watch.ended).toEqual([]);
+    watch.stop();
+    await expect(c.call(subjects.kvLeader(c.namespace), { type: 'range', request: { key: 'big/', prefix: true } }, 3000)).rejects.toMatchObject({ code: 'PAYLOAD_TOO_LARGE' });
+    const page = (await c.call(subjects.kvLeader(c.namespace), { type: 'range', request: { key: 'big/', prefix: true, limit: 2 } }, 3000)) as { kvs: unknown[]; more: boolean };
+    expect(page.kvs.length).toBe(2);
+    expect(page.more).toBe(true);
   });
 
   it("a watch may deliver under a client's own inbox prefix only when WATCH_INBOX_PREFIXES names it", async () => {

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { subjects } from '@synod/protocol';
 import { busRequest } from '@synod/service-kit';
-import { ENGINES, ReplicaCluster } from './cluster.js';
+import { ENGINES, ReplicaCluster } from '@synod/cluster-kit';
 
 let c: ReplicaCluster | undefined;
 afterEach(async () => {

@@ -5,8 +5,8 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, describe, expect, it } from 'vitest';
 import { subjects, SynodError } from '@synod/protocol';
 import { busRequest } from '@synod/service-kit';
-import { AppProcess, appScript, startNatsPair, uniqueNamespace, type NatsClusterFixture } from '@synod/testkit';
-import { ELECTION_TICKS, ENGINES, MAX_ELECTION_MS, TICK_MS } from './cluster.js';
+import { AppProcess, appScript, type NatsClusterFixture, startNatsPair, uniqueNamespace } from '@synod/testkit';
+import { ELECTION_TICKS, ENGINES, MAX_ELECTION_MS, TICK_MS } from '@synod/cluster-kit';
 
 /**
  * A real partition: two clustered nats-servers whose route runs through TCP proxies the test cuts.

@@ -2,7 +2,7 @@ import { appendFile, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AppProcess, appScript } from '@synod/testkit';
-import { ENGINES, ReplicaCluster } from './cluster.js';
+import { ENGINES, ReplicaCluster } from '@synod/cluster-kit';
 
 let c: ReplicaCluster | undefined;
 afterEach(async () => {

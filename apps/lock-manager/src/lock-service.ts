@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
+  LockAdminRequest,
   LockRequest,
   SynodError,
   subjects,
@@ -14,6 +15,7 @@ import {
 } from '@synod/protocol';
 import { Counter, EndpointServer, type Logger, type NatsConnection, type Registry, type RequestContext } from '@synod/service-kit';
 import type { StoreClient } from '@synod/store-client';
+import { forceRelease, listLocks } from './admin.js';
 import { appliedVersion, unwrap, wrap } from './objects.js';
 import { TxnBatcher } from './txn-batcher.js';
 import { decide, type Decision, decodePermits, encodeLockValue, lockKey, lockPrefix, parseLockKey, splitHolders } from './ownership.js';
@@ -97,6 +99,21 @@ export class LockService {
       defaultTimeoutMs: 10_000,
       handler: (req, ctx) => this.handle(req, ctx),
     });
+    // Admin requests on their own subject: NATS permissions let only the console publish there.
+    this.endpoints.add('lock-admin', {
+      subject: subjects.lockAdmin(this.opts.namespace),
+      queue: 'lock-manager',
+      input: LockAdminRequest,
+      defaultTimeoutMs: 10_000,
+      handler: async (req, ctx) => {
+        const call = { signal: ctx.signal, timeoutMs: Math.max(1, ctx.deadline - Date.now() - REPLY_MARGIN_MS) };
+        const r = await forceRelease(this.opts.store, this.opts.lockPrefix, req.name, req.token, call);
+        this.log
+          .child({ component: 'audit' })
+          .warn({ actor: req.actor, action: 'forceRelease', name: req.name, token: req.token, ...r }, r.released ? 'lock force-released by an admin' : 'admin force-release: no such holder');
+        return r;
+      },
+    });
   }
 
   async stop(timeoutMs: number): Promise<boolean> {
@@ -129,6 +146,8 @@ export class LockService {
         return this.cancel(req.name, req.lease, call);
       case 'state':
         return this.state(req.name, call);
+      case 'list':
+        return listLocks(store, this.opts.lockPrefix, req.after, req.limit, call);
       case 'read':
         return this.read(req.key, call);
       case 'cas':

@@ -3,9 +3,8 @@ import { StatusResult, minLeaseTtlMs, subjects } from '@synod/protocol';
 import { LockClient, type Lock } from '@synod/locks';
 import { StoreClient } from '@synod/store-client';
 import { busRequest } from '@synod/service-kit';
-import { ELECTION_TICKS, ENGINES, LockCluster, TICK_MS, sleep } from '@synod/cluster-kit';
+import { ENGINES, LockCluster, MAX_ELECTION_MS, sleep } from '@synod/cluster-kit';
 
-const MAX_ELECTION_MS = 2 * ELECTION_TICKS * TICK_MS;
 const HOLDERS = 16;
 const KILLS = 5;
 

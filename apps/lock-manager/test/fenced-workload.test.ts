@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { FencedResource } from './cluster.js';
-import { fencedViolations } from './fenced-workload.js';
+import { FencedResource, fencedViolations } from '@synod/cluster-kit';
 
 /** The checker of the safety test and chaos:locks finds each kind of violation. */
 describe('fencedViolations', () => {

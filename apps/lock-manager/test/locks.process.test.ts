@@ -2,12 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { minLeaseTtlMs, subjects } from '@synod/protocol';
 import { LockClient, LockTimeoutError, type Lock } from '@synod/locks';
 import { AppProcess, appScript } from '@synod/testkit';
+import { FencedResource, HolderProcess, LockCluster, MAX_ELECTION_MS, serveFencedResource, SharedResource, sleep, TICK_MS } from '@synod/cluster-kit';
 import { StoreClient } from '@synod/store-client';
-import { HolderProcess } from '../chaos/holder-process.js';
-import { ELECTION_TICKS, FencedResource, LockCluster, SharedResource, TICK_MS, sleep } from './cluster.js';
-
-const MAX_ELECTION_MS = 2 * ELECTION_TICKS * TICK_MS;
-import { serveFencedResource } from './fenced-workload.js';
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -297,6 +293,61 @@ describe('lock manager on a real store', () => {
     await lc.close();
     await expect(lc.keepAliveOnce(a.lease)).rejects.toMatchObject({ code: 'LEASE_LOST' });
     expect(await a.release()).toBe(true); // answered once, the same answer again
+  });
+
+  it('lists every held or awaited lock a page at a time, with holders, tokens, lease left and waiters in order', async () => {
+    const lc = client({ pollMs: 20_000 });
+    const names = ['list-a', 'list-b', 'list-c', 'list-d', 'list-e'];
+    const held = await Promise.all(names.map((n) => lc.acquire(n, { ttlMs: 5000 })));
+    const waiting = lc.acquire('list-c', { ttlMs: 5000, timeoutMs: 15_000 });
+    while ((await lc.state('list-c')).waiters.length < 1) await sleep(10);
+    const seen: string[] = [];
+    let after: string | undefined;
+    for (let pages = 0; pages < 10; pages++) {
+      const page = (await c.raw({ type: 'list', limit: 2, ...(after === undefined ? {} : { after }) })) as { locks: { name: string; holders: { token: number; lease: number; leaseRemainingMs: number | null }[]; waiters: unknown[] }[]; next: string | null };
+      expect(page.locks.length).toBeLessThanOrEqual(2);
+      for (const l of page.locks) {
+        if (!l.name.startsWith('list-')) continue;
+        seen.push(l.name);
+        const i = names.indexOf(l.name);
+        expect(l.holders.map((h) => h.token)).toEqual([held[i]!.token]);
+        expect(l.holders[0]!.leaseRemainingMs).toBeGreaterThan(0);
+        expect(l.waiters).toHaveLength(l.name === 'list-c' ? 1 : 0);
+      }
+      if (page.next === null) break;
+      after = page.next;
+    }
+    expect(seen).toEqual(names);
+    await held[2]!.release();
+    const next = await waiting;
+    for (const l of [...held.filter((_, i) => i !== 2), next]) await l.release();
+    await expect(c.raw({ type: 'list', limit: 0 })).rejects.toMatchObject({ code: 'BAD_REQUEST', message: expect.stringContaining('limit') });
+    await expect(c.raw({ type: 'list', after: 'a/b' })).rejects.toMatchObject({ code: 'BAD_REQUEST' });
+    await lc.close();
+  });
+
+  it("force-release on the admin subject deletes the holder's key by its token; the next token is larger; garbage gets the envelope", async () => {
+    const lc = client();
+    const a = await lc.acquire('forced', { ttlMs: 5000 });
+    const admin = async (body: unknown) =>
+      JSON.parse(dec.decode((await c.nc.request(subjects.lockAdmin(c.namespace), enc.encode(typeof body === 'string' ? body : JSON.stringify(body)), { timeout: 3000 })).data)) as {
+        result?: { released: boolean; lease: number | null };
+        error?: { code: string; message: string };
+      };
+    // A token that does not hold: nothing deleted.
+    expect((await admin({ type: 'forceRelease', name: 'forced', token: a.token + 1000, actor: 'ops' })).result).toEqual({ released: false, key: null, lease: null });
+    expect((await lc.state('forced')).holders.map((h) => h.token)).toEqual([a.token]);
+    expect((await admin({ type: 'forceRelease', name: 'forced', token: a.token, actor: 'ops' })).result).toMatchObject({ released: true, lease: a.lease });
+    expect((await lc.state('forced')).holders).toEqual([]);
+    const b = await lc.acquire('forced', { ttlMs: 5000 });
+    expect(b.token).toBeGreaterThan(a.token);
+    expect(c.managers.some((m) => m.lines.some((l) => l.msg === 'lock force-released by an admin' && l.actor === 'ops' && l.token === a.token))).toBe(true);
+    for (const garbage of ['{nope', JSON.stringify({ type: 'forceRelease', name: 5, token: 'x', actor: '' }), JSON.stringify({ type: 'acquire', name: 'forced' }), JSON.stringify({ type: 'forceRelease', name: 'forced', token: 1, actor: 'x'.repeat(500_000) })]) {
+      const r = await admin(garbage);
+      expect(r.error?.code).toMatch(/^(BAD_REQUEST|PAYLOAD_TOO_LARGE)$/);
+    }
+    expect(await b.release()).toBe(true);
+    await lc.close();
   });
 
   it('(f) a bad environment exits with status 2 and names the variable', async () => {

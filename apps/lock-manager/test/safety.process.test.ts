@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LockClient } from '@synod/locks';
-import { FencedResource, LockCluster, sleep } from './cluster.js';
-import { fencedViolations, runFencedWorkers } from './fenced-workload.js';
+import { FencedResource, LockCluster, fencedViolations, runFencedWorkers, sleep } from '@synod/cluster-kit';
 
 /**
  * Safety under faults: clients take one mutex and do begin/commit on a fenced counter while a holder

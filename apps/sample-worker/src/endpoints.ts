@@ -7,10 +7,23 @@ export function echo(input: EchoInput, worker: string): EchoOutput {
   return { message: input.message, worker };
 }
 
-/** CPU work of a requested size: `rounds` chained SHA-256 digests, the first over `data`. */
-export function hash(input: HashInput, worker: string): HashOutput {
+/** Rounds of `hash` between two looks at the clock. */
+const HASH_ROUNDS_PER_CHECK = 1024;
+
+/**
+ * CPU work of a requested size: `rounds` chained SHA-256 digests, the first over `data`. Stops with
+ * DEADLINE_EXCEEDED once `deadline` (ms since the epoch) has passed: the loop never yields, so no
+ * timer or abort signal could stop it, and a million rounds would hold the worker (its pings and
+ * heartbeats included) long after the caller gave up.
+ */
+export function hash(input: HashInput, worker: string, deadline = Number.POSITIVE_INFINITY, now: () => number = Date.now): HashOutput {
   let digest = createHash('sha256').update(input.data).digest();
-  for (let i = 1; i < input.rounds; i++) digest = createHash('sha256').update(digest).digest();
+  for (let i = 1; i < input.rounds; i++) {
+    if (i % HASH_ROUNDS_PER_CHECK === 0 && now() > deadline) {
+      throw new SynodError('DEADLINE_EXCEEDED', `the deadline passed after ${i} of ${input.rounds} rounds`);
+    }
+    digest = createHash('sha256').update(digest).digest();
+  }
   return { digest: digest.toString('hex'), rounds: input.rounds, worker };
 }
 

@@ -42,7 +42,7 @@ export const sampleWorker = defineWorker({
   },
   endpoints: {
     echo: { input: EchoInput, output: EchoOutput, idempotent: true, handler: (input, ctx) => echo(input, ctx.workerId) },
-    hash: { input: HashInput, output: HashOutput, idempotent: true, handler: (input, ctx) => hash(input, ctx.workerId) },
+    hash: { input: HashInput, output: HashOutput, idempotent: true, handler: (input, ctx) => hash(input, ctx.workerId, ctx.deadline) },
     sleep: { input: SleepInput, output: SleepOutput, idempotent: true, handler: (input, ctx) => sleepFor(input, ctx.workerId, ctx.signal) },
   },
 });

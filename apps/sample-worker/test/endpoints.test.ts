@@ -16,6 +16,16 @@ describe('sample endpoints', () => {
     expect(hash(HashInput.parse({ rounds: 3 }), 'w').rounds).toBe(3);
   });
 
+  // Found by the fuzzer (libs/fuzz): a million rounds ran to the end long after a 50 ms deadline,
+  // the worker answering neither pings nor its ops server meanwhile.
+  it('hash stops with DEADLINE_EXCEEDED once the deadline has passed, looking at the clock every 1024 rounds', () => {
+    let clock = 0;
+    const now = () => clock++;
+    expect(() => hash({ data: 'x', rounds: 1_000_000 }, 'w', 2, now)).toThrow(expect.objectContaining({ code: 'DEADLINE_EXCEEDED', message: 'the deadline passed after 4096 of 1000000 rounds' }));
+    expect(clock).toBe(4);
+    expect(hash({ data: 'x', rounds: 3000 }, 'w', 100, () => 0).rounds).toBe(3000);
+  });
+
   it('sleep resolves after the time, and fails with the abort reason at the deadline', async () => {
     await expect(sleepFor({ ms: 5 }, 'w', new AbortController().signal)).resolves.toEqual({ sleptMs: 5, worker: 'w' });
     const c = new AbortController();

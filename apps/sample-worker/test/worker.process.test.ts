@@ -91,6 +91,17 @@ describe('sample-worker on the bus', () => {
     await app.stop();
   });
 
+  // Found by the fuzzer (libs/fuzz): the hash ran its million rounds to the end, long after the deadline.
+  it('a hash longer than its deadline answers DEADLINE_EXCEEDED, and the worker answers its ping right after', async () => {
+    const ns = uniqueNamespace('sw');
+    const { app } = await startWorker(ns, { WORKER_ID: 'w5' });
+    // A 50 ms deadline, but the answer is awaited for long enough to see a million rounds finish.
+    const msg = await nc.request(subjects.workerEndpoint(ns, 'sample', 'w5', 'hash'), enc.encode(JSON.stringify({ rounds: 1_000_000 })), { timeout: 30_000, headers: requestHeaders('h1', 50) });
+    expect(JSON.parse(dec.decode(msg.data))).toMatchObject({ error: { code: 'DEADLINE_EXCEEDED', message: expect.stringMatching(/the deadline passed after \d+ of 1000000 rounds/) } });
+    expect(await busRequest(nc, subjects.workerPing(ns, 'sample', 'w5'), {}, { timeoutMs: 1000, requestId: 'p1' })).toMatchObject({ id: 'w5' });
+    await app.stop();
+  });
+
   it('answers a ping on its ping subject', async () => {
     const ns = uniqueNamespace('sw');
     const { app } = await startWorker(ns, { WORKER_ID: 'w4' });

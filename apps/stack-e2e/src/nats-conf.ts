@@ -118,8 +118,10 @@ export function subjectMatches(pattern: string, subject: string): boolean {
 }
 
 export interface NatsUser {
+  /** The user as the server names it: a certificate subject (`CN=consensus,O=Synod`) or a plain name. */
   user: string;
-  password: string;
+  /** The short name: a subject's common name (`consensus`), else the user itself. */
+  name: string;
   publish: string[];
   subscribe: string[];
 }
@@ -128,8 +130,14 @@ export interface NatsUser {
 export function natsUsers(conf: Record<string, ConfValue>): NatsUser[] {
   const auth = conf.authorization as { users?: ConfValue[] } | undefined;
   return (auth?.users ?? []).map((raw) => {
-    const u = raw as { user: string; password: string; permissions?: { publish?: { allow?: string[] }; subscribe?: { allow?: string[] } } };
-    return { user: u.user, password: u.password, publish: u.permissions?.publish?.allow ?? [], subscribe: u.permissions?.subscribe?.allow ?? [] };
+    const u = raw as { user: string; permissions?: { publish?: { allow?: string[] }; subscribe?: { allow?: string[] } } };
+    const name = /(?:^|,)CN=([^,]+)/.exec(u.user)?.[1] ?? u.user;
+    return {
+      user: u.user,
+      name,
+      publish: u.permissions?.publish?.allow ?? [],
+      subscribe: u.permissions?.subscribe?.allow ?? [],
+    };
   });
 }
 

@@ -1,6 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { parse as parseYaml } from 'yaml';
 
 /**
  * What the container suite and the compose file share: where the files are, which images the
@@ -14,8 +15,9 @@ export const ONLINE_DEFAULTS = {
   NATS_IMAGE: 'nats:2.10',
 } as const;
 
-/** The services of docker-compose.yml that the stack starts (the CLI is under a profile). */
+/** The services of docker-compose.yml that the stack starts (the CLI is under a profile; certs runs once and exits). */
 export const STACK_SERVICES = [
+  'certs',
   'nats-1',
   'nats-2',
   'nats-3',
@@ -28,16 +30,23 @@ export const STACK_SERVICES = [
   'sample-worker-a',
   'sample-worker-b',
   'sample-worker',
+  'console',
 ] as const;
 
-/** The NATS users of infra/nats/auth.conf and the default passwords docker-compose.yml gives them. */
-export const DEV_CREDENTIALS = {
-  consensus: 'consensus-dev-secret',
-  'lock-manager': 'lock-manager-dev-secret',
-  gateway: 'gateway-dev-secret',
-  synodctl: 'synodctl-dev-secret',
-  sample: 'sample-dev-secret',
+/**
+ * The NATS identities of infra/nats/auth.conf: each service's certificate subject (its NATS user,
+ * mapped by `verify_and_map`) by the short name its NATS_USER, inbox prefix and certificate folder
+ * carry.
+ */
+export const IDENTITIES = {
+  consensus: 'CN=consensus,O=Synod',
+  'lock-manager': 'CN=lock-manager,O=Synod',
+  gateway: 'CN=gateway,O=Synod',
+  synodctl: 'CN=synodctl,O=Synod',
+  sample: 'CN=sample,O=Synod',
+  console: 'CN=console,O=Synod',
 } as const;
+export type IdentityName = keyof typeof IDENTITIES;
 
 export function findRepoRoot(from: string): string {
   let dir = from;
@@ -83,6 +92,25 @@ export function composeVariable(name: string, fallback: string, env: Record<stri
   const fromFile = dotEnv[name];
   if (fromFile !== undefined && fromFile !== '') return fromFile;
   return fallback;
+}
+
+/** Compose's `${VAR}`, `${VAR:-default}` and `${VAR-default}` interpolation, over a given environment. */
+export function interpolate(text: string, env: Record<string, string>): string {
+  return text.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?-)([^}]*))?\}/g, (_m, name: string, op: string | undefined, def: string | undefined) => {
+    const v = env[name];
+    if (op === ':-') return v !== undefined && v !== '' ? v : (def ?? '');
+    if (op === '-') return v ?? def ?? '';
+    return v ?? '';
+  });
+}
+
+/**
+ * The environment docker-compose.yml gives every NATS node (`x-nats-environment`: the subjects
+ * auth.conf permits, for `vars.SYNOD_NAMESPACE`), so a test runs infra/nats/nats.conf as compose does.
+ */
+export function natsNodeEnvironment(vars: Record<string, string>, root = repoRoot): Record<string, string> {
+  const text = readFileSync(join(root, 'docker-compose.yml'), 'utf8');
+  return (parseYaml(interpolate(text, vars), { merge: true }) as { 'x-nats-environment': Record<string, string> })['x-nats-environment'];
 }
 
 export function stackImages(env: Record<string, string | undefined> = process.env, dotEnv = readDotEnv()): { NODE_IMAGE: string; NATS_IMAGE: string } {

@@ -2,10 +2,10 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { StatefulSet, Deployment } from 'kubernetes-models/apps/v1';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
-import { Secret, Service } from 'kubernetes-models/v1';
+import { Service } from 'kubernetes-models/v1';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
-import { DEV_CREDENTIALS, repoRoot } from '../src/index.js';
+import { IDENTITIES, repoRoot } from '../src/index.js';
 
 /**
  * infra/k8s validated offline: every object against the Kubernetes object schemas that the
@@ -29,7 +29,6 @@ const models: Record<string, new (data: never) => { validate(): void }> = {
   'apps/v1/Deployment': Deployment,
   'policy/v1/PodDisruptionBudget': PodDisruptionBudget,
   'v1/Service': Service,
-  'v1/Secret': Secret,
 };
 
 const files = readdirSync(dir).filter((f) => f.endsWith('.yaml') && !NOT_OBJECTS.has(f));
@@ -48,14 +47,21 @@ interface Container {
   ports?: { name?: string; containerPort: number }[];
   readinessProbe?: { httpGet?: { path: string; port: string | number } };
   livenessProbe?: { httpGet?: { path: string; port: string | number } };
-  volumeMounts?: { name: string; mountPath: string }[];
+  volumeMounts?: { name: string; mountPath: string; readOnly?: boolean }[];
 }
 interface Workload extends K8sObject {
   spec: {
     replicas: number;
     serviceName?: string;
     selector: { matchLabels: Record<string, string> };
-    template: { metadata: { labels: Record<string, string> }; spec: { containers: Container[]; securityContext?: { runAsNonRoot?: boolean; runAsUser?: number; fsGroup?: number } } };
+    template: {
+      metadata: { labels: Record<string, string> };
+      spec: {
+        containers: Container[];
+        securityContext?: { runAsNonRoot?: boolean; runAsUser?: number; fsGroup?: number };
+        volumes?: { name: string; secret?: { secretName: string; defaultMode?: number } }[];
+      };
+    };
     volumeClaimTemplates?: { metadata: { name: string }; spec: { accessModes: string[]; resources: { requests: { storage: string } } } }[];
   };
 }
@@ -107,6 +113,7 @@ describe('infra/k8s', () => {
   it('runs the stateless pieces as Deployments', () => {
     expect(workloads.filter((w) => w.kind === 'Deployment').map((w) => w.metadata.name).sort()).toEqual([
       'synod-balancer-gateway',
+      'synod-console',
       'synod-lock-manager',
       'synod-sample-worker',
     ]);
@@ -116,7 +123,7 @@ describe('infra/k8s', () => {
     expect(gateway.spec.template.spec.containers[0]!.ports).toContainEqual({ name: svc.spec.ports[0]!.targetPort, containerPort: Number(envOf(gateway.spec.template.spec.containers[0]!).PORT!.value) });
   });
 
-  it.each(workloads.map((w) => [w.metadata.name, w] as const))('%s: selector, probes on HTTP_PORT, non-root, its own NATS user from the secret', (_name, w) => {
+  it.each(workloads.map((w) => [w.metadata.name, w] as const))('%s: selector, probes on HTTP_PORT, non-root, its own NATS identity from its own Secret', (_name, w) => {
     expect(w.spec.template.metadata.labels).toMatchObject(w.spec.selector.matchLabels);
     expect(w.spec.template.spec.securityContext?.runAsNonRoot).toBe(true);
     const c = w.spec.template.spec.containers[0]!;
@@ -128,14 +135,26 @@ describe('infra/k8s', () => {
     expect(env.NATS_URL!.value).toBe('nats://nats:4222');
     expect(env.SYNOD_NAMESPACE!.value).toBe('synod');
     const user = env.NATS_USER!.value!;
-    expect(Object.keys(DEV_CREDENTIALS)).toContain(user);
-    expect(env.NATS_PASSWORD!.valueFrom!.secretKeyRef).toEqual({ name: 'synod-nats-credentials', key: user });
+    expect(Object.keys(IDENTITIES)).toContain(user);
+    // The client certificate of that identity, from the Secret of that service only, read-only,
+    // readable by the pod's group and nobody else.
+    expect(env.NATS_PASSWORD).toBeUndefined();
+    const mount = c.volumeMounts!.find((m) => m.name === 'nats-tls')!;
+    expect(mount.readOnly).toBe(true);
+    expect(Object.fromEntries(['NATS_TLS_CA', 'NATS_TLS_CERT', 'NATS_TLS_KEY'].map((v) => [v, env[v]?.value]))).toEqual({
+      NATS_TLS_CA: `${mount.mountPath}/ca.crt`,
+      NATS_TLS_CERT: `${mount.mountPath}/tls.crt`,
+      NATS_TLS_KEY: `${mount.mountPath}/tls.key`,
+    });
+    const volume = w.spec.template.spec.volumes!.find((v) => v.name === 'nats-tls')!;
+    expect(volume.secret).toEqual({ secretName: `synod-nats-tls-${user}`, defaultMode: 0o440 });
+    expect(w.spec.template.spec.securityContext?.fsGroup).toBe(1000);
     expect(c.image).toMatch(/^synod\/[a-z-]+:latest$/);
   });
 
-  it('has a secret key for every NATS user, and kustomize lists every manifest', () => {
-    const secret = find<{ stringData: Record<string, string> }>('Secret', 'synod-nats-credentials')!;
-    expect(secret.stringData).toEqual(DEV_CREDENTIALS);
+  it('ships no secret (certificates are made per cluster), and kustomize lists every manifest', () => {
+    expect(objects.filter((o) => o.kind === 'Secret')).toEqual([]);
+    expect(readdirSync(dir).join(' ')).not.toMatch(/\.pem|\.key|\.crt/);
     const kustomization = parseAllDocuments(readFileSync(join(dir, 'kustomization.yaml'), 'utf8'))[0]!.toJS() as { resources: string[]; images: { name: string }[] };
     expect([...kustomization.resources].sort()).toEqual([...files].sort());
     expect(kustomization.images.map((i) => i.name).sort()).toEqual(workloads.map((w) => w.spec.template.spec.containers[0]!.image.split(':')[0]).sort());

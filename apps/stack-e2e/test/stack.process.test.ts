@@ -1,13 +1,16 @@
 import { execFile, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { connect as tcpConnect } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { createCa, issueClientCertificate } from '@synod/dev-pki';
 import { LockClient } from '@synod/locks';
-import { subjects } from '@synod/protocol';
-import { inboxPrefixFor } from '@synod/service-kit';
+import { inboxPrefixFor, subjects } from '@synod/protocol';
 import { freePort } from '@synod/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEV_CREDENTIALS, STACK_SERVICES, orphanedProjects, projectResources, repoRoot, stackImages, stackReadiness } from '../src/index.js';
+import { IDENTITIES, STACK_SERVICES, orphanedProjects, projectResources, repoRoot, stackImages, stackReadiness, type IdentityName } from '../src/index.js';
 
 /**
  * The whole stack of docker-compose.yml in containers, driven like a user would: jobs through the
@@ -27,14 +30,20 @@ const readiness = stackReadiness(images);
 const NS = 'e2e.synod';
 const PROJECT_PREFIX = 'synod-e2e-';
 const PROJECT = `${PROJECT_PREFIX}${process.pid}-${Date.now().toString(36)}`;
+const TAG = `e2e-${process.pid}`;
 const WEIGHTS: Record<string, number> = { 'worker-a': 3, 'worker-b': 2 };
 /** The gateway's default WORKER_EXPIRY_MS: a silent worker leaves the registry after this. */
 const WORKER_EXPIRY_MS = 3000;
 const SYNODCTL = join(repoRoot, 'apps', 'synodctl', 'dist', 'main.js');
+/** Where the certs service writes the CLI's certificate, key and CA (the README's tmp/certs/synodctl, per project here). */
+const CLI_CERTS = join('tmp', 'certs', PROJECT);
+/** The stack's certificates volume, copied out of the certs container, for the test's own clients. */
+let certs: string;
 
 interface Ports {
   GATEWAY_PORT: number;
   GATEWAY_OPS_PORT: number;
+  CONSOLE_PORT: number;
   NATS_PORT: number;
   NATS_PORT_2: number;
   NATS_PORT_3: number;
@@ -55,7 +64,8 @@ function composeEnv(): Record<string, string> {
     SYNOD_NAMESPACE: NS,
     // `ENGINE=paxos npm run test:containers` runs the same suite on Multi-Paxos.
     ENGINE: process.env.ENGINE?.trim() || 'raft',
-    SYNOD_TAG: 'e2e',
+    // Images of this run only: another checkout's suite on the same engine builds its own.
+    SYNOD_TAG: TAG,
     // The images copy the bundles the build just made; no registry needed.
     SYNOD_DOCKERFILE: 'infra/docker/Dockerfile',
     NODE_IMAGE: images.NODE_IMAGE,
@@ -63,6 +73,7 @@ function composeEnv(): Record<string, string> {
     // Faults stay until the test undoes them: no restart policy.
     SYNOD_RESTART: 'no',
     SYNOD_HEALTHCHECK_INTERVAL: '1s',
+    SYNOD_CLI_CERTS: CLI_CERTS,
     LOG_LEVEL: 'warn',
   };
 }
@@ -100,17 +111,34 @@ async function pause(name: string): Promise<void> {
   }
 }
 
+/** synodctl on the host as the README runs it: the CLI's certificate from the certs service's copy in the clone. */
 async function synodctl(...args: string[]): Promise<unknown> {
+  const cli = join(repoRoot, CLI_CERTS);
   const { stdout } = await run(process.execPath, [SYNODCTL, '--json', ...args], {
     timeout: 60_000,
-    env: { ...process.env, NATS_URL: natsUrls, SYNOD_NAMESPACE: NS, NATS_USER: 'synodctl', NATS_PASSWORD: DEV_CREDENTIALS.synodctl },
+    env: {
+      ...process.env,
+      NATS_URL: natsUrls,
+      SYNOD_NAMESPACE: NS,
+      NATS_USER: 'synodctl',
+      NATS_TLS_CA: join(cli, 'ca.pem'),
+      NATS_TLS_CERT: join(cli, 'cert.pem'),
+      NATS_TLS_KEY: join(cli, 'key.pem'),
+    },
   });
   return stdout.trim() === '' ? undefined : JSON.parse(stdout);
 }
 
-/** A connection as one of the stack's users, with that user's own inbox prefix (`_INBOX.<user>`), as the apps connect. */
-async function natsAs(user: keyof typeof DEV_CREDENTIALS, inboxPrefix = inboxPrefixFor(user)): Promise<NatsConnection> {
-  return connect({ servers: natsUrls.split(','), user, pass: DEV_CREDENTIALS[user], name: `e2e/${user}`, timeout: 5000, inboxPrefix });
+type TlsFiles = { caFile: string; certFile?: string; keyFile?: string };
+const identityFiles = (user: string): TlsFiles => ({ caFile: join(certs, 'ca.pem'), certFile: join(certs, user, 'cert.pem'), keyFile: join(certs, user, 'key.pem') });
+
+/**
+ * A connection as one of the stack's identities (its client certificate), with that user's own
+ * inbox prefix (`_INBOX.<user>`), as the apps connect. A refused TLS handshake surfaces in nats.js
+ * only as the connect timeout.
+ */
+async function natsAs(user: IdentityName, inboxPrefix = inboxPrefixFor(user), tls = identityFiles(user), timeoutMs = 5000): Promise<NatsConnection> {
+  return connect({ servers: natsUrls.split(','), name: `e2e/${user}`, timeout: timeoutMs, maxReconnectAttempts: 0, inboxPrefix, tls });
 }
 
 /** Polls until `probe` returns a value other than undefined (errors count as not yet). */
@@ -213,7 +241,7 @@ if (!readiness.ok) {
     beforeAll(async () => {
       // A run killed before its clean-up left its stack behind: remove it now.
       for (const stale of orphanedProjects(PROJECT_PREFIX)) compose(['down', '-v', '--remove-orphans', '--timeout', '0'], 120_000, stale);
-      const picked = await Promise.all(Array.from({ length: 8 }, () => freePort()));
+      const picked = await Promise.all(Array.from({ length: 9 }, () => freePort()));
       ports = {
         GATEWAY_PORT: picked[0]!,
         GATEWAY_OPS_PORT: picked[1]!,
@@ -223,6 +251,7 @@ if (!readiness.ok) {
         NATS_MONITOR_PORT: picked[5]!,
         NATS_MONITOR_PORT_2: picked[6]!,
         NATS_MONITOR_PORT_3: picked[7]!,
+        CONSOLE_PORT: picked[8]!,
       };
       natsUrls = [ports.NATS_PORT, ports.NATS_PORT_2, ports.NATS_PORT_3].map((p) => `nats://127.0.0.1:${p}`).join(',');
       const t0 = Date.now();
@@ -230,7 +259,8 @@ if (!readiness.ok) {
       compose(['build', '--quiet']);
       const t1 = Date.now();
       // testcontainers runs `docker compose up` and waits for each container: the apps by their
-      // HEALTHCHECK (node probing /readyz), NATS (a binary-only image) by its ready line.
+      // HEALTHCHECK (node probing /readyz), NATS (a binary-only image) by its ready line, the certs
+      // one-shot by its exit.
       const { DockerComposeEnvironment, Wait } = await import('testcontainers');
       let env = new DockerComposeEnvironment(repoRoot, 'docker-compose.yml')
         .withProjectName(PROJECT)
@@ -238,6 +268,8 @@ if (!readiness.ok) {
         .withDefaultWaitStrategy(Wait.forHealthCheck())
         .withStartupTimeout(90_000);
       for (const n of ['nats-1-1', 'nats-2-1', 'nats-3-1']) env = env.withWaitStrategy(n, Wait.forLogMessage('Server is ready'));
+      // The certs service runs once and exits 0 before the NATS nodes start.
+      env = env.withWaitStrategy('certs-1', Wait.forOneShotStartup());
       await env.up();
       const t2 = Date.now();
       // The scalable worker has a random id; the gateway sees all three once they have announced.
@@ -246,12 +278,67 @@ if (!readiness.ok) {
         return ws.length === 3 ? ws : undefined;
       });
       scalableWorker = workers.find((w) => !(w.id in WEIGHTS))!.id;
+      certs = mkdtempSync(join(tmpdir(), 'synod-e2e-certs-'));
+      await docker('cp', `${container('certs')}:/certs/.`, certs);
       console.log(`stack-e2e: images built in ${t1 - t0} ms, stack healthy in ${t2 - t1} ms (project ${PROJECT})`);
     });
 
     afterAll(() => {
       // Whatever happened above: no container, network or volume of this project stays.
       if (!downDone) compose(['down', '-v', '--remove-orphans', '--timeout', '0']);
+      const built = spawnSync('docker', ['images', '--filter', `reference=synod/*:${TAG}`, '--format', '{{.Repository}}:{{.Tag}}'], { encoding: 'utf8' }).stdout.split('\n').filter((i) => i !== '');
+      if (built.length > 0) spawnSync('docker', ['rmi', ...built], { encoding: 'utf8' });
+      if (certs) rmSync(certs, { recursive: true, force: true });
+      rmSync(join(repoRoot, CLI_CERTS), { recursive: true, force: true });
+    });
+
+    it('runs the bus on TLS: every service connection is encrypted and mapped to its own identity', async () => {
+      const users = new Map<string, Set<string>>();
+      for (const node of [1, 2, 3] as const) {
+        const res = await fetch(`http://127.0.0.1:${monitorPort(node)}/connz?auth=true&limit=1024`, { signal: AbortSignal.timeout(3000) });
+        for (const c of ((await res.json()) as { connections?: { name?: string; tls_version?: string; authorized_user?: string }[] }).connections ?? []) {
+          expect(c.tls_version, c.name).toMatch(/^1\.[23]$/);
+          const app = (c.name ?? '').split('/')[0]!;
+          users.set(app, (users.get(app) ?? new Set()).add(c.authorized_user ?? ''));
+        }
+      }
+      expect(Object.fromEntries([...users].filter(([app]) => app !== 'e2e').map(([app, u]) => [app, [...u]]))).toEqual({
+        consensus: [IDENTITIES.consensus],
+        'lock-manager': [IDENTITIES['lock-manager']],
+        'balancer-gateway': [IDENTITIES.gateway],
+        'sample-worker': [IDENTITIES.sample],
+        console: [IDENTITIES.console],
+      });
+    });
+
+    it('refuses a plaintext client and a client certificate from another CA', async () => {
+      // Plaintext: the node announces TLS as required and drops a client that speaks in the clear.
+      const plain = tcpConnect(ports.NATS_PORT, '127.0.0.1');
+      let heard = '';
+      plain.on('data', (d: Buffer) => {
+        if (heard === '') plain.write('CONNECT {"verbose":false}\r\nPING\r\n');
+        heard += d.toString();
+      });
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`the plaintext client was not dropped; it heard ${heard}`)), 10_000);
+        plain.on('close', () => (clearTimeout(timer), resolve()));
+        plain.on('error', () => undefined);
+      });
+      expect(heard).toMatch(/^INFO .*"tls_required":true/);
+      expect(heard).not.toContain('PONG');
+
+      // The CLI's own subject, signed by a CA the stack does not trust.
+      const stranger = await issueClientCertificate(await createCa({ now: new Date(), validityDays: 2, subject: 'CN=Elsewhere,O=Synod' }), {
+        now: new Date(),
+        validityDays: 1,
+        subject: IDENTITIES.synodctl,
+      });
+      writeFileSync(join(certs, 'stranger-cert.pem'), stranger.cert);
+      writeFileSync(join(certs, 'stranger-key.pem'), stranger.key);
+      const strangerFiles = { caFile: join(certs, 'ca.pem'), certFile: join(certs, 'stranger-cert.pem'), keyFile: join(certs, 'stranger-key.pem') };
+      await expect(natsAs('synodctl', inboxPrefixFor('synodctl'), strangerFiles, 1000)).rejects.toThrow();
+      // The genuine certificate of that subject connects: the refusal is the CA's.
+      await (await natsAs('synodctl')).close();
     });
 
     it('serves jobs through the gateway from every worker, in proportion to its weight', async () => {
@@ -278,7 +365,10 @@ if (!readiness.ok) {
       }
     });
 
-    it('answers through synodctl on the host: put, get, cluster status', async () => {
+    it('answers through synodctl on the host with the copy of its certificate in the clone: put, get, cluster status', async () => {
+      // The certs service (root in its container) left the copy to the clone's owner.
+      const owner = statSync(repoRoot).uid;
+      for (const file of ['ca.pem', 'cert.pem', 'key.pem']) expect([file, statSync(join(repoRoot, CLI_CERTS, file)).uid]).toEqual([file, owner]);
       await synodctl('kv', 'put', 'e2e/config', 'hello');
       const got = (await synodctl('kv', 'get', 'e2e/config')) as { kvs?: { key: string; value: string }[] } | { key: string; value: string };
       expect(JSON.stringify(got)).toContain('"hello"');
@@ -290,7 +380,7 @@ if (!readiness.ok) {
       expect(status.members.filter((m) => m.role === 'follower')).toHaveLength(2);
     });
 
-    it('refuses a worker\'s credentials on the consensus peer subjects and the store API', async () => {
+    it("refuses a worker's identity on the consensus peer subjects and the store API", async () => {
       const worker = await natsAs('sample');
       const replica = await natsAs('consensus');
       const refused: string[] = [];
@@ -298,13 +388,13 @@ if (!readiness.ok) {
         for await (const s of worker.status()) if (s.type === 'error') refused.push(String(s.error));
       })();
       try {
-        const probe = subjects.raftPeer(NS, 'e2e-probe');
+        const probe = subjects.peer(NS, 'e2e-probe');
         const heard: string[] = [];
         replica.subscribe(probe, { callback: (_err, msg) => void heard.push(msg.string()) });
         await replica.flush();
         // A worker forging a peer message: refused by the server, never delivered.
         worker.publish(probe, 'forged');
-        worker.publish(subjects.raftPeer(NS, 'n1'), 'forged');
+        worker.publish(subjects.peer(NS, 'n1'), 'forged');
         // Its own service's subjects are fine.
         worker.publish(subjects.workerEndpoint(NS, 'sample', 'e2e-probe', 'echo'), '{}');
         await worker.flush();
@@ -314,7 +404,7 @@ if (!readiness.ok) {
         await until('the genuine peer message', 5000, async () => (heard.includes('genuine') ? true : undefined));
         expect(heard).toEqual(['genuine']);
         expect(refused.filter((e) => e.includes(`Publish to "${probe}"`))).toHaveLength(1);
-        expect(refused.filter((e) => e.includes(`Publish to "${subjects.raftPeer(NS, 'n1')}"`))).toHaveLength(1);
+        expect(refused.filter((e) => e.includes(`Publish to "${subjects.peer(NS, 'n1')}"`))).toHaveLength(1);
         expect(refused.filter((e) => e.includes('.svc.sample.'))).toEqual([]);
       } finally {
         await worker.close();
@@ -345,6 +435,24 @@ if (!readiness.ok) {
         await worker.close();
         await careless.close();
       }
+    });
+
+    it('serves the console behind a login: the development admin from its ready line sees three members', async () => {
+      const base = `http://127.0.0.1:${ports.CONSOLE_PORT}`;
+      const page = await fetch(base);
+      expect(page.status).toBe(200);
+      expect(await page.text()).toContain('/assets/app.js');
+      expect((await fetch(`${base}/api/cluster`)).status).toBe(401);
+      const logs = await docker('logs', container('console'));
+      const ready = logs.split('\n').map((l) => { try { return JSON.parse(l) as { msg?: string; devAdmin?: { user: string; generatedPassword: string } }; } catch { return {}; } }).findLast((l) => l.msg === 'ready');
+      // The last start's admin (a container restarted by its policy starts with a new password).
+      expect(ready?.devAdmin?.user).toBe('admin');
+      const login = await fetch(`${base}/api/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user: 'admin', password: ready!.devAdmin!.generatedPassword }) });
+      expect(login.status).toBe(200);
+      const cookie = login.headers.get('set-cookie')!.split(';')[0]!;
+      const cluster = (await (await fetch(`${base}/api/cluster`, { headers: { cookie } })).json()) as { leader: string; members: { id: string }[] };
+      expect(cluster.members.map((m) => m.id).sort()).toEqual(['n1', 'n2', 'n3']);
+      expect(cluster.leader).toMatch(/^n[123]$/);
     });
 
     it('stops routing to a paused worker container and routes to it again once unpaused', async () => {
@@ -421,7 +529,7 @@ if (!readiness.ok) {
     it('leaves no container, network or volume behind after `docker compose down -v`', async () => {
       const made = projectResources(PROJECT);
       expect(made.containers).toEqual(expect.arrayContaining(STACK_SERVICES.map((s) => container(s))));
-      expect(made.volumes.sort()).toEqual(['consensus-1', 'consensus-2', 'consensus-3'].map((v) => `${PROJECT}_${v}`));
+      expect(made.volumes.sort()).toEqual(['certs', 'consensus-1', 'consensus-2', 'consensus-3'].map((v) => `${PROJECT}_${v}`));
       compose(['down', '-v', '--remove-orphans', '--timeout', '10']);
       downDone = true;
       expect(projectResources(PROJECT)).toEqual({ containers: [], networks: [], volumes: [] });

@@ -23,6 +23,10 @@ export function buildProgram(io: CliIo, onContext: (ctx: CliContext) => void): C
     .addOption(new Option('--nats <urls>', 'NATS server URL(s), comma-separated').env('NATS_URL').default(DEFAULT_NATS_URL))
     .addOption(new Option('--user <name>', 'NATS user, for servers with per-user permissions').env('NATS_USER'))
     .addOption(new Option('--password <secret>', "the NATS user's password (prefer the environment: a command line is visible to other users)").env('NATS_PASSWORD'))
+    .addOption(new Option('--tls-ca <file>', 'CA certificate(s) of the NATS servers: TLS').env('NATS_TLS_CA'))
+    .addOption(new Option('--tls-cert <file>', "client certificate: the CLI's NATS identity on servers that map certificates to users").env('NATS_TLS_CERT'))
+    .addOption(new Option('--tls-key <file>', 'the private key of --tls-cert').env('NATS_TLS_KEY'))
+    .addOption(new Option('--creds <file>', 'NATS credentials file (user JWT and NKey seed), for operator-mode servers').env('NATS_CREDS'))
     .addOption(new Option('--namespace <ns>', 'the Synod namespace: every subject starts with it').env('SYNOD_NAMESPACE').default('synod'))
     .addOption(new Option('--timeout <ms>', 'budget of each request, retries included, in ms').env('SYNODCTL_TIMEOUT_MS').argParser(intArg(1, 3_600_000)).default(5000))
     .addOption(
@@ -75,8 +79,19 @@ Examples:
 
 /** The global options as one command sees them (its own and its parents'), `--json` folded into `output`. */
 function globalOptions(command: Command): GlobalOptions {
-  const g = command.optsWithGlobals<{ nats: string; user?: string; password?: string; namespace: string; timeout: number; writeOut: OutputFormat; json?: boolean }>();
-  return { nats: g.nats, user: g.user, password: g.password, namespace: g.namespace, timeout: g.timeout, output: outputFormat(command, g.writeOut) };
+  const g = command.optsWithGlobals<Omit<GlobalOptions, 'output'> & { writeOut: OutputFormat; json?: boolean }>();
+  return {
+    nats: g.nats,
+    user: g.user,
+    password: g.password,
+    tlsCa: g.tlsCa,
+    tlsCert: g.tlsCert,
+    tlsKey: g.tlsKey,
+    creds: g.creds,
+    namespace: g.namespace,
+    timeout: g.timeout,
+    output: outputFormat(command, g.writeOut),
+  };
 }
 
 const SOURCE_RANK: Record<string, number> = { cli: 2, env: 1 };

@@ -2,6 +2,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { Namespace, SynodError, inboxPrefixFor } from '@synod/protocol';
 import { StoreClient } from '@synod/store-client';
 import { LockClient, natsLockRequest, type LockRequestFn } from '@synod/locks';
+import { commonEnv, natsAuthIssues, natsAuthOf, natsAuthOptions, parseConfig, type NatsAuth } from '@synod/service-kit';
 import { UsageError } from './errors.js';
 import { boxTables, fieldTable, type Table } from './format.js';
 
@@ -25,13 +26,18 @@ export interface CliIo {
 
 export interface GlobalOptions {
   nats: string;
-  /** NATS user and password, for servers with per-user permissions. */
-  user?: string;
-  password?: string;
+  /** NATS user (it also names the reply inboxes, `_INBOX.<user>`) and password, for servers with per-user permissions. */
+  user?: string | undefined;
+  password?: string | undefined;
   namespace: string;
   /** Budget of each request, retries included, in milliseconds. */
   timeout: number;
   output: OutputFormat;
+  /** The NATS identity's files: TLS with a client certificate, or an operator-mode credentials file. */
+  tlsCa?: string | undefined;
+  tlsCert?: string | undefined;
+  tlsKey?: string | undefined;
+  creds?: string | undefined;
 }
 
 /** One command run: the global options, the output, and a store client made on first use. */
@@ -39,6 +45,7 @@ export class CliContext {
   private nc: NatsConnection | undefined;
   private store: StoreClient | undefined;
   private locks: { client: LockClient; request: LockRequestFn } | undefined;
+  private readonly auth: NatsAuth;
   /** The status to exit with when the command succeeds (`lock exec` passes its command's on). */
   exitCode = 0;
 
@@ -49,6 +56,7 @@ export class CliContext {
     if (!Namespace.safeParse(opts.namespace).success) {
       throw new UsageError(`--namespace ${JSON.stringify(opts.namespace)} is not a namespace: 1-4 dot-separated tokens of letters, digits, _ or -`);
     }
+    this.auth = natsAuthOfOptions(opts);
   }
 
   get output(): OutputFormat {
@@ -83,7 +91,7 @@ export class CliContext {
     const servers = this.opts.nats.split(',').map((s) => s.trim()).filter((s) => s !== '');
     if (servers.length === 0) throw new UsageError('--nats (env NATS_URL) needs at least one server URL');
     try {
-      this.nc = await (this.io.connect ?? defaultConnect)(servers, this.opts);
+      this.nc = await (this.io.connect ?? ((s, o) => defaultConnect(s, o, this.auth)))(servers, this.opts);
     } catch (err) {
       throw new SynodError('UNAVAILABLE', `cannot connect to NATS at ${servers.join(',')}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
     }
@@ -117,12 +125,46 @@ export class CliContext {
   }
 }
 
+const FLAGS = {
+  NATS_USER: '--user',
+  NATS_PASSWORD: '--password',
+  NATS_TLS_CA: '--tls-ca',
+  NATS_TLS_CERT: '--tls-cert',
+  NATS_TLS_KEY: '--tls-key',
+  NATS_CREDS: '--creds',
+} as const;
+
 /**
- * NATS_USER / NATS_PASSWORD: credentials for servers with per-user permissions; replies and watch
- * events then arrive under `_INBOX.<user>`, the only inboxes the user may subscribe to.
+ * The CLI's NATS identity, checked as every app checks its own (service-kit's variables): a
+ * missing, unreadable or wrong file is a usage error naming its variable and flag. A client
+ * certificate, a credentials file or a user and password; the user also names the identity, whose
+ * replies and watch events arrive under `_INBOX.<user>`, the only inboxes it may subscribe to.
  */
-async function defaultConnect(servers: string[], opts: GlobalOptions): Promise<NatsConnection> {
-  const user = opts.user?.trim();
-  const auth = user ? { user, pass: opts.password ?? '' } : {};
-  return connect({ servers, name: 'synodctl', timeout: opts.timeout, maxReconnectAttempts: -1, reconnectTimeWait: 250, inboxPrefix: inboxPrefixFor(user), ...auth });
+function natsAuthOfOptions(opts: GlobalOptions): NatsAuth {
+  const shape = {
+    NATS_USER: commonEnv.NATS_USER,
+    NATS_PASSWORD: commonEnv.NATS_PASSWORD,
+    NATS_TLS_CA: commonEnv.NATS_TLS_CA,
+    NATS_TLS_CERT: commonEnv.NATS_TLS_CERT,
+    NATS_TLS_KEY: commonEnv.NATS_TLS_KEY,
+    NATS_CREDS: commonEnv.NATS_CREDS,
+  };
+  const parsed = parseConfig(shape, {
+    NATS_USER: opts.user,
+    NATS_PASSWORD: opts.password,
+    NATS_TLS_CA: opts.tlsCa,
+    NATS_TLS_CERT: opts.tlsCert,
+    NATS_TLS_KEY: opts.tlsKey,
+    NATS_CREDS: opts.creds,
+  });
+  const issues = parsed.ok ? natsAuthIssues(parsed.config) : parsed.issues;
+  if (!parsed.ok || issues.length > 0) {
+    const flag = (v: string) => (v in FLAGS ? ` (${FLAGS[v as keyof typeof FLAGS]})` : '');
+    throw new UsageError(issues.map((i) => `${i.variable}${flag(i.variable)}: ${i.expected}`).join('; '));
+  }
+  return natsAuthOf(parsed.config);
+}
+
+async function defaultConnect(servers: string[], opts: GlobalOptions, auth: NatsAuth): Promise<NatsConnection> {
+  return connect({ servers, name: 'synodctl', timeout: opts.timeout, maxReconnectAttempts: -1, reconnectTimeWait: 250, inboxPrefix: inboxPrefixFor(auth.user), ...natsAuthOptions(auth) });
 }

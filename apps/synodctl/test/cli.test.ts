@@ -48,7 +48,7 @@ async function run(argv: string[], answer: (body: Record<string, unknown>) => un
   return { code, stdout, stderr, sent, globals };
 }
 
-const CLI_ENV = ['NATS_URL', 'NATS_USER', 'NATS_PASSWORD', 'SYNOD_NAMESPACE', 'SYNODCTL_TIMEOUT_MS', 'SYNODCTL_WRITE_OUT', 'SYNODCTL_JSON', 'SYNOD_GATEWAY_URL'];
+const CLI_ENV = ['NATS_URL', 'NATS_USER', 'NATS_PASSWORD', 'NATS_TLS_CA', 'NATS_TLS_CERT', 'NATS_TLS_KEY', 'NATS_CREDS', 'SYNOD_NAMESPACE', 'SYNODCTL_TIMEOUT_MS', 'SYNODCTL_WRITE_OUT', 'SYNODCTL_JSON', 'SYNOD_GATEWAY_URL'];
 
 afterEach(() => void vi.unstubAllEnvs());
 
@@ -64,6 +64,21 @@ describe('synodctl command lines', () => {
     expect(b.globals).toEqual({ nats: 'nats://h:1', namespace: 'envns', timeout: 5000, output: 'json' });
     const c = await run(['kv', 'get', 'a'], answer, { NATS_URL: 'nats://env:4222' });
     expect(c.globals?.nats).toBe('nats://env:4222');
+  });
+
+  it('takes the NATS identity files from flags or env, and refuses a missing one before connecting (exit 2, naming it)', async () => {
+    const answer = () => ({ revision: 2, kvs: [], count: 0, more: false });
+    const missing = await run(['kv', 'get', 'a'], answer, { NATS_TLS_CERT: '/nonexistent/cert.pem', NATS_TLS_KEY: '/nonexistent/key.pem' });
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/^error: USAGE: NATS_TLS_CERT \(--tls-cert\): .*cannot read it \(ENOENT\)/);
+    expect(missing.stderr).toContain('NATS_TLS_KEY (--tls-key)');
+    expect(missing.sent).toEqual([]);
+    const flag = await run(['kv', 'get', 'a', '--creds', '/nonexistent/user.creds'], answer);
+    expect(flag.code).toBe(2);
+    expect(flag.stderr).toMatch(/NATS_CREDS \(--creds\): .*ENOENT/);
+    const ca = await run(['kv', 'get', 'a', '--tls-ca', import.meta.filename], answer);
+    expect(ca.code).toBe(2);
+    expect(ca.stderr).toMatch(/NATS_TLS_CA \(--tls-ca\): expected PEM CA certificates/);
   });
 
   it('takes every global option from its environment variable; the command line wins', async () => {

@@ -217,6 +217,10 @@ function runAgainstModel(steps: { step: Step; reads: Read[] }[], snapshotAt: num
 
 const run = fc.tuple(fc.array(fc.record({ step, reads: fc.array(read, { maxLength: 3 }) }), { minLength: 1, maxLength: 80, size: 'max' }), fc.nat());
 
+// A hang guard, not a speed target: a property run takes 5-10 s alone and more than 20 s on a host
+// shared with other suites.
+const PROPERTY_TIMEOUT_MS = 60_000;
+
 describe('KvStateMachine against the naive model', () => {
   it('gives the same results, reads and watches, before and after a snapshot/restore (small session bounds)', () => {
     fc.assert(
@@ -225,7 +229,7 @@ describe('KvStateMachine against the naive model', () => {
       }),
       { numRuns: 200 },
     );
-  });
+  }, PROPERTY_TIMEOUT_MS);
 
   it('gives the same results with the default session bounds', () => {
     fc.assert(
@@ -234,7 +238,7 @@ describe('KvStateMachine against the naive model', () => {
       }),
       { numRuns: 150 },
     );
-  });
+  }, PROPERTY_TIMEOUT_MS);
 
   it('is deterministic: two machines fed the same commands have byte-identical snapshots', () => {
     fc.assert(
@@ -272,7 +276,7 @@ describe('KvStateMachine against the naive model', () => {
           model.apply(i + 1, cmd);
           const logged = enc.encode(JSON.stringify(cmd));
           const theirs = follower.apply(i + 1, JSON.parse(dec.decode(logged)) as KvCommand);
-          // What kv-service does: a write request is validated as a WriteRequest on arrival and the
+          // What the replica's KV service does: a write request is validated as a WriteRequest on arrival and the
           // command proposed is built from that output; everything else is applied from the log.
           const req = cmd.type === 'request' ? WriteRequest.safeParse({ type: 'write', session: cmd.session, op: cmd.op }) : undefined;
           let ours;

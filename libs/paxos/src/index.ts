@@ -1,7 +1,7 @@
+export { paxosEngine } from './module.js';
 export { PaxosNode } from './paxos.js';
 export type { PaxosReady, PaxosDurableState } from './paxos.js';
 export { PaxosLog, slotBytes } from './log.js';
-export { Progress } from './progress.js';
 export { DEFAULTS, ZERO_BALLOT, compareBallots, sameBallot } from './types.js';
 export type {
   Ballot,
@@ -25,5 +25,7 @@ export type {
   SnapshotRespMsg,
   TimeoutNowMsg,
 } from './types.js';
-export { paxosSimEngine } from './sim-adapter.js';
-export { encodeSlot, decodeSlot, encodeMeta, decodeMeta, encodeSnapshotMeta, decodeSnapshotMeta, CodecError } from './codec.js';
+export { paxosSimEngine, paxosOptions } from './sim-adapter.js';
+export { paxosHints } from './hints.js';
+export { encodeSlot, decodeSlot, encodeMeta, decodeMeta, paxosWalFormat, paxosBootstrap, CodecError } from './wal.js';
+export { encodePaxosMessage, decodePaxosMessage, paxosCodec } from './wire.js';

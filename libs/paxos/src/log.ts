@@ -1,4 +1,4 @@
-import type { Membership } from '@synod/replog';
+import { sameBytes, type Membership } from '@synod/replog';
 import type { ConfigEpoch, PaxosSnapshot, Slot } from './types.js';
 
 /** Bytes a value counts for in flow control and the unchosen bound. */
@@ -143,11 +143,4 @@ export class PaxosLog {
     for (let i = this.lastIndex(); i > Math.max(this.committed, this.offset); i--) if (this.entry(i)!.kind === 'membership') return i;
     return 0;
   }
-}
-
-export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a === b) return true;
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }

@@ -1,8 +1,24 @@
 import {
   applyMembershipChange,
+  chunkUnanswered,
   engineError,
+  hasQuorum,
+  hashBytes,
+  majorityValue,
+  nextChunk,
+  Progress,
+  progressReport,
+  ReadTracker,
+  ReadyGate,
+  sameBytes,
+  sameSoft,
+  snapshotAnswered,
+  SnapshotReceiver,
+  splitEarly,
+  utf8,
+  voteResult,
+  votersOf,
   type CallResult,
-  type CommittedEntry,
   type ConsensusEngine,
   type DurableState,
   type EngineStatus,
@@ -11,13 +27,13 @@ import {
   type NodeId,
   type ProposeResult,
   type ReadOptions,
-  type ReadState,
   type Ready,
   type Role,
   type SnapshotBytes,
+  type SoftState,
 } from '@synod/replog';
-import { PaxosLog, sameBytes, slotBytes } from './log.js';
-import { Progress } from './progress.js';
+import { PaxosLog, slotBytes } from './log.js';
+import { toCommitted } from './wal.js';
 import {
   compareBallots,
   DEFAULTS,
@@ -47,16 +63,8 @@ export type PaxosDurableState = DurableState<Slot, PaxosMeta>;
 
 type Distributive<T> = T extends unknown ? Omit<T, 'from' | 'ballot'> : never;
 type Outgoing = Distributive<PaxosMessage>;
-type Soft = { role: Role; leader: NodeId | undefined; epoch: number };
 
 const EMPTY = new Uint8Array(0);
-const encoder = new TextEncoder();
-
-interface PendingRead {
-  ctx: string;
-  index: number;
-  round: number;
-}
 
 /** A value learned in phase 1 for one slot: the highest-ballot accepted one, or a chosen one. */
 export interface Adopted {
@@ -133,23 +141,19 @@ export class PaxosNode implements ConsensusEngine<PaxosMessage, Slot, PaxosMeta>
   private phase1End = 0;
   private leadTransferee: NodeId | undefined;
   private appendPending = false;
-  private readRoundPending = false;
   private uncommittedBytes = 0;
-  private round = 0;
-  private roundSentAt = new Map<number, number>();
-  private pendingReads: PendingRead[] = [];
-  private readsAwaitingReady: { ctx: string; mode: ReadOptions['mode'] }[] = [];
+  /** Read-index and lease reads; reads asked before the slots phase 1 re-proposed are chosen wait. */
+  private readonly reads: ReadTracker;
   /** Unchosen commands by content hash, so a retransmitted proposal gets its slot back. */
   private proposed = new Map<number, number[]>();
 
-  private incoming: { index: number; membership: Membership; configs: PaxosSnapshot['extra']['configs']; size: number; chunks: Uint8Array[]; next: number } | undefined;
+  private readonly incoming = new SnapshotReceiver<{ index: number; membership: Membership; configs: PaxosSnapshot['extra']['configs'] }>();
 
   private msgs: PaxosMessage[] = [];
-  private readStates: ReadState[] = [];
   private snapshotToPersist: PaxosSnapshot | undefined;
   private prevMeta: PaxosMeta;
-  private prevSoft: Soft;
-  private readyOut: { records: Slot[]; committed: number; meta: PaxosMeta; soft: Soft; led?: { ballot: Ballot; match: number } } | undefined;
+  private prevSoft: SoftState;
+  private readonly gate = new ReadyGate<{ records: Slot[]; committed: number; meta: PaxosMeta; soft: SoftState; led?: { ballot: Ballot; match: number } }>();
   /**
    * Leader only: the prefix this node's own acceptances at its ballot are durable up to. Its accepts
    * go out before it persists them (`Ready.sendBeforePersist`), so it counts itself toward a
@@ -183,6 +187,7 @@ export class PaxosNode implements ConsensusEngine<PaxosMessage, Slot, PaxosMeta>
     };
     if (this.opts.heartbeatTicks >= this.opts.electionTicks) throw new Error('heartbeatTicks must be below electionTicks');
     if (this.opts.window < 1) throw new Error('window must be at least 1');
+    this.reads = new ReadTracker(this.opts);
     this.log = new PaxosLog(options.initialMembership, this.opts.window);
     this.restore(durable);
     this.appliedByDriver = this.log.applied;
@@ -304,7 +309,7 @@ export class PaxosNode implements ConsensusEngine<PaxosMessage, Slot, PaxosMeta>
         return engineError('NOT_CAUGHT_UP', `learner ${change.node} is at ${pr?.match ?? 0}, the chosen prefix is ${this.log.committed}`, this.id);
       }
     }
-    const index = this.appendAsLeader('membership', encoder.encode(JSON.stringify(change)), next);
+    const index = this.appendAsLeader('membership', utf8.encode(JSON.stringify(change)), next);
     if (index === undefined) return engineError('OVERLOADED', 'too many unchosen bytes', this.id);
     // The change decides slots from index + α: fill the window with no-ops so it is in force after
     // one round trip even when nothing else is proposed.
@@ -317,7 +322,7 @@ export class PaxosNode implements ConsensusEngine<PaxosMessage, Slot, PaxosMeta>
     if (this.role !== 'leader') return engineError('NOT_LEADER', 'not the leader', this.leader);
     if (!this.ready4Reads()) {
       // The chosen prefix is known complete only once every slot phase 1 re-proposed is chosen.
-      this.readsAwaitingReady.push({ ctx, mode: opts.mode });
+      this.reads.wait(ctx, opts.mode);
       return { ok: true };
     }
     this.startRead(ctx, opts.mode);
@@ -361,22 +366,16 @@ export class PaxosNode implements ConsensusEngine<PaxosMessage, Slot, PaxosMeta>
       lastIndex: this.log.lastIndex(),
       membership: this.log.configAt(this.log.committed + 1),
     };
-    if (this.role === 'leader') {
-      s.progress = Object.fromEntries(
-        [...this.progress].map(([id, p]) =>
-          id === this.id ? [id, { match: this.log.lastIndex(), next: this.log.lastIndex() + 1, state: 'leader' }] : [id, { match: p.match, next: p.next, state: p.state }],
-        ),
-      );
-    }
+    if (this.role === 'leader') s.progress = progressReport(this.progress, this.id, this.log.lastIndex(), this.log.lastIndex());
     return s;
   }
 
   hasReady(): boolean {
     return (
       this.appendPending ||
-      this.readRoundPending ||
+      this.reads.roundPending ||
       this.msgs.length > 0 ||
-      this.readStates.length > 0 ||
+      this.reads.hasStates ||
       this.snapshotToPersist !== undefined ||
       this.log.unstable.length > 0 ||
       this.log.committed > this.log.applied ||
@@ -391,8 +390,8 @@ export class PaxosNode implements ConsensusEngine<PaxosMessage, Slot, PaxosMeta>
       this.appendPending = false;
       if (this.role === 'leader') this.broadcastAccept();
     }
-    if (this.readRoundPending) {
-      this.readRoundPending = false;
+    if (this.reads.roundPending) {
+      this.reads.roundPending = false;
       if (this.role === 'leader') {
         this.heartbeatElapsed = 0;
         this.broadcastHeartbeat();
@@ -404,15 +403,13 @@ export class PaxosNode implements ConsensusEngine<PaxosMessage, Slot, PaxosMeta>
     const records = this.log.unstable;
     this.log.unstable = [];
     const { early, later } = this.splitOutgoing(meta);
-    const rd: PaxosReady = { records, messages: later, committed, readStates: this.readStates };
+    const rd: PaxosReady = { records, messages: later, committed, readStates: this.reads.takeStates() };
     if (early.length > 0) rd.sendBeforePersist = early;
     if (this.snapshotToPersist) rd.snapshot = this.snapshotToPersist;
     if (!sameMeta(meta, this.prevMeta)) rd.meta = meta;
     if (!sameSoft(soft, this.prevSoft)) rd.softState = soft;
     this.msgs = [];
-    this.readStates = [];
-    this.readyOut = { records, committed: this.log.committed, meta, soft };
-    if (this.role === 'leader') this.readyOut.led = { ballot: this.ballot, match: this.matchIndex };
+    this.gate.handOut({ records, committed: this.log.committed, meta, soft, ...(this.role === 'leader' ? { led: { ballot: this.ballot, match: this.matchIndex } } : {}) });
     return rd;
   }
 
@@ -424,21 +421,12 @@ export class PaxosNode implements ConsensusEngine<PaxosMessage, Slot, PaxosMeta>
    * answers, snapshot chunks and the rest wait for the persist.
    */
   private splitOutgoing(meta: PaxosMeta): { early: PaxosMessage[]; later: PaxosMessage[] } {
-    const all = this.msgs;
-    if (this.role !== 'leader' || !sameBallot(meta.promised, this.prevMeta.promised)) return { early: [], later: all };
-    const early: PaxosMessage[] = [];
-    const later: PaxosMessage[] = [];
-    for (const m of all) {
-      if ((m.type === 'accept' || m.type === 'heartbeat') && sameBallot(m.ballot, this.ballot)) early.push(m);
-      else later.push(m);
-    }
-    return { early, later };
+    if (this.role !== 'leader' || !sameBallot(meta.promised, this.prevMeta.promised)) return { early: [], later: this.msgs };
+    return splitEarly(this.msgs, (m) => (m.type === 'accept' || m.type === 'heartbeat') && sameBallot(m.ballot, this.ballot));
   }
 
   advance(): void {
-    const out = this.readyOut;
-    if (!out) throw new Error('advance() without ready()');
-    this.readyOut = undefined;
+    const out = this.gate.take();
     if (out.committed > this.log.applied) this.log.applied = out.committed;
     this.appliedByDriver = this.log.applied;
     this.snapshotToPersist = undefined;
@@ -483,9 +471,7 @@ export class PaxosNode implements ConsensusEngine<PaxosMessage, Slot, PaxosMeta>
   private abandonLeaderState(): void {
     this.leadTransferee = undefined;
     this.appendPending = false;
-    this.readRoundPending = false;
-    this.pendingReads = [];
-    this.readsAwaitingReady = [];
+    this.reads.abandon();
     this.progress = new Map();
     this.uncommittedBytes = 0;
     this.proposed = new Map();
@@ -504,20 +490,13 @@ export class PaxosNode implements ConsensusEngine<PaxosMessage, Slot, PaxosMeta>
 
   /** Every voter that decides an open slot (the phase-1 and lease quorums span them all). */
   private activeVoters(): Set<NodeId> {
-    const all = new Set<NodeId>();
-    for (const c of this.log.activeConfigs()) for (const v of c.voters) all.add(v);
-    return all;
+    return votersOf(this.log.activeConfigs());
   }
 
   private members(): Set<NodeId> {
     const all = new Set<NodeId>([this.id]);
     for (const c of this.log.activeConfigs()) for (const v of [...c.voters, ...c.learners]) all.add(v);
     return all;
-  }
-
-  /** A majority of every configuration in `configs` satisfies `yes`. */
-  private quorumOf(configs: Membership[], yes: (id: NodeId) => boolean): boolean {
-    return configs.every((c) => c.voters.filter(yes).length > c.voters.length / 2);
   }
 
   // ---------------------------------------------------------------- phase 1 (leader election)
@@ -551,7 +530,7 @@ export class PaxosNode implements ConsensusEngine<PaxosMessage, Slot, PaxosMeta>
     this.resetTimers();
     this.prePrepareBallot = { round: Math.max(this.promised.round, this.maxRound) + 1, node: this.id };
     this.preVotes = new Map([[this.id, true]]);
-    if (this.quorumOf(this.log.activeConfigs(), (id) => this.preVotes.get(id) === true)) return this.campaign(false);
+    if (voteResult(this.log.activeConfigs(), this.preVotes) === 'won') return this.campaign(false);
     for (const id of this.activeVoters()) {
       if (id === this.id) continue;
       this.msgs.push({ type: 'prePrepare', from: this.id, to: id, ballot: this.prePrepareBallot, commit: this.log.committed, transfer: false });
@@ -570,9 +549,9 @@ export class PaxosNode implements ConsensusEngine<PaxosMessage, Slot, PaxosMeta>
   private handlePrePrepareResp(m: PrePrepareRespMsg): void {
     if (this.role !== 'pre-candidate' || !sameBallot(m.ballot, this.prePrepareBallot)) return;
     this.preVotes.set(m.from, !m.reject);
-    const configs = this.log.activeConfigs();
-    if (this.quorumOf(configs, (id) => this.preVotes.get(id) === true)) this.campaign(false);
-    else if (!this.quorumOf(configs, (id) => this.preVotes.get(id) !== false)) this.becomeFollower(undefined);
+    const result = voteResult(this.log.activeConfigs(), this.preVotes);
+    if (result === 'won') this.campaign(false);
+    else if (result === 'lost') this.becomeFollower(undefined);
   }
 
   /** Phase 1a with a ballot above every round seen, for every slot after the chosen prefix. */
@@ -608,14 +587,12 @@ export class PaxosNode implements ConsensusEngine<PaxosMessage, Slot, PaxosMeta>
   }
 
   private phase1Voters(): Set<NodeId> {
-    const all = new Set<NodeId>();
-    for (const c of this.phase1Configs()) for (const v of c.voters) all.add(v);
-    return all;
+    return votersOf(this.phase1Configs());
   }
 
   private phase1Won(): boolean {
     const p = this.phase1!;
-    return this.quorumOf(this.phase1Configs(), (id) => p.done.has(id));
+    return hasQuorum(this.phase1Configs(), (id) => p.done.has(id));
   }
 
   private handlePrepare(m: PrepareMsg): void {
@@ -671,7 +648,7 @@ export class PaxosNode implements ConsensusEngine<PaxosMessage, Slot, PaxosMeta>
     if (m.reject) {
       if (compareBallots(m.promised, this.ballot) > 0) return this.preempted();
       p.refused.add(m.from);
-      if (!this.quorumOf(this.phase1Configs(), (id) => !p.refused.has(id))) this.preempted();
+      if (!hasQuorum(this.phase1Configs(), (id) => !p.refused.has(id))) this.preempted();
       return;
     }
     p.commits.set(m.from, m.commit);
@@ -745,8 +722,7 @@ export class PaxosNode implements ConsensusEngine<PaxosMessage, Slot, PaxosMeta>
       this.progress.set(id, new Progress(Math.max(known ?? this.log.committed, 0) + 1, learner));
     }
     this.progress.get(this.id)!.match = this.log.lastIndex();
-    this.round = 0;
-    this.roundSentAt.clear();
+    this.reads.resetRounds();
     this.appendPending = true;
     this.maybeCommit();
   }
@@ -833,7 +809,7 @@ export class PaxosNode implements ConsensusEngine<PaxosMessage, Slot, PaxosMeta>
       this.electionElapsed = 0;
       // A leader that has not heard from a quorum steps down (it may be cut off).
       const active = (id: NodeId) => id === this.id || this.progress.get(id)?.recentActive === true;
-      const ok = this.quorumOf(this.log.activeConfigs(), active);
+      const ok = hasQuorum(this.log.activeConfigs(), active);
       for (const pr of this.progress.values()) pr.recentActive = false;
       if (!ok) {
         this.becomeFollower(undefined);
@@ -902,17 +878,13 @@ export class PaxosNode implements ConsensusEngine<PaxosMessage, Slot, PaxosMeta>
   }
 
   private broadcastHeartbeat(): void {
-    this.round++;
-    this.roundSentAt.set(this.round, this.now);
-    if (this.roundSentAt.size > 64) this.roundSentAt.delete(this.round - 64);
+    const readRound = this.reads.newRound(this.now);
     for (const [id, pr] of this.progress) {
       if (id === this.id) continue;
-      this.msgs.push({ type: 'heartbeat', from: this.id, to: id, ballot: this.ballot, commit: Math.min(pr.match, this.log.committed), readRound: this.round });
-      pr.commitSent = Math.max(pr.commitSent, Math.min(pr.match, this.log.committed));
-      if (pr.state === 'snapshot') {
-        if (!pr.snapshotAcked) this.sendSnapshotChunk(id, pr);
-        pr.snapshotAcked = false;
-      }
+      const commit = Math.min(pr.match, this.log.committed);
+      this.msgs.push({ type: 'heartbeat', from: this.id, to: id, ballot: this.ballot, commit, readRound });
+      pr.commitSent = Math.max(pr.commitSent, commit);
+      if (chunkUnanswered(pr)) this.sendSnapshotChunk(id, pr);
     }
     this.releaseReads();
   }
@@ -936,10 +908,7 @@ export class PaxosNode implements ConsensusEngine<PaxosMessage, Slot, PaxosMeta>
       const entries = pr.next <= hi ? this.log.slice(pr.next, hi, this.opts.maxMsgBytes) : [];
       if (entries.length === 0 && pr.state === 'replicate') return;
       this.msgs.push({ type: 'accept', from: this.id, to, ballot: this.ballot, prevIndex, entries, commit: this.log.committed });
-      pr.commitSent = Math.max(pr.commitSent, Math.min(this.log.committed, prevIndex + entries.length));
-      const bytes = entries.reduce((n, e) => n + slotBytes(e), 0);
-      pr.sentEntries(entries.length > 0 ? entries[entries.length - 1]!.index : prevIndex, bytes);
-      if (pr.state !== 'replicate' || entries.length === 0) return;
+      if (!pr.sentAppend(prevIndex, entries.length, entries.reduce((n, e) => n + slotBytes(e), 0), this.log.committed)) return;
     }
   }
 
@@ -994,11 +963,10 @@ export class PaxosNode implements ConsensusEngine<PaxosMessage, Slot, PaxosMeta>
       const s = this.log.committed + 1;
       if (s > last) break;
       const voters = this.log.configAt(s).voters;
+      if (voters.length === 0) break;
       // Our own acceptances count only once durable (they went out before the persist).
       const self = Math.min(this.matchIndex, this.durableMatch);
-      const matches = voters.map((id) => (id === this.id ? self : (this.progress.get(id)?.match ?? 0))).sort((a, b) => b - a);
-      if (matches.length === 0) break;
-      const q = matches[Math.floor(matches.length / 2)]!;
+      const q = majorityValue(voters, (id) => (id === this.id ? self : (this.progress.get(id)?.match ?? 0)));
       if (q < s) break;
       // Up to the next configuration boundary at most: past it the quorum may differ.
       const boundary = this.log.configs.find((c) => c.from > s)?.from ?? Infinity;
@@ -1021,11 +989,7 @@ export class PaxosNode implements ConsensusEngine<PaxosMessage, Slot, PaxosMeta>
       if (!this.progress.has(id)) this.progress.set(id, new Progress(this.log.committed + 1, !this.activeVoters().has(id)));
     }
     for (const id of [...this.progress.keys()]) if (!members.has(id)) this.progress.delete(id);
-    if (before < this.phase1End && this.ready4Reads()) {
-      const waiting = this.readsAwaitingReady;
-      this.readsAwaitingReady = [];
-      for (const r of waiting) this.startRead(r.ctx, r.mode);
-    }
+    if (before < this.phase1End && this.ready4Reads()) this.reads.startWaiting((ctx, mode) => this.startRead(ctx, mode));
     return true;
   }
 
@@ -1036,60 +1000,25 @@ export class PaxosNode implements ConsensusEngine<PaxosMessage, Slot, PaxosMeta>
   // ---------------------------------------------------------------- linearizable reads
 
   private startRead(ctx: string, mode: ReadOptions['mode']): void {
-    if (mode === 'lease' && this.leaseValid()) {
-      this.readStates.push({ ctx, index: this.log.committed });
-      return;
-    }
     const voters = this.activeVoters();
-    if (voters.size === 1 && voters.has(this.id)) {
-      this.readStates.push({ ctx, index: this.log.committed });
-      return;
-    }
-    this.pendingReads.push({ ctx, index: this.log.committed, round: this.round + 1 });
-    this.readRoundPending = true;
+    const sole = voters.size === 1 && voters.has(this.id);
+    this.reads.request(ctx, this.log.committed, sole || (mode === 'lease' && this.leaseValid()));
   }
 
-  /** Highest heartbeat round a majority of every active configuration acknowledged. */
-  private quorumAckedRound(): number {
-    let acked = Infinity;
-    for (const c of this.log.activeConfigs()) {
-      const rounds = c.voters.map((id) => (id === this.id ? this.round : (this.progress.get(id)?.ackRound ?? 0))).sort((a, b) => b - a);
-      acked = Math.min(acked, rounds[Math.floor(rounds.length / 2)] ?? 0);
-    }
-    return acked === Infinity ? 0 : acked;
-  }
+  private readonly ackRound = (id: NodeId): number => this.progress.get(id)?.ackRound ?? 0;
 
+  /** Reads whose round a majority of every active configuration acknowledged are served. */
   private releaseReads(): void {
-    if (this.pendingReads.length === 0) return;
-    const acked = this.quorumAckedRound();
-    let n = 0;
-    while (n < this.pendingReads.length && this.pendingReads[n]!.round <= acked) {
-      const r = this.pendingReads[n]!;
-      this.readStates.push({ ctx: r.ctx, index: r.index });
-      n++;
-    }
-    if (n > 0) this.pendingReads.splice(0, n);
+    this.reads.release(this.log.activeConfigs(), this.id, this.ackRound);
   }
 
   /**
-   * The leader lease: a majority of every active configuration acknowledged a heartbeat sent less
-   * than `electionTicks - leaseDriftTicks` ticks ago; those acceptors ignore prepares for
-   * `electionTicks` after hearing from us. Not during a transfer (the target's prepare passes).
+   * The leader lease over every active configuration (ReadTracker.leaseValid): those acceptors
+   * ignore prepares for `electionTicks` after hearing from us. Not during a transfer (the target's
+   * prepare passes).
    */
   protected leaseValid(): boolean {
-    if (this.leadTransferee !== undefined) return false;
-    for (const c of this.log.activeConfigs()) {
-      const sentAt = c.voters
-        .map((id) => {
-          if (id === this.id) return this.now;
-          const r = this.progress.get(id)?.ackRound ?? 0;
-          return this.roundSentAt.get(r) ?? -Infinity;
-        })
-        .sort((a, b) => b - a);
-      const oldest = sentAt[Math.floor(sentAt.length / 2)] ?? -Infinity;
-      if (!(this.now - oldest < this.opts.electionTicks - this.opts.leaseDriftTicks)) return false;
-    }
-    return true;
+    return this.leadTransferee === undefined && this.reads.leaseValid(this.now, this.log.activeConfigs(), this.id, this.ackRound);
   }
 
   // ---------------------------------------------------------------- snapshots, chunked
@@ -1104,34 +1033,15 @@ export class PaxosNode implements ConsensusEngine<PaxosMessage, Slot, PaxosMeta>
   private sendSnapshotChunk(to: NodeId, pr: Progress): void {
     const snap = this.log.snapshot;
     if (!snap) return;
-    if (pr.snapshotIndex !== snap.index) {
-      pr.snapshotIndex = snap.index;
-      pr.snapshotOffset = 0;
-    }
-    const end = Math.min(snap.data.length, pr.snapshotOffset + this.opts.snapshotChunkBytes);
-    this.msgs.push({
-      type: 'snap',
-      from: this.id,
-      to,
-      ballot: this.ballot,
-      snapshot: { index: snap.index, membership: snap.membership, configs: snap.extra.configs, size: snap.data.length },
-      offset: pr.snapshotOffset,
-      data: snap.data.subarray(pr.snapshotOffset, end),
-      done: end === snap.data.length,
-    });
+    const c = nextChunk(snap, pr, this.opts.snapshotChunkBytes);
+    const snapshot = { index: snap.index, membership: snap.membership, configs: snap.extra.configs, size: c.size };
+    this.msgs.push({ type: 'snap', from: this.id, to, ballot: this.ballot, snapshot, offset: c.offset, data: c.data, done: c.done });
   }
 
   private handleSnapshotResp(m: SnapshotRespMsg, pr: Progress): void {
-    if (pr.state !== 'snapshot' || m.index !== pr.snapshotIndex) return;
-    pr.snapshotAcked = true;
-    if (m.done) {
-      pr.maybeUpdate(m.index);
-      pr.becomeProbe();
-      this.sendAccept(m.from);
-      return;
-    }
-    pr.snapshotOffset = m.reject ? 0 : m.next;
-    this.sendSnapshotChunk(m.from, pr);
+    const answer = snapshotAnswered(pr, m);
+    if (answer === 'installed') this.sendAccept(m.from);
+    else if (answer === 'next') this.sendSnapshotChunk(m.from, pr);
   }
 
   private handleSnapshot(m: SnapshotMsg): void {
@@ -1141,32 +1051,22 @@ export class PaxosNode implements ConsensusEngine<PaxosMessage, Slot, PaxosMeta>
     }
     this.follow(m.ballot);
     const s = m.snapshot;
-    const reply = (next: number, done: boolean, reject = false): void => {
-      this.msgs.push({ type: 'snapResp', from: this.id, to: m.from, ballot: m.ballot, index: s.index, next, done, reject });
+    const reply = (a: { next: number; done: boolean; reject: boolean }): void => {
+      this.msgs.push({ type: 'snapResp', from: this.id, to: m.from, ballot: m.ballot, index: s.index, ...a });
     };
     if (s.index <= this.log.committed) {
-      this.incoming = undefined;
-      reply(s.size, true);
-      return;
+      this.incoming.reset();
+      return reply({ next: s.size, done: true, reject: false });
     }
-    if (m.offset === 0 && (this.incoming === undefined || this.incoming.index !== s.index)) {
-      this.incoming = { index: s.index, membership: s.membership, configs: s.configs, size: s.size, chunks: [], next: 0 };
+    const { complete, ...answer } = this.incoming.receive(String(s.index), s, { offset: m.offset, data: m.data, done: m.done, size: s.size });
+    if (complete) {
+      const snapshot: PaxosSnapshot = { index: s.index, membership: complete.meta.membership, extra: { configs: complete.meta.configs }, data: complete.data };
+      this.log.restore(snapshot);
+      this.snapshotToPersist = snapshot;
+      this.matchIndex = s.index;
+      this.refreshRole();
     }
-    const inc = this.incoming;
-    if (!inc || inc.index !== s.index) return reply(0, false, true);
-    if (m.offset !== inc.next) return reply(inc.next, false);
-    inc.chunks.push(m.data.slice());
-    inc.next += m.data.length;
-    if (!m.done) return reply(inc.next, false);
-    this.incoming = undefined;
-    const data = concat(inc.chunks, inc.next);
-    if (data.length !== inc.size) return reply(0, false, true);
-    const snapshot: PaxosSnapshot = { index: inc.index, membership: inc.membership, extra: { configs: inc.configs }, data };
-    this.log.restore(snapshot);
-    this.snapshotToPersist = snapshot;
-    this.matchIndex = inc.index;
-    this.refreshRole();
-    reply(inc.size, true);
+    reply(answer);
   }
 
   // ---------------------------------------------------------------- helpers
@@ -1179,45 +1079,15 @@ export class PaxosNode implements ConsensusEngine<PaxosMessage, Slot, PaxosMeta>
     return { promised: this.promised, commit: this.log.committed };
   }
 
-  private softState(): Soft {
+  private softState(): SoftState {
     return { role: this.role, leader: this.leader, epoch: this.epoch() };
   }
 
   private guard(): void {
-    if (this.readyOut) throw new Error('the driver must call advance() before using the node again');
+    this.gate.guard();
   }
-}
-
-function toCommitted(s: Slot): CommittedEntry {
-  const c: CommittedEntry = { index: s.index, kind: s.kind, data: s.data };
-  if (s.membership) c.membership = s.membership;
-  return c;
 }
 
 function sameMeta(a: PaxosMeta, b: PaxosMeta): boolean {
   return sameBallot(a.promised, b.promised) && a.commit === b.commit;
-}
-
-function sameSoft(a: Soft, b: Soft): boolean {
-  return a.role === b.role && a.leader === b.leader && a.epoch === b.epoch;
-}
-
-function concat(chunks: Uint8Array[], size: number): Uint8Array {
-  const out = new Uint8Array(size);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
-}
-
-/** FNV-1a over the bytes: a key for finding a retransmitted proposal (bytes are compared after). */
-function hashBytes(b: Uint8Array): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < b.length; i++) {
-    h ^= b[i]!;
-    h = Math.imul(h, 0x01000193);
-  }
-  return h >>> 0;
 }

@@ -1,3 +1,3 @@
 import { simulationSuite } from './simulation.js';
 
-simulationSuite(1, 75);
+simulationSuite(1, 60);

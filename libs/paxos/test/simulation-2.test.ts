@@ -1,3 +1,3 @@
 import { simulationSuite } from './simulation.js';
 
-simulationSuite(76, 150);
+simulationSuite(61, 120);

@@ -4,7 +4,6 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { MARKERS, START_WORKERS_FILE, insertAboveMarker, normalizeOptions, workerGenerator } from '../src/index.js';
 
 const COMPOSE = `x-nats-environment: &nats-environment
-  SYNOD_NATS_PASSWORD_SAMPLE: \${SYNOD_NATS_PASSWORD_SAMPLE:-sample-dev-secret}
   SYNOD_SUBJECTS_SVC_SAMPLE: \${SYNOD_NAMESPACE:-synod}.svc.sample.>
   ${MARKERS.composeNatsEnvironment}
 
@@ -29,8 +28,7 @@ services:
 const AUTH = `authorization {
   users: [
     {
-      user: sample
-      password: $SYNOD_NATS_PASSWORD_SAMPLE
+      user: "CN=sample,O=Synod"
     }
     ${MARKERS.natsUsers}
   ]
@@ -88,11 +86,14 @@ describe('nx g @synod/plugin:worker', () => {
     expect(service).toBeGreaterThan(lines.indexOf('  sample-worker:'));
     expect(service).toBeLessThan(lines.indexOf(`  ${MARKERS.composeServices}`));
     expect(compose).toContain('      args: { APP: pricing-v2, NODE_IMAGE: "${NODE_IMAGE:-node:24-alpine}" }');
-    expect(compose).toContain('      NATS_PASSWORD: ${SYNOD_NATS_PASSWORD_PRICING_V2:-pricing-v2-dev-secret}');
+    // Its identity: the certificate the certs service issues for its auth.conf user; no password.
+    expect(compose).toContain('      NATS_USER: pricing-v2\n      NATS_TLS_CERT: /certs/pricing-v2/cert.pem\n      NATS_TLS_KEY: /certs/pricing-v2/key.pem\n');
+    expect(compose).not.toContain('PASSWORD');
     expect(compose).toContain('      WORKER_SERVICE: pricing-v2');
     expect(lines.indexOf('  SYNOD_SUBJECTS_SVC_PRICING_V2: ${SYNOD_NAMESPACE:-synod}.svc.pricing-v2.>')).toBe(lines.indexOf(`  ${MARKERS.composeNatsEnvironment}`) - 1);
     const auth = tree.read('infra/nats/auth.conf', 'utf-8')!;
-    expect(auth).toContain('      user: pricing-v2\n      password: $SYNOD_NATS_PASSWORD_PRICING_V2');
+    expect(auth).toContain('      user: "CN=pricing-v2,O=Synod"\n      permissions: {');
+    expect(auth).not.toContain('password');
     // Replies reach the worker only under its own inbox prefix.
     expect(auth).toContain('subscribe: { allow: [$SYNOD_SUBJECTS_SVC_PRICING_V2, $SYNOD_SUBJECTS_DISCOVER, "_INBOX.pricing-v2.>"] }');
     expect(auth.indexOf('user: pricing-v2')).toBeLessThan(auth.indexOf(MARKERS.natsUsers));
@@ -104,7 +105,7 @@ describe('nx g @synod/plugin:worker', () => {
     expect(compose).toContain('  sample-fast:');
     expect(compose).toContain('      WORKER_SERVICE: sample');
     expect(compose.match(/SYNOD_SUBJECTS_SVC_SAMPLE:/g)).toHaveLength(1);
-    expect(tree.read('infra/nats/auth.conf', 'utf-8')!.match(/user: sample/g)).toHaveLength(1);
+    expect(tree.read('infra/nats/auth.conf', 'utf-8')!.match(/user: "CN=sample,O=Synod"/g)).toHaveLength(1);
     expect(tree.read('apps/sample-fast/src/main.ts', 'utf-8')).toContain("service: 'sample'");
   });
 

@@ -9,7 +9,7 @@ import { z } from 'zod';
 export const ERROR_CATALOG = {
   BAD_REQUEST: { httpStatus: 400, retryable: false, description: 'the request is malformed or fails its schema' },
   UNSUPPORTED_MEDIA_TYPE: { httpStatus: 415, retryable: false, description: 'the request body is not JSON' },
-  PAYLOAD_TOO_LARGE: { httpStatus: 413, retryable: false, description: 'the request is larger than the handler accepts' },
+  PAYLOAD_TOO_LARGE: { httpStatus: 413, retryable: false, description: 'the request is larger than the handler accepts, or the reply it asks for larger than one bus message' },
   UNKNOWN_SERVICE: { httpStatus: 404, retryable: false, description: 'no worker has ever announced this service' },
   UNKNOWN_ENDPOINT: { httpStatus: 404, retryable: false, description: 'the service does not serve this endpoint' },
   NOT_FOUND: { httpStatus: 404, retryable: false, description: 'no such route' },

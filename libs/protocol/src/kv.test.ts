@@ -200,7 +200,7 @@ describe('watch inbox', () => {
     expect(watchInboxAllowed('_INBOX.gateway.abc.1')).toBe(true);
     expect(watchInboxAllowed('_INBOX')).toBe(false);
     expect(watchInboxAllowed('_INBOXES.abc')).toBe(false);
-    expect(watchInboxAllowed('synod.raft.n2')).toBe(false);
+    expect(watchInboxAllowed('synod.peer.n2')).toBe(false);
     expect(watchInboxAllowed('synod.kv.leader')).toBe(false);
     expect(watchInboxAllowed('billing.replies.7')).toBe(false);
     expect(watchInboxAllowed('billing.replies.7', ['billing.replies'])).toBe(true);

@@ -100,10 +100,19 @@ export const CasRequest = z.object({
   opId: z.string('opId must be a string').regex(/^[A-Za-z0-9_-]{8,64}$/, 'opId must be 8-64 letters, digits, _ or -').optional(),
 });
 
+/** Most locks one `list` answers. */
+export const MAX_LOCK_LIST = 200;
+/** Every lock with a holder or a waiter, by name, a page at a time (`next`: the `after` of the next page). */
+export const LockListRequest = z.object({
+  type: z.literal('list'),
+  after: LockName.optional(),
+  limit: z.int('limit must be an integer').min(1, 'limit must be at least 1').max(MAX_LOCK_LIST, `limit must be at most ${MAX_LOCK_LIST}`).default(50),
+});
+
 export const LockRequest = z.discriminatedUnion(
   'type',
-  [LockSessionRequest, LockKeepAliveRequest, LockRevokeRequest, AcquireRequest, ReleaseRequest, CancelRequest, LockStateRequest, ObjectReadRequest, CasRequest],
-  { error: "type must be one of 'session', 'keepAlive', 'revoke', 'acquire', 'release', 'cancel', 'state', 'read', 'cas'" },
+  [LockSessionRequest, LockKeepAliveRequest, LockRevokeRequest, AcquireRequest, ReleaseRequest, CancelRequest, LockStateRequest, LockListRequest, ObjectReadRequest, CasRequest],
+  { error: "type must be one of 'session', 'keepAlive', 'revoke', 'acquire', 'release', 'cancel', 'state', 'list', 'read', 'cas'" },
 );
 export type LockRequest = z.infer<typeof LockRequest>;
 export type LockRequestInput = z.input<typeof LockRequest>;
@@ -143,6 +152,30 @@ export const LockStateResult = z.object({
   revision: z.int().nonnegative(),
 });
 export type LockStateResult = z.infer<typeof LockStateResult>;
+
+export const LockListResult = z.object({
+  locks: z.array(LockStateResult.omit({ revision: true })),
+  /** The `after` of the next page; null on the last one. */
+  next: z.string().nullable(),
+  revision: z.int().nonnegative(),
+});
+export type LockListResult = z.infer<typeof LockListResult>;
+
+/**
+ * The lock manager's admin requests, on `<ns>.lock.admin` (only the console's NATS user may publish
+ * there). `forceRelease` deletes one holder's key, named by its fencing token, so the next grant's
+ * token is still larger; `actor` is who asked, for the audit log.
+ */
+export const ForceReleaseRequest = z.object({
+  type: z.literal('forceRelease'),
+  name: LockName,
+  token: z.int('token must be an integer').positive('token must be positive'),
+  actor: z.string('actor must be a string').regex(/^[\w.@-]{1,64}$/, 'actor must be 1-64 letters, digits, _ . @ or -'),
+});
+export const LockAdminRequest = z.discriminatedUnion('type', [ForceReleaseRequest], { error: "type must be 'forceRelease'" });
+export type LockAdminRequest = z.infer<typeof LockAdminRequest>;
+export const ForceReleaseResult = z.object({ released: z.boolean(), key: z.string().nullable(), lease: z.int().nullable() });
+export type ForceReleaseResult = z.infer<typeof ForceReleaseResult>;
 
 export const ObjectReadResult = z.object({ key: z.string(), value: z.string().nullable(), version: z.int().nonnegative() });
 export type ObjectReadResult = z.infer<typeof ObjectReadResult>;

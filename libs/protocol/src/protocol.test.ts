@@ -100,11 +100,11 @@ describe('registry messages', () => {
 
 describe('consensus subjects', () => {
   it('puts peer and store traffic under the namespace', () => {
-    expect(subjects.raftPeer('ns', 'n1')).toBe('ns.raft.n1');
+    expect(subjects.peer('ns', 'n1')).toBe('ns.peer.n1');
     expect(subjects.kvLeader('ns')).toBe('ns.kv.leader');
     expect(subjects.kvNode('ns', 'n2')).toBe('ns.kv.node.n2');
     expect(subjects.kvAny('ns')).toBe('ns.kv.any');
     expect(subjects.kvAll('ns')).toBe('ns.kv.>');
-    expect(() => subjects.raftPeer('ns', 'a.b')).toThrow(TypeError);
+    expect(() => subjects.peer('ns', 'a.b')).toThrow(TypeError);
   });
 });

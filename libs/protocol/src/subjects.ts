@@ -9,11 +9,13 @@ import { z } from 'zod';
  *   <ns>.registry.discover                       a starting gateway asks every worker to announce
  *   <ns>.svc.<service>.<workerId>.<endpoint>     one worker instance's endpoint (request/reply)
  *   <ns>.svc.<service>.<workerId>._ping          one worker instance's liveness probe
- *   <ns>.raft.<nodeId>                           consensus peer messages to one replica
+ *   <ns>.peer.<nodeId>                           consensus peer messages to one replica (any engine)
  *   <ns>.kv.leader                               the store's API: only the current leader subscribes
  *   <ns>.kv.node.<nodeId>                        one replica (stale reads, status, admin)
  *   <ns>.kv.any                                  any replica (queue group): stale reads
  *   <ns>.kv.watch.<nodeId>                       watch control on one replica
+ *   <ns>.lock.api                                the lock manager's API (queue group)
+ *   <ns>.lock.admin                              the lock manager's admin requests (the console only)
  *
  * Everything a service's workers serve sits under `<ns>.svc.<service>.`, and registry traffic under
  * `<ns>.registry.`, so a NATS permission per service needs one wildcard each.
@@ -60,9 +62,10 @@ export const subjects = {
     `${check(Namespace, ns, 'namespace')}.svc.${check(ServiceName, service, 'service')}.>`,
   workerEndpoint: (ns: string, service: string, workerId: string, endpoint: string) =>
     `${check(Namespace, ns, 'namespace')}.svc.${check(ServiceName, service, 'service')}.${check(WorkerId, workerId, 'worker id')}.${check(EndpointName, endpoint, 'endpoint')}`,
-  raftPeer: (ns: string, nodeId: string) => `${check(Namespace, ns, 'namespace')}.raft.${check(NodeIdSchema, nodeId, 'node id')}`,
+  /** Consensus peer messages to one replica, whichever engine the replicas run. */
+  peer: (ns: string, nodeId: string) => `${check(Namespace, ns, 'namespace')}.peer.${check(NodeIdSchema, nodeId, 'node id')}`,
   /** Wildcard over every peer message of a namespace (for permissions). */
-  raftAll: (ns: string) => `${check(Namespace, ns, 'namespace')}.raft.>`,
+  peerAll: (ns: string) => `${check(Namespace, ns, 'namespace')}.peer.>`,
   kvLeader: (ns: string) => `${check(Namespace, ns, 'namespace')}.kv.leader`,
   kvNode: (ns: string, nodeId: string) => `${check(Namespace, ns, 'namespace')}.kv.node.${check(NodeIdSchema, nodeId, 'node id')}`,
   kvAny: (ns: string) => `${check(Namespace, ns, 'namespace')}.kv.any`,
@@ -73,6 +76,8 @@ export const subjects = {
     `${check(Namespace, ns, 'namespace')}.svc.${check(ServiceName, service, 'service')}.${check(WorkerId, workerId, 'worker id')}._ping`,
   /** The lock manager's API (a queue group of every lock-manager instance). */
   lockApi: (ns: string) => `${check(Namespace, ns, 'namespace')}.lock.api`,
+  /** The lock manager's admin requests (force-release); only the console's NATS user may publish it. */
+  lockAdmin: (ns: string) => `${check(Namespace, ns, 'namespace')}.lock.admin`,
   /** Wildcard over everything of the lock manager (for permissions). */
   lockAll: (ns: string) => `${check(Namespace, ns, 'namespace')}.lock.>`,
 };

@@ -1,8 +1,7 @@
+export { raftEngine } from './module.js';
 export { RaftNode } from './raft.js';
 export type { RaftReady, RaftDurableState } from './raft.js';
 export { RaftLog, entryBytes } from './log.js';
-export { Progress } from './progress.js';
-export type { ProgressState } from './progress.js';
 export { DEFAULTS } from './types.js';
 export type {
   Entry,
@@ -22,5 +21,7 @@ export type {
   SnapshotRespMsg,
   TimeoutNowMsg,
 } from './types.js';
-export { raftSimEngine } from './sim-adapter.js';
-export { encodeEntry, decodeEntry, encodeHardState, decodeHardState, encodeSnapshotMeta, decodeSnapshotMeta, CodecError } from './codec.js';
+export { raftSimEngine, raftOptions } from './sim-adapter.js';
+export { raftHints } from './hints.js';
+export { encodeEntry, decodeEntry, encodeHardState, decodeHardState, raftWalFormat, raftBootstrap, CodecError } from './wal.js';
+export { encodePeerMessage, decodePeerMessage, raftCodec } from './wire.js';

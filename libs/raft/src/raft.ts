@@ -1,8 +1,20 @@
 import {
   applyMembershipChange,
+  chunkUnanswered,
   engineError,
+  majorityValue,
+  nextChunk,
+  Progress,
+  progressReport,
+  ReadTracker,
+  ReadyGate,
+  sameSoft,
+  snapshotAnswered,
+  SnapshotReceiver,
+  splitEarly,
+  utf8,
+  voteResult,
   type CallResult,
-  type CommittedEntry,
   type ConsensusEngine,
   type DurableState,
   type EngineStatus,
@@ -11,13 +23,13 @@ import {
   type NodeId,
   type ProposeResult,
   type ReadOptions,
-  type ReadState,
   type Ready,
   type Role,
   type SnapshotBytes,
+  type SoftState,
 } from '@synod/replog';
 import { entryBytes, RaftLog } from './log.js';
-import { Progress } from './progress.js';
+import { toCommitted } from './wal.js';
 import {
   DEFAULTS,
   type AppendMsg,
@@ -42,13 +54,6 @@ type Distributive<T> = T extends unknown ? Omit<T, 'from' | 'term'> : never;
 type Outgoing = Distributive<RaftMessage>;
 
 const EMPTY = new Uint8Array(0);
-const encoder = new TextEncoder();
-
-interface PendingRead {
-  ctx: string;
-  index: number;
-  round: number;
-}
 
 /**
  * The Raft core: the whole algorithm as a pure state machine (the paper's section numbers in
@@ -87,26 +92,19 @@ export class RaftNode implements ConsensusEngine<RaftMessage, Entry, HardState> 
   private leadTransferee: NodeId | undefined;
   /** New entries not yet offered to followers: appends go out once per Ready, batching proposals. */
   private appendPending = false;
-  /** Reads wait for a heartbeat round that goes out with the next Ready. */
-  private readRoundPending = false;
   private uncommittedBytes = 0;
-  /** Read-index and lease bookkeeping: a heartbeat round number and when each round went out. */
-  private round = 0;
-  private roundSentAt = new Map<number, number>();
-  private pendingReads: PendingRead[] = [];
-  /** Reads asked before this leader committed an entry of its term (§6.4): served after. */
-  private readsAwaitingCommit: { ctx: string; mode: ReadOptions['mode'] }[] = [];
+  /** Read-index and lease reads (§6.4); reads asked before this leader committed an entry of its term wait. */
+  private readonly reads: ReadTracker;
 
   /** Snapshot chunks received so far (follower side). */
-  private incoming: { index: number; term: number; membership: Membership; size: number; chunks: Uint8Array[]; next: number } | undefined;
+  private readonly incoming = new SnapshotReceiver<{ index: number; term: number; membership: Membership }>();
 
   // What the next Ready carries.
   private msgs: RaftMessage[] = [];
-  private readStates: ReadState[] = [];
   private snapshotToPersist: RaftSnapshot | undefined;
   private prevHard: HardState;
-  private prevSoft: { role: Role; leader: NodeId | undefined; epoch: number };
-  private readyOut: { last: number; committed: number; hard: HardState; soft: { role: Role; leader: NodeId | undefined; epoch: number } } | undefined;
+  private prevSoft: SoftState;
+  private readonly gate = new ReadyGate<{ last: number; committed: number; hard: HardState; soft: SoftState }>();
 
   constructor(options: RaftOptions, durable?: RaftDurableState) {
     this.id = options.id;
@@ -125,6 +123,7 @@ export class RaftNode implements ConsensusEngine<RaftMessage, Entry, HardState> 
       leaseDriftTicks: options.leaseDriftTicks ?? DEFAULTS.leaseDriftTicks,
     };
     if (this.opts.heartbeatTicks >= this.opts.electionTicks) throw new Error('heartbeatTicks must be below electionTicks');
+    this.reads = new ReadTracker(this.opts);
     this.log = new RaftLog(options.initialMembership);
     this.restore(durable);
     this.membership = this.log.membershipAt(this.log.lastIndex());
@@ -268,7 +267,7 @@ export class RaftNode implements ConsensusEngine<RaftMessage, Entry, HardState> 
         return engineError('NOT_CAUGHT_UP', `learner ${change.node} is at ${pr?.match ?? 0}, the commit index is ${this.log.committed}`, this.id);
       }
     }
-    const index = this.appendAsLeader('membership', encoder.encode(JSON.stringify(change)), next);
+    const index = this.appendAsLeader('membership', utf8.encode(JSON.stringify(change)), next);
     if (index === undefined) return engineError('OVERLOADED', 'too many uncommitted bytes', this.id);
     return { ok: true, index };
   }
@@ -278,7 +277,7 @@ export class RaftNode implements ConsensusEngine<RaftMessage, Entry, HardState> 
     if (this.role !== 'leader') return engineError('NOT_LEADER', 'not the leader', this.leader);
     if (this.log.term(this.log.committed) !== this.term) {
       // §6.4: the commit index is known to be current only once an entry of this term commits.
-      this.readsAwaitingCommit.push({ ctx, mode: opts.mode });
+      this.reads.wait(ctx, opts.mode);
       return { ok: true };
     }
     this.startRead(ctx, opts.mode);
@@ -323,22 +322,16 @@ export class RaftNode implements ConsensusEngine<RaftMessage, Entry, HardState> 
       lastIndex: this.log.lastIndex(),
       membership: this.membership,
     };
-    if (this.role === 'leader') {
-      s.progress = Object.fromEntries(
-        [...this.progress].map(([id, p]) =>
-          id === this.id ? [id, { match: this.selfMatch(), next: this.log.lastIndex() + 1, state: 'leader' }] : [id, { match: p.match, next: p.next, state: p.state }],
-        ),
-      );
-    }
+    if (this.role === 'leader') s.progress = progressReport(this.progress, this.id, this.selfMatch(), this.log.lastIndex());
     return s;
   }
 
   hasReady(): boolean {
     return (
       this.appendPending ||
-      this.readRoundPending ||
+      this.reads.roundPending ||
       this.msgs.length > 0 ||
-      this.readStates.length > 0 ||
+      this.reads.hasStates ||
       this.snapshotToPersist !== undefined ||
       this.log.stable < this.log.lastIndex() ||
       this.log.committed > this.log.applied ||
@@ -353,8 +346,8 @@ export class RaftNode implements ConsensusEngine<RaftMessage, Entry, HardState> 
       this.appendPending = false;
       if (this.role === 'leader') this.broadcastAppend();
     }
-    if (this.readRoundPending) {
-      this.readRoundPending = false;
+    if (this.reads.roundPending) {
+      this.reads.roundPending = false;
       if (this.role === 'leader') {
         this.heartbeatElapsed = 0;
         this.broadcastHeartbeat();
@@ -364,14 +357,13 @@ export class RaftNode implements ConsensusEngine<RaftMessage, Entry, HardState> 
     const soft = this.softState();
     const committed = this.log.nextCommitted().map(toCommitted);
     const { early, later } = this.splitOutgoing(hard);
-    const rd: RaftReady = { records: this.log.unstableEntries(), messages: later, committed, readStates: this.readStates };
+    const rd: RaftReady = { records: this.log.unstableEntries(), messages: later, committed, readStates: this.reads.takeStates() };
     if (early.length > 0) rd.sendBeforePersist = early;
     if (this.snapshotToPersist) rd.snapshot = this.snapshotToPersist;
     if (!sameHard(hard, this.prevHard)) rd.meta = hard;
     if (!sameSoft(soft, this.prevSoft)) rd.softState = soft;
     this.msgs = [];
-    this.readStates = [];
-    this.readyOut = { last: this.log.lastIndex(), committed: this.log.committed, hard, soft };
+    this.gate.handOut({ last: this.log.lastIndex(), committed: this.log.committed, hard, soft });
     return rd;
   }
 
@@ -385,21 +377,12 @@ export class RaftNode implements ConsensusEngine<RaftMessage, Entry, HardState> 
    * just elected itself) — waits for the persist.
    */
   private splitOutgoing(hard: HardState): { early: RaftMessage[]; later: RaftMessage[] } {
-    const all = this.msgs;
-    if (this.role !== 'leader' || hard.term !== this.prevHard.term || hard.vote !== this.prevHard.vote) return { early: [], later: all };
-    const early: RaftMessage[] = [];
-    const later: RaftMessage[] = [];
-    for (const m of all) {
-      if (m.term === this.term && (m.type === 'app' || m.type === 'heartbeat')) early.push(m);
-      else later.push(m);
-    }
-    return { early, later };
+    if (this.role !== 'leader' || hard.term !== this.prevHard.term || hard.vote !== this.prevHard.vote) return { early: [], later: this.msgs };
+    return splitEarly(this.msgs, (m) => m.term === this.term && (m.type === 'app' || m.type === 'heartbeat'));
   }
 
   advance(): void {
-    const out = this.readyOut;
-    if (!out) throw new Error('advance() without ready()');
-    this.readyOut = undefined;
+    const out = this.gate.take();
     this.log.stable = Math.max(this.log.stable, out.last);
     if (out.committed > this.log.applied) this.log.applied = out.committed;
     this.snapshotToPersist = undefined;
@@ -459,8 +442,7 @@ export class RaftNode implements ConsensusEngine<RaftMessage, Entry, HardState> 
     // The leader's own match is what is durable on its disk (see maybeCommit).
     this.progress.get(this.id)!.match = this.log.stable;
     this.uncommittedBytes = 0;
-    this.round = 0;
-    this.roundSentAt.clear();
+    this.reads.resetRounds();
     // §5.4.2 / §6.4: a no-op of the new term lets earlier entries commit and read-index start.
     this.appendAsLeader('noop', EMPTY, undefined, true);
   }
@@ -468,9 +450,7 @@ export class RaftNode implements ConsensusEngine<RaftMessage, Entry, HardState> 
   private abandonLeaderState(): void {
     this.leadTransferee = undefined;
     this.appendPending = false;
-    this.readRoundPending = false;
-    this.pendingReads = [];
-    this.readsAwaitingCommit = [];
+    this.reads.abandon();
     this.progress = new Map();
     this.uncommittedBytes = 0;
   }
@@ -495,7 +475,7 @@ export class RaftNode implements ConsensusEngine<RaftMessage, Entry, HardState> 
     if (kind === 'preVote') this.becomePreCandidate();
     else this.becomeCandidate();
     const term = kind === 'preVote' ? this.term + 1 : this.term;
-    if (this.hasQuorum(this.votes, true)) {
+    if (voteResult([this.membership], this.votes) === 'won') {
       // A single voter wins at once.
       if (kind === 'preVote') this.campaign('vote', transfer);
       else this.becomeLeader();
@@ -531,10 +511,11 @@ export class RaftNode implements ConsensusEngine<RaftMessage, Entry, HardState> 
     if (m.type !== expected) return;
     if (m.type === 'preVoteResp' && m.term !== this.term + 1 && !m.reject) return;
     this.votes.set(m.from, !m.reject);
-    if (this.hasQuorum(this.votes, true)) {
+    const result = voteResult([this.membership], this.votes);
+    if (result === 'won') {
       if (this.role === 'pre-candidate') this.campaign('vote', false);
       else this.becomeLeader();
-    } else if (this.hasQuorum(this.votes, false)) {
+    } else if (result === 'lost') {
       this.becomeFollower(this.term, undefined);
     }
   }
@@ -566,7 +547,7 @@ export class RaftNode implements ConsensusEngine<RaftMessage, Entry, HardState> 
         const active = new Map<NodeId, boolean>();
         for (const [id, pr] of this.progress) active.set(id, id === this.id || pr.recentActive);
         for (const pr of this.progress.values()) pr.recentActive = false;
-        if (!this.hasQuorum(active, true)) {
+        if (voteResult([this.membership], active) !== 'won') {
           this.becomeFollower(this.term, undefined);
           return;
         }
@@ -641,19 +622,14 @@ export class RaftNode implements ConsensusEngine<RaftMessage, Entry, HardState> 
   }
 
   private broadcastHeartbeat(): void {
-    this.round++;
-    this.roundSentAt.set(this.round, this.now);
-    // Only rounds that may still be acknowledged matter; bound the map.
-    if (this.roundSentAt.size > 64) this.roundSentAt.delete(this.round - 64);
+    const readRound = this.reads.newRound(this.now);
     for (const [id, pr] of this.progress) {
       if (id === this.id) continue;
-      this.msgs.push({ type: 'heartbeat', from: this.id, to: id, term: this.term, commit: Math.min(pr.match, this.log.committed), readRound: this.round });
-      pr.commitSent = Math.max(pr.commitSent, Math.min(pr.match, this.log.committed));
+      const commit = Math.min(pr.match, this.log.committed);
+      this.msgs.push({ type: 'heartbeat', from: this.id, to: id, term: this.term, commit, readRound });
+      pr.commitSent = Math.max(pr.commitSent, commit);
       // A snapshot chunk unanswered for a whole heartbeat interval was probably lost: send it again.
-      if (pr.state === 'snapshot') {
-        if (!pr.snapshotAcked) this.sendSnapshotChunk(id, pr);
-        pr.snapshotAcked = false;
-      }
+      if (chunkUnanswered(pr)) this.sendSnapshotChunk(id, pr);
     }
     this.releaseReads();
   }
@@ -675,10 +651,7 @@ export class RaftNode implements ConsensusEngine<RaftMessage, Entry, HardState> 
       // In replicate state an empty append is pointless; probes may be empty (they carry commit).
       if (entries.length === 0 && pr.state === 'replicate') return;
       this.msgs.push({ type: 'app', from: this.id, to, term: this.term, prevIndex, prevTerm, entries, commit: this.log.committed });
-      pr.commitSent = Math.max(pr.commitSent, Math.min(this.log.committed, prevIndex + entries.length));
-      const bytes = entries.reduce((n, e) => n + entryBytes(e), 0);
-      pr.sentEntries(entries.length > 0 ? entries[entries.length - 1]!.index : prevIndex, bytes);
-      if (pr.state !== 'replicate' || entries.length === 0) return;
+      if (!pr.sentAppend(prevIndex, entries.length, entries.reduce((n, e) => n + entryBytes(e), 0), this.log.committed)) return;
     }
   }
 
@@ -744,10 +717,8 @@ export class RaftNode implements ConsensusEngine<RaftMessage, Entry, HardState> 
    * only after persisting).
    */
   protected maybeCommit(): boolean {
-    const matches = this.membership.voters.map((id) => (id === this.id ? this.selfMatch() : (this.progress.get(id)?.match ?? 0)));
-    if (matches.length === 0) return false;
-    matches.sort((a, b) => b - a);
-    const quorumIndex = matches[Math.floor(matches.length / 2)]!;
+    if (this.membership.voters.length === 0) return false;
+    const quorumIndex = majorityValue(this.membership.voters, (id) => (id === this.id ? this.selfMatch() : (this.progress.get(id)?.match ?? 0)));
     if (quorumIndex <= this.log.committed || !this.canCommitAt(quorumIndex)) return false;
     const before = this.log.committed;
     this.log.commitTo(quorumIndex);
@@ -777,63 +748,28 @@ export class RaftNode implements ConsensusEngine<RaftMessage, Entry, HardState> 
   }
 
   private onFirstCommitOfTerm(): void {
-    const waiting = this.readsAwaitingCommit;
-    this.readsAwaitingCommit = [];
-    for (const r of waiting) this.startRead(r.ctx, r.mode);
+    this.reads.startWaiting((ctx, mode) => this.startRead(ctx, mode));
   }
 
   // ---------------------------------------------------------------- linearizable reads (§6.4)
 
   private startRead(ctx: string, mode: ReadOptions['mode']): void {
-    if (mode === 'lease' && this.leaseValid()) {
-      this.readStates.push({ ctx, index: this.log.committed });
-      return;
-    }
-    if (this.membership.voters.length === 1 && this.membership.voters[0] === this.id) {
-      this.readStates.push({ ctx, index: this.log.committed });
-      return;
-    }
-    // A fresh heartbeat round: once a quorum acknowledges it, no newer leader existed when it went
-    // out. Every read asked before the next Ready shares that one round.
-    this.pendingReads.push({ ctx, index: this.log.committed, round: this.round + 1 });
-    this.readRoundPending = true;
+    const sole = this.membership.voters.length === 1 && this.membership.voters[0] === this.id;
+    this.reads.request(ctx, this.log.committed, sole || (mode === 'lease' && this.leaseValid()));
   }
 
-  /** Highest heartbeat round a quorum of voters (this leader included) acknowledged. */
-  private quorumAckedRound(): number {
-    const acked = this.membership.voters.map((id) => (id === this.id ? this.round : (this.progress.get(id)?.ackRound ?? 0)));
-    acked.sort((a, b) => b - a);
-    return acked[Math.floor(acked.length / 2)] ?? 0;
-  }
+  private readonly ackRound = (id: NodeId): number => this.progress.get(id)?.ackRound ?? 0;
 
   private releaseReads(): void {
-    if (this.pendingReads.length === 0) return;
-    const acked = this.quorumAckedRound();
-    let n = 0;
-    while (n < this.pendingReads.length && this.pendingReads[n]!.round <= acked) {
-      const r = this.pendingReads[n]!;
-      this.readStates.push({ ctx: r.ctx, index: r.index });
-      n++;
-    }
-    if (n > 0) this.pendingReads.splice(0, n);
+    this.reads.release([this.membership], this.id, this.ackRound);
   }
 
   /**
-   * The leader lease: a quorum acknowledged a heartbeat sent less than
-   * `electionTicks - leaseDriftTicks` ticks ago. Followers ignore campaigns for `electionTicks`
-   * after hearing from us (inLease), so no other leader can exist until then, provided clocks tick
-   * at rates that differ by less than the drift allowance. Only sound with CheckQuorum.
+   * The leader lease (ReadTracker.leaseValid): followers ignore campaigns for `electionTicks` after
+   * hearing from us (inLease). Only sound with CheckQuorum.
    */
   protected leaseValid(): boolean {
-    if (!this.opts.checkQuorum) return false;
-    const sentAt = this.membership.voters.map((id) => {
-      if (id === this.id) return this.now;
-      const r = this.progress.get(id)?.ackRound ?? 0;
-      return this.roundSentAt.get(r) ?? -Infinity;
-    });
-    sentAt.sort((a, b) => b - a);
-    const oldest = sentAt[Math.floor(sentAt.length / 2)] ?? -Infinity;
-    return this.now - oldest < this.opts.electionTicks - this.opts.leaseDriftTicks;
+    return this.opts.checkQuorum && this.reads.leaseValid(this.now, [this.membership], this.id, this.ackRound);
   }
 
   // ---------------------------------------------------------------- snapshots (§7), chunked
@@ -848,88 +784,38 @@ export class RaftNode implements ConsensusEngine<RaftMessage, Entry, HardState> 
   private sendSnapshotChunk(to: NodeId, pr: Progress): void {
     const snap = this.log.snapshot;
     if (!snap) return;
-    if (pr.snapshotIndex !== snap.index) {
-      // A newer snapshot replaced the one being streamed: start over with it.
-      pr.snapshotIndex = snap.index;
-      pr.snapshotOffset = 0;
-    }
-    const end = Math.min(snap.data.length, pr.snapshotOffset + this.opts.snapshotChunkBytes);
-    this.msgs.push({
-      type: 'snap',
-      from: this.id,
-      to,
-      term: this.term,
-      snapshot: { index: snap.index, term: snap.extra.term, membership: snap.membership, size: snap.data.length },
-      offset: pr.snapshotOffset,
-      data: snap.data.subarray(pr.snapshotOffset, end),
-      done: end === snap.data.length,
-    });
+    const c = nextChunk(snap, pr, this.opts.snapshotChunkBytes);
+    this.msgs.push({ type: 'snap', from: this.id, to, term: this.term, snapshot: { index: snap.index, term: snap.extra.term, membership: snap.membership, size: c.size }, offset: c.offset, data: c.data, done: c.done });
   }
 
   private handleSnapshotResponse(m: SnapshotRespMsg, pr: Progress): void {
-    if (pr.state !== 'snapshot' || m.index !== pr.snapshotIndex) return;
-    pr.snapshotAcked = true;
-    if (m.done) {
-      pr.maybeUpdate(m.index);
-      pr.becomeProbe();
-      this.sendAppend(m.from);
-      return;
-    }
-    // The follower says where to continue (0 after a reject); a stale answer only causes a
-    // duplicate chunk, which the follower answers with its real position.
-    pr.snapshotOffset = m.reject ? 0 : m.next;
-    this.sendSnapshotChunk(m.from, pr);
+    const answer = snapshotAnswered(pr, m);
+    if (answer === 'installed') this.sendAppend(m.from);
+    else if (answer === 'next') this.sendSnapshotChunk(m.from, pr);
   }
 
   private handleSnapshot(m: SnapshotMsg): void {
     const s = m.snapshot;
-    const reply = (next: number, done: boolean, reject = false) => this.send({ type: 'snapResp', to: m.from, index: s.index, next, done, reject });
     if (s.index <= this.log.committed) {
       // Already have it all.
-      this.incoming = undefined;
-      reply(s.size, true);
+      this.incoming.reset();
+      this.send({ type: 'snapResp', to: m.from, index: s.index, next: s.size, done: true, reject: false });
       return;
     }
-    if (m.offset === 0 && (this.incoming === undefined || this.incoming.index !== s.index || this.incoming.term !== s.term)) {
-      this.incoming = { index: s.index, term: s.term, membership: s.membership, size: s.size, chunks: [], next: 0 };
+    const { complete, ...answer } = this.incoming.receive(`${s.index}/${s.term}`, s, { offset: m.offset, data: m.data, done: m.done, size: s.size });
+    if (complete) {
+      const snapshot: RaftSnapshot = { index: s.index, membership: complete.meta.membership, extra: { term: s.term }, data: complete.data };
+      if (this.log.matchTerm(s.index, s.term)) {
+        // Our log already holds the snapshot's last entry: keep the log, just commit up to it.
+        this.log.commitTo(s.index);
+      } else {
+        this.log.restore(snapshot);
+        this.snapshotToPersist = snapshot;
+        this.membership = snapshot.membership;
+        this.refreshRole();
+      }
     }
-    const inc = this.incoming;
-    if (!inc || inc.index !== s.index || inc.term !== s.term) {
-      reply(0, false, true);
-      return;
-    }
-    if (m.offset < inc.next) {
-      // A duplicate chunk: say where we are.
-      reply(inc.next, false);
-      return;
-    }
-    if (m.offset > inc.next) {
-      reply(inc.next, false);
-      return;
-    }
-    inc.chunks.push(m.data.slice());
-    inc.next += m.data.length;
-    if (!m.done) {
-      reply(inc.next, false);
-      return;
-    }
-    this.incoming = undefined;
-    const data = concat(inc.chunks, inc.next);
-    if (data.length !== inc.size) {
-      reply(0, false, true);
-      return;
-    }
-    const snapshot: RaftSnapshot = { index: inc.index, membership: inc.membership, extra: { term: inc.term }, data };
-    if (this.log.matchTerm(inc.index, inc.term)) {
-      // Our log already holds the snapshot's last entry: keep the log, just commit up to it.
-      this.log.commitTo(inc.index);
-    } else {
-      this.log.restore(snapshot);
-      this.snapshotToPersist = snapshot;
-      this.membership = inc.membership;
-      this.refreshRole();
-    }
-    reply(inc.size, true);
+    this.send({ type: 'snapResp', to: m.from, index: s.index, ...answer });
   }
 
   // ---------------------------------------------------------------- the follower
@@ -994,14 +880,6 @@ export class RaftNode implements ConsensusEngine<RaftMessage, Entry, HardState> 
     return [...all];
   }
 
-  /** `granted`: does a quorum of voters say yes? (else: does a quorum say no?) */
-  private hasQuorum(votes: Map<NodeId, boolean>, granted: boolean): boolean {
-    const voters = this.membership.voters;
-    let n = 0;
-    for (const id of voters) if (votes.get(id) === granted) n++;
-    return n > voters.length / 2;
-  }
-
   private send(m: Outgoing): void {
     this.msgs.push({ ...m, from: this.id, term: this.term } as RaftMessage);
   }
@@ -1010,35 +888,15 @@ export class RaftNode implements ConsensusEngine<RaftMessage, Entry, HardState> 
     return { term: this.term, vote: this.vote, commit: this.log.committed };
   }
 
-  private softState(): { role: Role; leader: NodeId | undefined; epoch: number } {
+  private softState(): SoftState {
     return { role: this.role, leader: this.leader, epoch: this.term };
   }
 
   private guard(): void {
-    if (this.readyOut) throw new Error('the driver must call advance() before using the node again');
+    this.gate.guard();
   }
-}
-
-function toCommitted(e: Entry): CommittedEntry {
-  const c: CommittedEntry = { index: e.index, kind: e.type === 'normal' ? 'command' : e.type, data: e.data };
-  if (e.membership) c.membership = e.membership;
-  return c;
 }
 
 function sameHard(a: HardState, b: HardState): boolean {
   return a.term === b.term && a.vote === b.vote && a.commit === b.commit;
-}
-
-function sameSoft(a: { role: Role; leader: NodeId | undefined; epoch: number }, b: { role: Role; leader: NodeId | undefined; epoch: number }): boolean {
-  return a.role === b.role && a.leader === b.leader && a.epoch === b.epoch;
-}
-
-function concat(chunks: Uint8Array[], size: number): Uint8Array {
-  const out = new Uint8Array(size);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
 }

@@ -1,43 +1,40 @@
-import type { ConsensusEngine, DurableState, NodeId } from '@synod/replog';
+import { fromUtf8 as dec, runState, sameBytes, type ConsensusEngine, type DurableState, type EngineConfig, type NodeId, type SimAdapter } from '@synod/replog';
 import { RaftNode } from './raft.js';
 import type { Entry, HardState, RaftMessage, RaftOptions } from './types.js';
 
-const dec = new TextDecoder();
-
 /**
- * Raft as the simulator drives it: how to build a node, and Raft's own invariants (§5.2 election
- * safety is checked by the simulator for every engine):
+ * Raft as the simulator drives it: nodes at the simulator's scale, and Raft's own invariants
+ * (§5.2 election safety is checked by the simulator for every engine):
  * - log matching (§5.3): two logs holding an entry with the same index and term agree on it and on
  *   everything before it;
  * - leader completeness (§5.4): a new leader holds every entry committed before its term;
  * - state machine safety (§5.4.3): no two nodes commit different entries at one index;
  * - a node's commit index never goes back.
  *
- * Structurally a `SimEngine` of @synod/testkit, without depending on it.
+ * `make` builds the node (a test-only subclass breaking one rule, to prove the simulator notices).
  */
-export function raftSimEngine(overrides: Partial<RaftOptions> = {}, make: (o: RaftOptions, d?: DurableState<Entry, HardState>) => RaftNode = (o, d) => new RaftNode(o, d)) {
+export function raftSimEngine(
+  overrides: Partial<RaftOptions> = {},
+  make: (o: RaftOptions, d?: DurableState<Entry, HardState>) => RaftNode = (o, d) => new RaftNode(o, d),
+): SimAdapter<RaftMessage, Entry, HardState> & { create(config: EngineConfig, durable?: DurableState<Entry, HardState>): RaftNode } {
   return {
-    name: 'raft',
-    create(opts: { id: NodeId; members: NodeId[]; random: () => number; durable?: DurableState<Entry, HardState> }): RaftNode {
+    create(config: EngineConfig, durable?: DurableState<Entry, HardState>): RaftNode {
       return make(
         {
-          id: opts.id,
-          initialMembership: { voters: opts.members, learners: [] },
-          random: opts.random,
-          electionTicks: 10,
-          heartbeatTicks: 1,
+          ...raftOptions(config),
+          // Small messages and snapshot chunks, few trailing entries: streaming and snapshots happen often.
           maxMsgBytes: 4096,
           snapshotChunkBytes: 256,
           snapshotTrailingEntries: 20,
           ...overrides,
         },
-        opts.durable,
+        durable,
       );
     },
     checkInvariants(engines: ReadonlyMap<NodeId, ConsensusEngine<RaftMessage, Entry, HardState>>, state: Map<string, unknown>): string | undefined {
-      const committed = getOr(state, 'committed', () => new Map<number, { term: number; data: string }>());
-      const commitSeen = getOr(state, 'commitSeen', () => new WeakMap<RaftNode, number>());
-      const leadersChecked = getOr(state, 'leadersChecked', () => new Set<string>());
+      const committed = runState(state, 'committed', () => new Map<number, Entry>());
+      const commitSeen = runState(state, 'commitSeen', () => new WeakMap<RaftNode, number>());
+      const leadersChecked = runState(state, 'leadersChecked', () => new Set<string>());
       const nodes = [...engines.values()] as RaftNode[];
       for (const n of nodes) {
         const log = n.log;
@@ -47,10 +44,9 @@ export function raftSimEngine(overrides: Partial<RaftOptions> = {}, make: (o: Ra
         for (let i = Math.max(before + 1, log.offset + 1); i <= log.committed; i++) {
           const e = log.entry(i)!;
           const known = committed.get(i);
-          const data = dec.decode(e.data);
-          if (!known) committed.set(i, { term: e.term, data });
-          else if (known.term !== e.term || known.data !== data) {
-            return `state machine safety: ${n.id} committed (term ${e.term}) ${JSON.stringify(data)} at ${i}, earlier commit there was (term ${known.term}) ${JSON.stringify(known.data)}`;
+          if (!known) committed.set(i, e);
+          else if (known.term !== e.term || !sameBytes(known.data, e.data)) {
+            return `state machine safety: ${n.id} committed (term ${e.term}) ${JSON.stringify(dec.decode(e.data))} at ${i}, earlier commit there was (term ${known.term}) ${JSON.stringify(dec.decode(known.data))}`;
           }
         }
         if (n.role === 'leader' && !leadersChecked.has(`${n.id}@${n.term}`)) {
@@ -62,9 +58,19 @@ export function raftSimEngine(overrides: Partial<RaftOptions> = {}, make: (o: Ra
           }
         }
       }
-      // Log matching across every pair, from the highest index both hold with the same term down.
+      // Log matching across every pair, from the highest index both hold with the same term down;
+      // a pair is checked again only once one of its logs changed (most events change none).
+      const seen = runState(state, 'logSeen', () => new WeakMap<RaftNode, { offset: number; last: Entry | undefined; length: number }>());
+      const changed = new Set<RaftNode>();
+      for (const n of nodes) {
+        const was = seen.get(n);
+        const now = { offset: n.log.offset, last: n.log.entries[n.log.entries.length - 1], length: n.log.entries.length };
+        if (!was || was.offset !== now.offset || was.last !== now.last || was.length !== now.length) changed.add(n);
+        seen.set(n, now);
+      }
       for (let a = 0; a < nodes.length; a++) {
         for (let b = a + 1; b < nodes.length; b++) {
+          if (!changed.has(nodes[a]!) && !changed.has(nodes[b]!)) continue;
           const x = nodes[a]!.log;
           const y = nodes[b]!.log;
           const lo = Math.max(x.offset, y.offset) + 1;
@@ -73,6 +79,8 @@ export function raftSimEngine(overrides: Partial<RaftOptions> = {}, make: (o: Ra
           for (let i = top; i >= lo; i--) {
             const ex = x.entry(i)!;
             const ey = y.entry(i)!;
+            // Replicated entries are shared objects in the simulator: the same object matches.
+            if (ex === ey) continue;
             if (ex.term !== ey.term || ex.type !== ey.type || !sameBytes(ex.data, ey.data)) {
               return `log matching: ${nodes[a]!.id} and ${nodes[b]!.id} agree at index ${top} but differ at ${i}`;
             }
@@ -96,18 +104,7 @@ export function raftSimEngine(overrides: Partial<RaftOptions> = {}, make: (o: Ra
   };
 }
 
-function getOr<T>(state: Map<string, unknown>, key: string, make: () => T): T {
-  let v = state.get(key) as T | undefined;
-  if (v === undefined) {
-    v = make();
-    state.set(key, v);
-  }
-  return v;
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a === b) return true;
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
+/** Raft's options from the engine-neutral configuration (Raft takes no tuning of its own). */
+export function raftOptions({ tuning: _tuning, ...common }: EngineConfig): RaftOptions {
+  return common;
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { simulate } from '@synod/testkit';
-import { RaftNode, raftSimEngine } from '../src/index.js';
+import { PROFILES, simulate, type ProfileName, type SimOptions } from '@synod/testkit';
+import { RaftNode, raftEngine, raftSimEngine } from '../src/index.js';
 import { Cluster, figure8 } from './harness.js';
 
 /** Test-only variants, each breaking one rule. The suite must notice every one of them. */
@@ -21,27 +21,47 @@ class EternalLease extends RaftNode {
 }
 
 describe('the simulator can fail', () => {
-  it('catches a node that votes without the §5.4.1 up-to-date check within 10 seeds', () => {
+  it('catches a node that votes without the §5.4.1 up-to-date check within 10 seeds', async () => {
     const failures: string[] = [];
     for (let seed = 1; seed <= 10 && failures.length === 0; seed++) {
-      const r = simulate(raftSimEngine({}, (o, d) => new NoElectionRestriction(o, d)), { seed, ops: 500 });
+      const r = await simulate({ ...raftEngine, sim: raftSimEngine({}, (o, d) => new NoElectionRestriction(o, d)) }, { seed, ops: 500 });
       if (!r.ok) failures.push(`seed ${seed}: ${r.failure}`);
     }
     expect(failures).toHaveLength(1);
     expect(failures[0]).toMatch(/leader completeness|state machine safety|log matching|not linearizable|conflict at committed index/);
-  });
+  }, 120_000);
 
-  it('replays a failing seed exactly', () => {
-    const run = (seed: number) => simulate(raftSimEngine({}, (o, d) => new NoElectionRestriction(o, d)), { seed, ops: 500 });
+  it('replays a failing seed exactly', async () => {
+    const run = (seed: number) => simulate({ ...raftEngine, sim: raftSimEngine({}, (o, d) => new NoElectionRestriction(o, d)) }, { seed, ops: 500 });
     let seed = 1;
-    while (seed < 10 && run(seed).ok) seed++;
-    const a = run(seed);
-    const b = run(seed);
+    while (seed < 10 && (await run(seed)).ok) seed++;
+    const a = await run(seed);
+    const b = await run(seed);
     expect(a.ok).toBe(false);
     expect(b.failure).toBe(a.failure);
     expect(b.trace).toEqual(a.trace);
     expect(b.stats).toEqual(a.stats);
-  });
+  }, 120_000);
+});
+
+/** The seeds until the simulator catches the production driver (libs/engine-host) breaking `rule` on Raft; the first failure. */
+async function driverFailure(rule: NonNullable<SimOptions['brokenRule']>, seeds: number, profile: ProfileName): Promise<string | undefined> {
+  for (let seed = 1; seed <= seeds; seed++) {
+    const r = await simulate(raftEngine, { seed, ops: 500, brokenRule: rule, faults: PROFILES[profile] });
+    if (!r.ok) return `seed ${seed}: ${r.failure}`;
+  }
+  return undefined;
+}
+
+describe('the driver, broken, is caught by the simulator', () => {
+  it('a host that acknowledges a follower\'s append before persisting it fails within 10 crash-heavy seeds', async () => {
+    // A follower's acknowledged copy is lost only if it crashes before the write reaches its disk.
+    expect(await driverFailure('ack-before-persist', 10, 'crash-heavy')).toMatch(/leader completeness|state machine safety|log matching|not linearizable|conflict at committed index|election safety/);
+  }, 120_000);
+
+  it('a host that applies entries past the commit index fails within 5 seeds', async () => {
+    expect(await driverFailure('apply-past-commit', 5, 'mixed')).toMatch(/state machine safety|not linearizable/);
+  }, 120_000);
 });
 
 describe('the Figure 8 rule, broken, is caught by the paper test', () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { simulate } from '@synod/testkit';
-import { RaftNode, raftSimEngine, type RaftMessage, type RaftReady } from '../src/index.js';
+import { RaftNode, raftEngine, raftSimEngine, type RaftMessage, type RaftReady } from '../src/index.js';
 import { Cluster } from './harness.js';
 
 const enc = new TextEncoder();
@@ -165,12 +165,12 @@ class SendsPromisesEarly extends RaftNode {
 }
 
 describe('sendBeforePersist, abused, is caught by the simulator', () => {
-  it('a node that sends votes and acks before persisting them fails within 120 seeds', () => {
+  it('a node that sends votes and acks before persisting them fails within 120 seeds', async () => {
     let failure: string | undefined;
     for (let seed = 1; seed <= 120 && failure === undefined; seed++) {
-      const r = simulate(raftSimEngine({}, (o, d) => new SendsPromisesEarly(o, d)), { seed, ops: 500 });
+      const r = await simulate({ ...raftEngine, sim: raftSimEngine({}, (o, d) => new SendsPromisesEarly(o, d)) }, { seed, ops: 500 });
       if (!r.ok) failure = `seed ${seed}: ${r.failure}`;
     }
     expect(failure).toMatch(/election safety|leader completeness|state machine safety|log matching|not linearizable|conflict at committed index/);
-  });
+  }, 300_000);
 });

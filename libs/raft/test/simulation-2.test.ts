@@ -1,3 +1,3 @@
 import { simulationSuite } from './simulation.js';
 
-simulationSuite(101, 200);
+simulationSuite(81, 160);

@@ -1,3 +1,3 @@
 import { simulationSuite } from './simulation.js';
 
-simulationSuite(201, 300);
+simulationSuite(161, 240);

@@ -1,5 +1,7 @@
+import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { Namespace } from '@synod/protocol';
+import { isDevelopmentCertificateFile } from './nats-auth.js';
 
 /**
  * Configuration comes only from environment variables, parsed with zod at start. Each helper below
@@ -64,6 +66,23 @@ export const env = {
     if (opts.pattern) s = s.regex(opts.pattern, expected);
     return z.preprocess(unsetIfEmpty, opts.default === undefined ? s.optional() : s.default(opts.default));
   },
+  /** A path to a file this process can read now (a missing or unreadable one is a bad value); unset = none. */
+  readableFile(expected: string) {
+    return z.preprocess(
+      unsetIfEmpty,
+      z
+        .string({ error: expected })
+        .max(4096, expected)
+        .superRefine((path, ctx) => {
+          try {
+            readFileSync(path);
+          } catch (err) {
+            ctx.addIssue({ code: 'custom', message: `${expected}: cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})` });
+          }
+        })
+        .optional(),
+    );
+  },
   /** A comma-separated list of nats:// (or tls://, ws://) URLs. */
   natsUrls(defaultUrl: string) {
     const expected = 'expected comma-separated NATS URLs like nats://host:4222';
@@ -100,8 +119,9 @@ export const SYNOD_ENVS = ['development', 'production'] as const;
 export type SynodEnv = (typeof SYNOD_ENVS)[number];
 
 /**
- * The mark of a development default secret: compose's defaults are `<service>-dev-secret`, the
- * development certificates carry it too. Production mode refuses any secret that contains it.
+ * The mark of a development default secret: compose's defaults are `<service>-dev-secret`, and the
+ * development certificates (`@synod/dev-pki`) carry it in their issuer. Production mode refuses any
+ * secret that contains it, and any certificate or CA that carries it.
  */
 export const DEVELOPMENT_SECRET_MARK = 'dev-secret';
 
@@ -109,9 +129,18 @@ export const DEVELOPMENT_SECRET_MARK = 'dev-secret';
 export const commonEnv = {
   SYNOD_ENV: env.oneOf(SYNOD_ENVS, 'development'),
   NATS_URL: env.natsUrls('nats://127.0.0.1:4222'),
-  /** NATS user and password of this service (servers with per-service permissions); unset = none. */
+  /**
+   * The NATS identity of this service. NATS_USER names it (replies come to `_INBOX.<NATS_USER>`);
+   * it proves itself with a client certificate (NATS_TLS_CERT and NATS_TLS_KEY), a credentials file
+   * (NATS_CREDS) or, in development mode, a password. NATS_TLS_CA: the CA of the servers'
+   * certificates. See nats-auth.ts.
+   */
   NATS_USER: env.string({ maxLength: 256, expected: 'expected a NATS user name' }),
   NATS_PASSWORD: env.string({ maxLength: 256, expected: 'expected a NATS password' }),
+  NATS_TLS_CA: env.readableFile('expected a PEM file of the CA certificates that sign the NATS servers'),
+  NATS_TLS_CERT: env.readableFile("expected a PEM file of this service's client certificate"),
+  NATS_TLS_KEY: env.readableFile("expected a PEM file of the client certificate's private key"),
+  NATS_CREDS: env.readableFile('expected a NATS credentials file (user JWT and NKey seed)'),
   SYNOD_NAMESPACE: env.of(Namespace.default('synod')),
   /** Port of /healthz, /readyz, /metrics: unset = no HTTP, 0 = a free port. */
   HTTP_PORT: env.optionalPort(),
@@ -134,27 +163,43 @@ const SECRET = /PASS|SECRET|TOKEN|CREDS|KEY/i;
 
 /**
  * What production mode refuses in a parsed configuration: a secret variable holding a development
- * default (it contains {@link DEVELOPMENT_SECRET_MARK}), and a NATS connection with no credentials
- * (`credentialVariables`: the variables any one of which authenticates the process; the first is
- * the one named). Empty outside production mode.
+ * default (it contains {@link DEVELOPMENT_SECRET_MARK}); a password for NATS (in production a
+ * service proves who it is with a client certificate or a credentials file, never a password); no
+ * NATS credentials at all; and a certificate or CA from the development PKI (its issuer carries the
+ * mark). Empty outside production mode.
  */
-export function productionIssues(
-  config: Record<string, unknown>,
-  credentialVariables: readonly string[] = ['NATS_USER'],
-): ConfigIssue[] {
+export function productionIssues(config: Record<string, unknown>): ConfigIssue[] {
   if (config.SYNOD_ENV !== 'production') return [];
   const issues: ConfigIssue[] = [];
   for (const [variable, value] of Object.entries(config)) {
+    if (variable === 'NATS_PASSWORD') continue;
     if (SECRET.test(variable) && typeof value === 'string' && value.toLowerCase().includes(DEVELOPMENT_SECRET_MARK)) {
       issues.push({ variable, expected: 'a secret of your own in production (SYNOD_ENV=production): this is a development default', received: '<redacted>' });
     }
   }
-  if (credentialVariables.length > 0 && credentialVariables.every((v) => config[v] === undefined)) {
+  if (config.NATS_PASSWORD !== undefined) {
     issues.push({
-      variable: credentialVariables[0]!,
-      expected: `NATS credentials in production (SYNOD_ENV=production): set ${credentialVariables.join(' or ')}`,
+      variable: 'NATS_PASSWORD',
+      expected: 'no NATS password in production (SYNOD_ENV=production): passwords are for development; use a client certificate (NATS_TLS_CERT, NATS_TLS_KEY) or NATS_CREDS',
+      received: '<redacted>',
+    });
+  }
+  if (config.NATS_TLS_CERT === undefined && config.NATS_CREDS === undefined) {
+    issues.push({
+      variable: 'NATS_TLS_CERT',
+      expected: 'NATS credentials in production (SYNOD_ENV=production): a client certificate (NATS_TLS_CERT with NATS_TLS_KEY) or NATS_CREDS',
       received: undefined,
     });
+  }
+  for (const variable of ['NATS_TLS_CERT', 'NATS_TLS_CA']) {
+    const path = config[variable];
+    if (typeof path === 'string' && isDevelopmentCertificateFile(path, DEVELOPMENT_SECRET_MARK)) {
+      issues.push({
+        variable,
+        expected: `a certificate of your own in production (SYNOD_ENV=production): this one is from the development CA (it carries ${DEVELOPMENT_SECRET_MARK})`,
+        received: path,
+      });
+    }
   }
   return issues;
 }

@@ -158,7 +158,7 @@ export class EndpointServer {
       code = e.code;
       reply = e.toEnvelope();
     }
-    this.respond(msg, reply, log ?? baseLog);
+    code = this.respond(msg, reply, log ?? baseLog) ?? code;
     // The NATS client writes in a microtask: one turn puts the reply on the wire before the
     // bookkeeping below (metrics) runs.
     await Promise.resolve();
@@ -187,15 +187,28 @@ export class EndpointServer {
     return parsed.data;
   }
 
-  private respond(msg: Msg, body: unknown, log: Logger): void {
+  /** Sends the reply; returns the error code sent instead when the reply could not go as it was. */
+  private respond(msg: Msg, body: unknown, log: Logger): string | undefined {
     if (!msg.reply) {
       this.drops.record('no reply subject', msg.subject);
-      return;
+      return undefined;
     }
     try {
-      const bytes = encoder.encode(JSON.stringify(body));
+      let bytes = encoder.encode(JSON.stringify(body));
+      let code: string | undefined;
+      const limit = this.opts.nc.info?.max_payload;
+      if (limit !== undefined && bytes.length > limit) {
+        // The answer asked for does not fit one bus message (a range over large values): the
+        // caller is told so, as it is told of a request too large, and may ask for less.
+        const e = new SynodError('PAYLOAD_TOO_LARGE', `the reply of ${bytes.length} bytes exceeds the bus's ${limit}-byte message limit: ask for less (a limit, a narrower prefix)`, {
+          details: { replyBytes: bytes.length, limitBytes: limit },
+        });
+        bytes = encoder.encode(JSON.stringify(e.toEnvelope()));
+        code = e.code;
+      }
       if (phases.hasSubscribers) publishPhase('reply');
       msg.respond(bytes);
+      return code;
     } catch (err) {
       log.error({ err }, 'could not send the reply');
       try {
@@ -203,6 +216,7 @@ export class EndpointServer {
       } catch {
         // The connection is gone; the requester times out.
       }
+      return 'INTERNAL';
     }
   }
 }

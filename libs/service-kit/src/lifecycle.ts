@@ -4,6 +4,8 @@ import { commonEnv, exitOnBadConfig, parseConfig, productionIssues, type ConfigI
 import { createRootLogger, type Logger } from './logger.js';
 import { createMetricsRegistry } from './metrics.js';
 import { connectNats, type Bus } from './nats.js';
+import { natsAuthIssues, natsAuthKind, natsAuthOf } from './nats-auth.js';
+import type { HttpServerInfo } from './http-routes.js';
 import { startOpsServer, type OpsRoutes, type ReadinessCheck } from './ops-server.js';
 import type { Registry } from 'prom-client';
 
@@ -22,6 +24,8 @@ export interface ServiceContext<C> {
 export interface StartedService {
   /** Fields of the ready line beyond `id` and `httpPort` (ports the app opened, for example). */
   ready?: Record<string, unknown>;
+  /** The app's own HTTP servers (`httpServerInfo`), listed with the ops server in the ready line's `http`. */
+  http?: HttpServerInfo[];
   /** Extra readiness checks for /readyz; "nats connected" is always there. */
   checks?: ReadinessCheck[];
   /**
@@ -60,14 +64,15 @@ export async function runService<S extends z.ZodRawShape>(def: ServiceDefinition
     exitOnBadConfig(def.service, [...(common.ok ? [] : common.issues), ...(own.ok ? [] : own.issues)]);
   }
   const config: z.output<z.ZodObject<S>> & CommonConfig = { ...common.config, ...own.config };
-  const crossIssues = [...(def.validate?.(config) ?? []), ...productionIssues(config)];
+  const crossIssues = [...(def.validate?.(config) ?? []), ...natsAuthIssues(config), ...productionIssues(config)];
   if (crossIssues.length > 0) exitOnBadConfig(def.service, crossIssues);
   const instanceId = def.instanceId?.(config) ?? `${def.service}-${randomBytes(4).toString('hex')}`;
   const log = createRootLogger({ service: def.service, instance: instanceId, level: config.LOG_LEVEL });
+  const auth = natsAuthOf(config);
   if (config.SYNOD_ENV !== 'production') {
     log.warn(
-      { env: config.SYNOD_ENV, natsAuthenticated: config.NATS_USER !== undefined },
-      'development mode: development default secrets and unauthenticated NATS are accepted (SYNOD_ENV=production refuses them)',
+      { env: config.SYNOD_ENV, natsAuthenticated: natsAuthKind(auth) !== 'none', natsAuth: natsAuthKind(auth), natsTls: auth.tlsCa !== undefined || auth.tlsCert !== undefined },
+      'development mode: development default secrets and certificates, NATS passwords and unauthenticated NATS are accepted (SYNOD_ENV=production refuses them)',
     );
   }
 
@@ -116,7 +121,7 @@ export async function runService<S extends z.ZodRawShape>(def: ServiceDefinition
 
   try {
     const metrics = createMetricsRegistry({ service: def.service, instance: instanceId });
-    bus = await connectNats({ servers: config.NATS_URL, name: `${def.service}/${instanceId}`, log, user: config.NATS_USER, pass: config.NATS_PASSWORD });
+    bus = await connectNats({ servers: config.NATS_URL, name: `${def.service}/${instanceId}`, log, auth });
     started = await def.start({ config, instanceId, log, bus, metrics });
     const connectedBus = bus;
     if (config.HTTP_PORT !== undefined) {
@@ -130,9 +135,11 @@ export async function runService<S extends z.ZodRawShape>(def: ServiceDefinition
     }
     if (stopping) return;
     // Written whatever LOG_LEVEL says: orchestration and test fixtures wait for this line.
+    // `http`: every route the process serves, by server (the fuzzer derives its targets from it).
+    const http = [...(started.http ?? []), ...(ops ? [ops.info] : [])];
     log
       .child({}, { level: 'info' })
-      .info({ id: instanceId, namespace: config.SYNOD_NAMESPACE, env: config.SYNOD_ENV, httpPort: ops?.port ?? null, ...started.ready }, 'ready');
+      .info({ id: instanceId, namespace: config.SYNOD_NAMESPACE, env: config.SYNOD_ENV, httpPort: ops?.port ?? null, ...started.ready, http }, 'ready');
   } catch (err) {
     log.fatal({ err }, 'failed to start');
     process.exit(1);

@@ -1,6 +1,7 @@
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { inboxPrefixFor } from '@synod/protocol';
 import type { Logger } from 'pino';
+import { natsAuthOptions, type NatsAuth } from './nats-auth.js';
 
 export type { NatsConnection, Msg, MsgHdrs, Subscription } from '@nats-io/transport-node';
 
@@ -9,9 +10,8 @@ export interface ConnectOptions {
   /** Client name shown by the server's monitoring (`service/instance`). */
   name: string;
   log: Logger;
-  /** Credentials for servers that authorize per user (NATS_USER / NATS_PASSWORD). */
-  user?: string;
-  pass?: string;
+  /** Who the process is on the bus and how it proves it (nats-auth.ts); none = anonymous, plaintext. */
+  auth?: NatsAuth;
 }
 
 /**
@@ -39,8 +39,8 @@ export async function connectNats(opts: ConnectOptions): Promise<Bus> {
   const nc = await connect({
     servers: opts.servers,
     name: opts.name,
-    ...(opts.user !== undefined ? { user: opts.user, pass: opts.pass ?? '' } : {}),
-    inboxPrefix: inboxPrefixFor(opts.user),
+    ...natsAuthOptions(opts.auth ?? {}),
+    inboxPrefix: inboxPrefixFor(opts.auth?.user),
     waitOnFirstConnect: true,
     maxReconnectAttempts: -1,
     reconnectTimeWait: 250,

@@ -1,7 +1,8 @@
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyPluginAsync } from 'fastify';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyPluginAsync, type FastifyReply } from 'fastify';
 import { SynodError, toSynodError } from '@synod/protocol';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
+import { httpServerInfo, trackRoutes, type HttpServerInfo } from './http-routes.js';
 
 /** An app's own routes on the ops port (admin surfaces); see {@link startOpsServer}. */
 export type OpsRoutes = FastifyPluginAsync;
@@ -16,6 +17,8 @@ export interface ReadinessCheck {
 
 export interface OpsServer {
   port: number;
+  /** Its port and routes, for the ready line. */
+  info: HttpServerInfo;
   close(): Promise<void>;
 }
 
@@ -33,7 +36,16 @@ export async function startOpsServer(opts: {
   log: Logger;
   routes?: OpsRoutes;
 }): Promise<OpsServer> {
-  const app: FastifyInstance = Fastify({ logger: false, bodyLimit: OPS_BODY_LIMIT_BYTES });
+  const app: FastifyInstance = Fastify({
+    logger: false,
+    bodyLimit: OPS_BODY_LIMIT_BYTES,
+    // Errors raised before routing (a path that is not valid percent-encoding) skip the error handler.
+    frameworkErrors: (err, _req, reply: FastifyReply) => {
+      const e = opsError(err);
+      void reply.code(e.httpStatus).send(e.toEnvelope());
+    },
+  });
+  trackRoutes(app);
   const log = opts.log.child({ component: 'ops-http' });
   app.setErrorHandler((err, _req, reply) => {
     const e = opsError(err);
@@ -43,8 +55,11 @@ export async function startOpsServer(opts: {
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_req, reply) => {
     const checks = Object.fromEntries(opts.checks.map((c) => [c.name, c.ok()]));
-    const ready = Object.values(checks).every(Boolean);
-    return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready', checks });
+    const failing = Object.entries(checks).filter(([, ok]) => !ok).map(([name]) => name);
+    if (failing.length === 0) return reply.code(200).send({ status: 'ready', checks });
+    // A 503 is an error answer like any other: the envelope, with the checks beside it for people.
+    const e = new SynodError('UNAVAILABLE', `not ready: ${failing.join(', ')}`, { details: { checks } });
+    return reply.code(503).send({ ...e.toEnvelope(), status: 'not ready', checks });
   });
   app.get('/metrics', async (_req, reply) => {
     const body = await opts.registry.metrics();
@@ -58,9 +73,10 @@ export async function startOpsServer(opts: {
   const address = app.server.address();
   const port = typeof address === 'object' && address !== null ? address.port : opts.port;
   log.info({ port }, 'ops server listening');
-  return { port, close: () => app.close() };
+  return { port, info: httpServerInfo('ops', port, app), close: () => app.close() };
 }
 
+/** Every refusal of the ops server as the catalog envelope, with the catalog's status. */
 function opsError(err: unknown): SynodError {
   if (err instanceof SynodError) return err;
   const fe = err as Partial<FastifyError>;

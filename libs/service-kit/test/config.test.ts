@@ -1,5 +1,9 @@
-import { describe, expect, it } from 'vitest';
-import { commonEnv, env, formatConfigIssues, parseConfig, productionIssues } from '../src/index.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createCa, issueClientCertificate, type CertificateAndKey } from '@synod/dev-pki';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { commonEnv, env, formatConfigIssues, natsAuthIssues, parseConfig, productionIssues } from '../src/index.js';
 
 describe('parseConfig', () => {
   it('applies defaults for the common variables', () => {
@@ -68,33 +72,96 @@ describe('parseConfig', () => {
 });
 
 describe('production mode (SYNOD_ENV=production)', () => {
+  let dir: string;
+  let dev: { ca: string; cert: string; key: string };
+  let own: { ca: string; cert: string; key: string };
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'synod-prod-'));
+    const write = async (name: string, ca: CertificateAndKey) => {
+      const pair = await issueClientCertificate(ca, { now: new Date(), validityDays: 30, subject: 'CN=gateway,O=Synod' });
+      const paths = { ca: join(dir, `${name}-ca.pem`), cert: join(dir, `${name}-cert.pem`), key: join(dir, `${name}-key.pem`) };
+      writeFileSync(paths.ca, ca.cert);
+      writeFileSync(paths.cert, pair.cert);
+      writeFileSync(paths.key, pair.key);
+      return paths;
+    };
+    dev = await write('dev', await createCa({ now: new Date(), validityDays: 30 }));
+    own = await write('own', await createCa({ now: new Date(), validityDays: 30, subject: 'CN=Example CA,O=Example' }));
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
   const parse = (source: Record<string, string>) => {
     const r = parseConfig({ ...commonEnv, ADMIN_TOKEN: env.string() }, source);
     if (!r.ok) throw new Error(formatConfigIssues(r.issues));
     return r.config;
   };
+  const withCert = (c: typeof own) => ({ NATS_TLS_CA: c.ca, NATS_TLS_CERT: c.cert, NATS_TLS_KEY: c.key });
 
-  it('accepts development defaults and no credentials outside production mode', () => {
+  it('accepts development defaults, passwords and no credentials outside production mode', () => {
     expect(productionIssues(parse({}))).toEqual([]);
     expect(productionIssues(parse({ NATS_USER: 'gateway', NATS_PASSWORD: 'gateway-dev-secret' }))).toEqual([]);
+    expect(productionIssues(parse(withCert(dev)))).toEqual([]);
   });
 
-  it('refuses a NATS connection without credentials, naming the variable', () => {
+  it('refuses a NATS connection without a certificate or credentials file, naming NATS_TLS_CERT', () => {
     const issues = productionIssues(parse({ SYNOD_ENV: 'production' }));
     expect(issues).toHaveLength(1);
-    expect(issues[0]).toMatchObject({ variable: 'NATS_USER', expected: expect.stringContaining('NATS credentials') });
-    expect(productionIssues(parse({ SYNOD_ENV: 'production' }), ['NATS_CREDS', 'NATS_USER'])[0]!.expected).toContain('NATS_CREDS or NATS_USER');
+    expect(issues[0]).toMatchObject({ variable: 'NATS_TLS_CERT', expected: expect.stringContaining('NATS credentials in production') });
+    expect(issues[0]!.expected).toContain('NATS_CREDS');
+  });
+
+  it('refuses a NATS password, even a real one, and never prints it', () => {
+    const issues = productionIssues(parse({ SYNOD_ENV: 'production', NATS_USER: 'gateway', NATS_PASSWORD: 'x7Vq-0b1c2d3e4f5a6b7c8', ...withCert(own) }));
+    expect(issues).toEqual([{ variable: 'NATS_PASSWORD', expected: expect.stringContaining('no NATS password in production'), received: '<redacted>' }]);
   });
 
   it('refuses every secret that holds a development default, and redacts it', () => {
-    const issues = productionIssues(parse({ SYNOD_ENV: 'production', NATS_USER: 'gateway', NATS_PASSWORD: 'gateway-dev-secret', ADMIN_TOKEN: 'my-DEV-SECRET-token' }));
+    const issues = productionIssues(parse({ SYNOD_ENV: 'production', NATS_USER: 'gateway', NATS_PASSWORD: 'gateway-dev-secret', ADMIN_TOKEN: 'my-DEV-SECRET-token', ...withCert(own) }));
     expect(issues.map((i) => i.variable).sort()).toEqual(['ADMIN_TOKEN', 'NATS_PASSWORD']);
     for (const i of issues) expect(i.received).toBe('<redacted>');
     expect(formatConfigIssues(issues)).not.toContain('gateway-dev-secret');
   });
 
-  it('accepts real credentials', () => {
-    expect(productionIssues(parse({ SYNOD_ENV: 'production', NATS_USER: 'gateway', NATS_PASSWORD: 'x7Vq-0b1c2d3e4f5a6b7c8' }))).toEqual([]);
+  it('refuses a certificate and a CA of the development PKI, naming each', () => {
+    const issues = productionIssues(parse({ SYNOD_ENV: 'production', NATS_USER: 'gateway', ...withCert(dev) }));
+    expect(issues.map((i) => i.variable).sort()).toEqual(['NATS_TLS_CA', 'NATS_TLS_CERT']);
+    expect(issues[0]!.expected).toContain('from the development CA');
+  });
+
+  it('accepts a certificate of its own, and a credentials file', () => {
+    expect(productionIssues(parse({ SYNOD_ENV: 'production', NATS_USER: 'gateway', ...withCert(own) }))).toEqual([]);
+    const creds = join(dir, 'user.creds');
+    writeFileSync(creds, '-----BEGIN NATS USER JWT-----\nx\n------END NATS USER JWT------\n-----BEGIN USER NKEY SEED-----\nSU\n------END USER NKEY SEED------\n');
+    expect(productionIssues(parse({ SYNOD_ENV: 'production', NATS_CREDS: creds }))).toEqual([]);
+  });
+
+  describe('the NATS identity files', () => {
+    it('names a missing or unreadable file by its variable', () => {
+      for (const variable of ['NATS_TLS_CA', 'NATS_TLS_CERT', 'NATS_TLS_KEY', 'NATS_CREDS']) {
+        const r = parseConfig(commonEnv, { [variable]: join(dir, 'missing.pem') });
+        expect(r.ok).toBe(false);
+        if (r.ok) continue;
+        expect(r.issues[0]).toMatchObject({ variable, expected: expect.stringContaining('cannot read it (ENOENT)') });
+      }
+      const r = parseConfig(commonEnv, { NATS_TLS_CA: dir });
+      expect(!r.ok && r.issues[0]!.expected).toContain('cannot read it (EISDIR)');
+    });
+
+    it('checks what the files hold: a certificate with its own key, both or neither, a CA, a credentials file', () => {
+      const issues = (source: Record<string, string>) => natsAuthIssues(parse(source)).map((i) => `${i.variable}: ${i.expected}`);
+      expect(issues(withCert(own))).toEqual([]);
+      expect(issues({ NATS_TLS_CERT: own.cert })).toEqual([expect.stringMatching(/^NATS_TLS_KEY: .*needs both/)]);
+      expect(issues({ NATS_TLS_KEY: own.key })).toEqual([expect.stringMatching(/^NATS_TLS_CERT: .*needs both/)]);
+      expect(issues({ NATS_TLS_CERT: own.cert, NATS_TLS_KEY: dev.key })).toEqual([expect.stringMatching(/^NATS_TLS_KEY: .*another certificate/)]);
+      const garbage = join(dir, 'garbage.pem');
+      writeFileSync(garbage, 'not a pem');
+      expect(issues({ NATS_TLS_CERT: garbage, NATS_TLS_KEY: garbage, NATS_TLS_CA: garbage, NATS_CREDS: garbage })).toEqual([
+        expect.stringMatching(/^NATS_TLS_CERT: expected a PEM certificate/),
+        expect.stringMatching(/^NATS_TLS_KEY: expected a PEM private key/),
+        expect.stringMatching(/^NATS_TLS_CA: expected PEM CA certificates/),
+        expect.stringMatching(/^NATS_CREDS: expected a NATS credentials file/),
+      ]);
+    });
   });
 });
 

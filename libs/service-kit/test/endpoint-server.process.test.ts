@@ -39,11 +39,13 @@ describe('EndpointServer on a real NATS server', () => {
   let server: EndpointServer;
   let subject: string;
   let slowSubject: string;
+  let bigSubject: string;
 
   beforeAll(async () => {
     const ns = uniqueNamespace();
     subject = `${ns}.add`;
     slowSubject = `${ns}.slow`;
+    bigSubject = `${ns}.big`;
     server = new EndpointServer({ nc, log: silent, onOutcome: (name, outcome, code) => outcomes.push(`${name}:${outcome}:${code ?? ''}`) });
     server.add('add', {
       subject,
@@ -53,6 +55,11 @@ describe('EndpointServer on a real NATS server', () => {
         if (a < 0) throw new Error('negative numbers upset this handler');
         return { sum: a + b };
       },
+    });
+    server.add('big', {
+      subject: bigSubject,
+      input: z.object({ chars: z.number().int().nonnegative() }),
+      handler: ({ chars }) => ({ data: 'x'.repeat(chars) }),
     });
     server.add('slow', {
       subject: slowSubject,
@@ -89,6 +96,16 @@ describe('EndpointServer on a real NATS server', () => {
     expect(reply.error.message).toMatch(message);
     expect(reply.error.retryable).toBe(false);
     expect(await raw(subject, '{"a":1,"b":1}')).toEqual({ result: { sum: 2 } });
+  });
+
+  // Found by the fuzzer (libs/fuzz): a range over large values answered INTERNAL, "the reply could not be sent".
+  it('answers a reply too large for one bus message with PAYLOAD_TOO_LARGE, and counts it so', async () => {
+    const limit = nc.info!.max_payload;
+    const reply = (await raw(bigSubject, JSON.stringify({ chars: limit + 1 }))) as { error: { code: string; message: string; retryable: boolean; details: unknown } };
+    expect(reply.error).toMatchObject({ code: 'PAYLOAD_TOO_LARGE', retryable: false, details: { limitBytes: limit } });
+    expect(reply.error.message).toMatch(/exceeds the bus's \d+-byte message limit/);
+    expect(outcomes).toContain('big:error:PAYLOAD_TOO_LARGE');
+    expect(await raw(bigSubject, JSON.stringify({ chars: 3 }))).toEqual({ result: { data: 'xxx' } });
   });
 
   it('answers a bad timeout header and a thrown handler with the envelope', async () => {

@@ -76,12 +76,15 @@ export async function startNats(opts: StartNatsOptions = {}): Promise<NatsFixtur
   }
 }
 
-/** Starts `nats-server` on a free loopback port and waits until it accepts clients. */
-export async function startNatsBinary(path: string, args: string[] = [], fixedPort?: number): Promise<NatsFixture> {
+/**
+ * Starts `nats-server` on a free loopback port and waits until it accepts clients. `env`: the
+ * server's environment (the variables a configuration file refers to); default: this process's.
+ */
+export async function startNatsBinary(path: string, args: string[] = [], fixedPort?: number, env?: NodeJS.ProcessEnv): Promise<NatsFixture> {
   for (let attempt = 0; ; attempt++) {
     const port = fixedPort ?? (await freePort());
     // Its own process group: a Ctrl-C meant for the stack's launcher must not stop the bus first.
-    const child = spawn(path, ['-a', '127.0.0.1', '-p', String(port), ...args], { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+    const child = spawn(path, ['-a', '127.0.0.1', '-p', String(port), ...args], { stdio: ['ignore', 'ignore', 'pipe'], detached: true, ...(env ? { env } : {}) });
     try {
       await waitForOutput(child, /Server is ready/, 10_000);
     } catch (err) {

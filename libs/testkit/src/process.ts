@@ -58,8 +58,14 @@ export class AppProcess {
   /** Starts the app and waits for its ready line; fails with its output if it exits first. */
   static async start(opts: AppProcessOptions): Promise<{ app: AppProcess; ready: LogLine }> {
     const app = new AppProcess(opts);
-    const ready = await app.waitForLine((l) => l.msg === 'ready', opts.readyTimeoutMs ?? 15_000);
-    return { app, ready };
+    try {
+      const ready = await app.waitForLine((l) => l.msg === 'ready', opts.readyTimeoutMs ?? 15_000);
+      return { app, ready };
+    } catch (err) {
+      // Nobody holds the process once start fails: it must not outlive the test.
+      app.signal('SIGKILL');
+      throw err;
+    }
   }
 
   /** Starts the app and waits for it to exit (for configuration errors and the like). */

@@ -1,30 +1,10 @@
 // A consensus engine's durable state in a Wal: records, the meta register and snapshots, for any
-// engine whose records carry a log index (Raft's entries, Paxos's accepted slots).
-import { snapshotBytes, type Membership, type Ready, type Snapshot, type SnapshotBytes } from '@synod/replog';
+// engine whose records carry a log index (Raft's entries, Paxos's accepted slots). What differs
+// between engines is the engine's WalFormat (libs/replog), which each engine module exports.
+import { fromUtf8 as dec, snapshotBytes, utf8 as enc, type Membership, type Ready, type Snapshot, type SnapshotBytes, type WalFormat } from '@synod/replog';
+import { WalCorruptionError } from './errors.js';
 import { SnapshotFile, type SnapshotWriter } from './snapshot-file.js';
 import { Wal, type WalOptions } from './wal.js';
-
-const enc = new TextEncoder();
-const dec = new TextDecoder();
-
-/** What differs between engines: how their records, meta and snapshot metadata look on disk. */
-export interface EngineWalFormat<Rec extends { index: number }, Meta, Extra> {
-  /** For messages: 'Raft', 'Paxos'. */
-  engine: string;
-  encodeRecord(r: Rec): Uint8Array;
-  decodeRecord(b: Uint8Array): Rec;
-  encodeMeta(m: Meta): Uint8Array;
-  decodeMeta(b: Uint8Array): Meta;
-  /**
-   * Whether `next` must be durable before this Ready's messages go out (a vote, a promise), rather
-   * than riding along with the next such change (a commit index alone: a restart re-learns it).
-   */
-  metaMustPersist(next: Meta, last: Meta | undefined): boolean;
-  /** Raft: a record at index i replaces every entry from i on. Paxos: a record replaces slot i only. */
-  supersedes: 'suffix' | 'slot';
-  /** The snapshot's engine metadata from its JSON form; throws if it is not valid. */
-  parseExtra(json: unknown): Extra;
-}
 
 /** What a restart reads back. */
 export interface EngineDurableState<Rec, Meta, Extra> {
@@ -39,8 +19,12 @@ export interface LocalSnapshotWriter<Extra> {
   write(chunk: Uint8Array): Promise<void>;
   /** The bytes written so far, read from the file on demand (hand it to the engine's snapshotTaken). */
   data(): SnapshotFile;
-  /** Makes it durable with the engine's metadata and releases what the older kept snapshot no longer needs. */
+  /**
+   * Makes it durable with the engine's metadata and releases what the older kept snapshot no longer
+   * needs. The reader `data()` gave is the snapshot's from then on (the engine may stream it).
+   */
   commit(snapshot: Snapshot<Extra>): Promise<void>;
+  /** Drops the snapshot, and closes the reader `data()` gave unless `commit` was called. */
   abort(): Promise<void>;
 }
 
@@ -72,18 +56,18 @@ export class EngineWalStorage<Rec extends { index: number }, Meta, Extra> {
   /** The file of the newest snapshot on disk, while the engine may still read it. */
   private current: SnapshotFile | undefined;
 
-  protected constructor(
+  private constructor(
     readonly wal: Wal,
-    private readonly format: EngineWalFormat<Rec, Meta, Extra>,
+    private readonly format: WalFormat<Rec, Meta, Extra>,
   ) {}
 
-  /** Opens the directory and reads back everything the engine needs to restart. */
-  protected static async openWith<Rec extends { index: number }, Meta, Extra, S extends EngineWalStorage<Rec, Meta, Extra>>(
+  /** Opens the directory and reads back everything the engine of `format` needs to restart. */
+  static async open<Rec extends { index: number }, Meta, Extra>(
     opts: WalOptions,
-    make: (wal: Wal) => S,
-  ): Promise<{ storage: S; durable: EngineDurableState<Rec, Meta, Extra> | undefined }> {
+    format: WalFormat<Rec, Meta, Extra>,
+  ): Promise<{ storage: EngineWalStorage<Rec, Meta, Extra>; durable: EngineDurableState<Rec, Meta, Extra> | undefined }> {
     const wal = await Wal.open(opts);
-    const storage = make(wal);
+    const storage = new EngineWalStorage(wal, format);
     try {
       const durable = await storage.load();
       return { storage, durable };
@@ -113,7 +97,13 @@ export class EngineWalStorage<Rec extends { index: number }, Meta, Extra> {
       this.base = m.index;
     }
     for await (const r of this.wal.replay(from)) {
-      const rec = f.decodeRecord(r.data);
+      let rec: Rec;
+      try {
+        rec = f.decodeRecord(r.data);
+      } catch (err) {
+        // Its CRC holds, so the bytes are as written: refused as corrupt all the same, pointing at it.
+        throw new WalCorruptionError(r.file, r.offset, `${f.engine} record ${r.seq} does not decode: ${(err as Error).message}`, { cause: err });
+      }
       durable.records.push(rec);
       this.track(rec.index, r.seq);
     }
@@ -171,12 +161,18 @@ export class EngineWalStorage<Rec extends { index: number }, Meta, Extra> {
    */
   async beginLocalSnapshot(index: number): Promise<LocalSnapshotWriter<Extra>> {
     const w = await this.wal.beginSnapshot(index);
+    let reader: SnapshotFile | undefined;
+    let committing = false;
     return {
       index,
       write: (chunk) => w.write(chunk),
-      data: () => w.payload(),
-      abort: () => w.abort(),
+      data: () => (reader = w.payload()),
+      abort: async () => {
+        if (!committing) reader?.close();
+        await w.abort();
+      },
       commit: async (snapshot) => {
+        committing = true;
         if (snapshot.index !== index) throw new Error(`snapshot at ${snapshot.index} committed to a writer begun at ${index}`);
         // Computed now, not at begin: records written meanwhile are tracked by now.
         const at = snapshot.index - this.base;
@@ -239,4 +235,23 @@ function parseSnapshotMeta(b: Uint8Array): SnapshotMeta {
     throw new Error('index, membership or replayFrom missing or invalid');
   }
   return m as SnapshotMeta;
+}
+
+/**
+ * Seeds the empty data directory `opts.dir` with `state` (an engine module's `bootstrap`: a
+ * snapshot and what goes with it), as an offline restore does. Refuses a directory that already
+ * holds state of any engine's WAL.
+ */
+export async function seedEngineWal<Rec extends { index: number }, Meta, Extra>(
+  opts: WalOptions,
+  format: WalFormat<Rec, Meta, Extra>,
+  state: { snapshot: Snapshot<Extra>; records: Rec[]; meta?: Meta },
+): Promise<void> {
+  const { storage, durable } = await EngineWalStorage.open(opts, format);
+  try {
+    if (durable) throw new Error(`${opts.dir} already holds ${format.engine} state; restore into an empty directory`);
+    await storage.persist(state);
+  } finally {
+    await storage.close();
+  }
 }

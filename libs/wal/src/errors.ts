@@ -44,8 +44,8 @@ export class WalCorruptionError extends WalError {
   /** Byte offset in `file` where the damage starts (the start of the bad record or header). */
   readonly offset: number;
 
-  constructor(file: string, offset: number, reason: string) {
-    super('WAL_CORRUPT', `WAL corrupt: ${file} at byte offset ${offset}: ${reason}`);
+  constructor(file: string, offset: number, reason: string, options: { cause?: unknown } = {}) {
+    super('WAL_CORRUPT', `WAL corrupt: ${file} at byte offset ${offset}: ${reason}`, options);
     this.file = file;
     this.offset = offset;
   }

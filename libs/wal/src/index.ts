@@ -4,5 +4,5 @@ export type { AppendResult, Snapshot, WalOptions, WalRecord, WalStats, WalWarnin
 export { WalError, WalCorruptionError, WAL_ERROR_CODES } from './errors.js';
 export type { WalErrorCode } from './errors.js';
 export { crc32c } from './crc32c.js';
-export { EngineWalStorage } from './engine-storage.js';
-export type { EngineDurableState, EngineWalFormat, LocalSnapshotWriter } from './engine-storage.js';
+export { EngineWalStorage, seedEngineWal } from './engine-storage.js';
+export type { EngineDurableState, LocalSnapshotWriter } from './engine-storage.js';

@@ -12,6 +12,7 @@ import {
   isSnapshotTemp,
   parseSegmentName,
   parseSnapshotName,
+  RECORD_HEADER_BYTES,
   scanRecords,
   segmentName,
   snapshotName,
@@ -49,6 +50,9 @@ export interface WalRecord {
   seq: number;
   /** A view into a buffer shared with the other records of its segment: copy it to keep it long. */
   data: Uint8Array;
+  /** The segment file holding it (absolute path) and the byte offset of its header there, for errors that must point at it. */
+  file: string;
+  offset: number;
 }
 
 export interface AppendResult {
@@ -240,7 +244,7 @@ export class Wal {
       const out: WalRecord[] = [];
       let seq = s.firstSeq;
       const scan = scanRecords(buf, (data) => {
-        if (seq >= fromSeq) out.push({ seq, data });
+        if (seq >= fromSeq) out.push({ seq, data, file: s.file, offset: data.byteOffset - buf.byteOffset - RECORD_HEADER_BYTES });
         seq++;
       });
       // It was whole at open (or when synced): damage now is new damage.

@@ -33,7 +33,9 @@ export async function writeFileAtomic(file: string, data: Uint8Array): Promise<v
 }
 
 export function registerSnapshot(program: Command, h: Helpers): void {
-  const snapshot = program.command('snapshot').description("save a consistent copy of the store's state to a file");
+  const snapshot = program
+    .command('snapshot')
+    .description("save a consistent copy of the store's state to a file (a new cluster is seeded from it offline by the replica: `main.js restore`)");
 
   snapshot
     .command('save')

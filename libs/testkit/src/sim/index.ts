@@ -1,2 +1,4 @@
-export { simulate, applyKv, DEFAULT_FAULTS, NO_FAULTS } from './simulator.js';
-export type { SimEngine, SimOptions, SimResult, FaultProfile } from './simulator.js';
+export { simulate } from './simulator.js';
+export type { SimOptions, SimResult } from './simulator.js';
+export { PROFILES, PROFILE_NAMES, NO_FAULTS } from './profiles.js';
+export type { FaultProfile, ProfileName } from './profiles.js';

@@ -1,81 +1,39 @@
 /**
- * A seeded, deterministic simulator that drives any consensus engine through the replicated-log
- * interface: a virtual clock, a network that drops, duplicates, reorders, delays and partitions
- * (symmetric and one-way), process pauses, and crashes that lose whatever was not persisted
- * (including a Ready whose persist was cut short, after the messages it may send before persisting
- * went out). Clients run a key-value workload; their history goes through the linearizability
- * checker at the end. Invariants are asserted after every event.
+ * A seeded, deterministic simulator of a whole replica group, driving the production driver: each
+ * node is an `EngineHost` (libs/engine-host) running an engine module, with group commit, thrifty
+ * replication and held commit notices, applying to the store's real state machine (libs/kv-state).
+ * The simulator gives the hosts a virtual clock, a network that drops, duplicates, reorders, delays
+ * and partitions (symmetric and one-way), and a disk whose writes take time and are lost or torn
+ * by a crash; processes pause and restart. Clients run a key-value workload through the hosts' own
+ * API (propose, read barriers) with exactly-once sessions; their history goes through the
+ * linearizability checker at the end. Invariants are asserted after every event.
  *
- * The same seed gives the same run, event for event: a failure prints its seed and the last events,
- * and `--seed` replays it.
+ * The same seed gives the same run, event for event: every random choice comes from the seed, and
+ * the hosts' asynchronous steps are run to a standstill after each event before the next one.
  */
-import { snapshotBytes, type Addressed, type CommittedEntry, type ConsensusEngine, type DurableState, type NodeId, type Ready, type Snapshot } from '@synod/replog';
+import pino from 'pino';
+import { EngineHost, type Clock, type EngineStorage, type LocalSnapshotWriter, type StateMachine } from '@synod/engine-host';
+import { ReplicatedKv, type KvApplyResult, type KvCommand, type KvCommandResult } from '@synod/kv-state';
+import { SynodError, type KvWriteOp } from '@synod/protocol';
+import {
+  concatBytes,
+  fromUtf8,
+  sameBytes,
+  snapshotBytes,
+  utf8,
+  type Addressed,
+  type CommittedEntry,
+  type ConsensusEngine,
+  type DurableState,
+  type EngineModule,
+  type NodeId,
+  type PeerMessage,
+  type Ready,
+  type Snapshot,
+} from '@synod/replog';
 import { seededRandom } from '../prng.js';
 import { checkLinearizability, kvModel, type KvInput, type KvOutput, type Operation } from '../linearizability/index.js';
-
-/** What the simulator needs to know about an engine. */
-export interface SimEngine<Msg extends Addressed, Rec, Meta> {
-  name: string;
-  create(opts: { id: NodeId; members: NodeId[]; random: () => number; durable?: DurableState<Rec, Meta> }): ConsensusEngine<Msg, Rec, Meta>;
-  /**
-   * Engine-specific invariants over the live engines, checked after every event. Returns a
-   * description of the first violation, or undefined. `state` persists across calls (per run).
-   */
-  checkInvariants?(engines: ReadonlyMap<NodeId, ConsensusEngine<Msg, Rec, Meta>>, state: Map<string, unknown>): string | undefined;
-  describe?(m: Msg): string;
-}
-
-export interface FaultProfile {
-  /** Probability a message is lost. */
-  drop: number;
-  /** Probability a message is delivered twice. */
-  duplicate: number;
-  /** Message delay bounds in ms (uniform): wide bounds reorder. */
-  delayMs: [number, number];
-  /** Mean ms between network changes (partition, one-way cut, heal); 0 disables. */
-  partitionEveryMs: number;
-  /** Mean ms between crashes; 0 disables. */
-  crashEveryMs: number;
-  /** Restart after this many ms (uniform). */
-  downMs: [number, number];
-  /** Probability a crash tears the node's next persist that writes anything (a prefix of its records survives). */
-  tornPersist: number;
-  /** Mean ms between process pauses; 0 disables. */
-  pauseEveryMs: number;
-  pauseMs: [number, number];
-  /** Mean ms between leadership transfers asked by an operator; 0 disables. */
-  transferEveryMs: number;
-  /** Take a state-machine snapshot every this many applied entries; 0 disables. */
-  snapshotEvery: number;
-}
-
-export const DEFAULT_FAULTS: FaultProfile = {
-  drop: 0.03,
-  duplicate: 0.02,
-  delayMs: [1, 25],
-  partitionEveryMs: 700,
-  crashEveryMs: 1500,
-  downMs: [30, 800],
-  tornPersist: 0.3,
-  pauseEveryMs: 2000,
-  pauseMs: [50, 600],
-  transferEveryMs: 3000,
-  snapshotEvery: 40,
-};
-
-export const NO_FAULTS: FaultProfile = {
-  drop: 0,
-  duplicate: 0,
-  delayMs: [1, 3],
-  partitionEveryMs: 0,
-  crashEveryMs: 0,
-  downMs: [0, 0],
-  tornPersist: 0,
-  pauseEveryMs: 0,
-  pauseMs: [0, 0],
-  transferEveryMs: 0,
-  snapshotEvery: 0,
-};
+import { PROFILES, type FaultProfile } from './profiles.js';
 
 export interface SimOptions {
   seed: number;
@@ -85,17 +43,22 @@ export interface SimOptions {
   /** Concurrent clients: bounded so the checker's search stays small. */
   clients?: number;
   keys?: number;
+  /** What goes wrong, and how often (default: the `mixed` profile). */
   faults?: FaultProfile;
   /** Virtual ms between ticks of each engine. */
   tickMs?: number;
   /** A client gives up on an operation after this many virtual ms (its outcome is then unknown). */
   clientTimeoutMs?: number;
+  /** A client tries another replica when one attempt is unanswered this long. */
+  attemptTimeoutMs?: number;
   /** Checker budget, in explored states. */
   maxCheckStates?: number;
   /** Hard bound on virtual time, in ms: a run that cannot finish its operations by then fails. */
   maxVirtualMs?: number;
   /** Events kept for the failure trace. */
   traceLength?: number;
+  /** Test-only: every host breaks this rule of the Ready contract (HostOptions.brokenRule). */
+  brokenRule?: 'ack-before-persist' | 'apply-past-commit';
 }
 
 export interface SimResult {
@@ -112,6 +75,7 @@ export interface SimResult {
     unknownOps: number;
     elections: number;
     crashes: number;
+    tornPersists: number;
     partitions: number;
     pauses: number;
     snapshots: number;
@@ -119,47 +83,72 @@ export interface SimResult {
   };
 }
 
-type KvCommand = { opId: number; input: KvInput };
+/** The engine as the simulator needs it: a module (its simulator adapter, WAL format and hints). */
+type SimModule<Msg extends PeerMessage, Rec extends { index: number }, Meta, Extra> = Pick<EngineModule<Msg, Rec, Meta, Extra>, 'name' | 'sim' | 'wal' | 'hints'>;
 
-interface SimNode<Msg extends Addressed, Rec, Meta> {
+interface Durable<Rec, Meta> {
+  snapshot?: Snapshot;
+  records: Rec[];
+  meta?: Meta;
+}
+
+interface SimNode<Msg extends Addressed, Rec extends { index: number }, Meta> {
   id: NodeId;
+  incarnation: number;
   engine: ConsensusEngine<Msg, Rec, Meta>;
-  durable: { snapshot?: Snapshot; records: Rec[]; meta?: Meta };
+  host: EngineHost<Msg, Rec, Meta, KvApplyResult>;
+  kv: ReplicatedKv;
+  disk: SimDisk<Msg, Rec, Meta>;
   up: boolean;
   pausedUntil: number;
-  /** Ticks owed after a pause: the driver catches up by elapsed time before anything else. */
-  lastTickAt: number;
-  tearNextPersist: boolean;
-  kv: Map<string, string>;
+  /** Index of the last entry applied (or of the snapshot restored). */
   applied: number;
-  pendingWrites: Map<number, number>;
-  pendingReads: Map<string, { opId: number; key: string }>;
-  readyReads: { ctx: string; index: number }[];
-  appliedSinceSnapshot: number;
-  incarnation: number;
+}
+
+interface Timer {
+  fn: () => void;
+  cancelled: boolean;
+}
+
+interface ClientOp {
+  opId: number;
+  input: KvInput;
+  call: number;
+  deadline: number;
+  attempt: number;
+  /** The session seq of a write (or a read through the log): every attempt carries the same one (exactly-once); 0 for a read behind a barrier. */
+  seq: number;
+  /** A read behind a read barrier (lease or read-index) rather than through the log. */
+  barrier?: 'lease' | 'read-index';
 }
 
 interface ClientState {
   id: number;
-  op?: { opId: number; input: KvInput; call: number; deadline: number; target: NodeId; proposed: boolean };
+  clientId: string;
+  seq: number;
+  /** A write of this client was answered: its session exists, so it may acknowledge its answers. */
+  answered: boolean;
+  op?: ClientOp;
   preferred: NodeId;
 }
 
+type ClientReply = { ok: true; output: KvOutput } | { ok: false; hint?: NodeId | undefined };
+
 type Event =
-  | { kind: 'tick' }
+  | { kind: 'timer'; node: NodeId; incarnation: number; timer: Timer }
+  | { kind: 'disk'; node: NodeId; incarnation: number }
   | { kind: 'deliver'; msg: unknown; to: NodeId; from: NodeId; incarnation: number }
-  | { kind: 'client-request'; client: number; opId: number; to: NodeId }
-  | { kind: 'client-reply'; client: number; opId: number; from: NodeId; reply: ClientReply }
+  | { kind: 'client-request'; client: number; opId: number; attempt: number; to: NodeId }
+  | { kind: 'client-reply'; client: number; opId: number; attempt: number; reply: ClientReply }
+  | { kind: 'client-attempt-timeout'; client: number; opId: number; attempt: number }
+  | { kind: 'client-deadline'; client: number; opId: number }
   | { kind: 'client-next'; client: number }
   | { kind: 'fault' }
   | { kind: 'restart'; node: NodeId }
   | { kind: 'resume'; node: NodeId }
   | { kind: 'heal' };
 
-type ClientReply = { ok: true; output: KvOutput } | { ok: false; retry: boolean; hint?: NodeId | undefined };
-
-const enc = new TextEncoder();
-const dec = new TextDecoder();
+const silent = pino({ level: 'silent' });
 
 /** Binary heap of events ordered by (time, sequence): same seed, same order. */
 class EventQueue {
@@ -208,12 +197,82 @@ function less(a: { at: number; seq: number }, b: { at: number; seq: number }): b
 
 class SimFailure extends Error {}
 
+/**
+ * A node's disk: a persist completes after the profile's disk latency; a crash before then keeps a
+ * prefix of its records (and maybe its snapshot), never its meta. A meta change the engine's WAL
+ * format would write lazily (a commit index alone) is not written, as on the real WAL.
+ */
+class SimDisk<Msg, Rec extends { index: number }, Meta> implements EngineStorage<Msg, Rec, Meta> {
+  /** The persist in progress, completed by the simulator's `disk` event. */
+  inFlight: { rd: Pick<Ready<Msg, Rec, Meta>, 'snapshot' | 'records' | 'meta'>; done: () => void } | undefined;
+
+  constructor(
+    readonly durable: Durable<Rec, Meta>,
+    private readonly mustPersist: (next: Meta, last: Meta | undefined) => boolean,
+    private readonly started: (disk: SimDisk<Msg, Rec, Meta>) => void,
+    private readonly snapshotted: () => void,
+  ) {}
+
+  persist(rd: Pick<Ready<Msg, Rec, Meta>, 'snapshot' | 'records' | 'meta'>): Promise<void> | undefined {
+    if (!rd.snapshot && rd.records.length === 0 && (rd.meta === undefined || !this.mustPersist(rd.meta, this.durable.meta))) return undefined;
+    return new Promise((done) => {
+      this.inFlight = { rd, done };
+      this.started(this);
+    });
+  }
+
+  /** The persist in flight reaches the disk. */
+  complete(): void {
+    const f = this.inFlight;
+    if (!f) return;
+    this.inFlight = undefined;
+    this.write(f.rd, f.rd.records.length, true);
+    f.done();
+  }
+
+  /** A crash in the middle of the persist in flight: `kept` of its records, maybe its snapshot, no meta. */
+  tear(kept: number, withSnapshot: boolean): void {
+    const f = this.inFlight;
+    if (!f) return;
+    this.inFlight = undefined;
+    this.write({ ...(withSnapshot && f.rd.snapshot ? { snapshot: f.rd.snapshot } : {}), records: f.rd.records }, kept, false);
+  }
+
+  private write(rd: Pick<Ready<Msg, Rec, Meta>, 'snapshot' | 'records' | 'meta'>, records: number, meta: boolean): void {
+    if (rd.snapshot) {
+      // A snapshot from the leader supersedes every record before it.
+      this.durable.snapshot = rd.snapshot;
+      this.durable.records = [];
+    }
+    this.durable.records.push(...rd.records.slice(0, records));
+    if (meta && rd.meta !== undefined && this.mustPersist(rd.meta, this.durable.meta)) this.durable.meta = rd.meta;
+  }
+
+  beginLocalSnapshot(): Promise<LocalSnapshotWriter> {
+    const chunks: Uint8Array[] = [];
+    return Promise.resolve({
+      write: (chunk: Uint8Array) => {
+        chunks.push(chunk.slice());
+        return Promise.resolve();
+      },
+      data: () => concatBytes(chunks),
+      commit: (snapshot: Snapshot) => {
+        // Records stay: they hold the entries after the snapshot.
+        this.durable.snapshot = snapshot;
+        this.snapshotted();
+        return Promise.resolve();
+      },
+      abort: () => Promise.resolve(),
+    });
+  }
+}
+
 /** Runs one seeded simulation of `engine`. Never throws for a failing run: the result says why. */
-export function simulate<Msg extends Addressed, Rec, Meta>(engine: SimEngine<Msg, Rec, Meta>, options: SimOptions): SimResult {
+export function simulate<Msg extends PeerMessage, Rec extends { index: number }, Meta, Extra>(engine: SimModule<Msg, Rec, Meta, Extra>, options: SimOptions): Promise<SimResult> {
   return new Simulation(engine, options).run();
 }
 
-class Simulation<Msg extends Addressed, Rec, Meta> {
+class Simulation<Msg extends PeerMessage, Rec extends { index: number }, Meta, Extra> {
   private readonly rand: () => number;
   private readonly q = new EventQueue();
   private now = 0;
@@ -221,17 +280,25 @@ class Simulation<Msg extends Addressed, Rec, Meta> {
   private readonly nodes = new Map<NodeId, SimNode<Msg, Rec, Meta>>();
   private readonly clients: ClientState[] = [];
   private readonly history: Operation<KvInput, KvOutput>[] = [];
-  private readonly trace: string[] = [];
+  /** Per key, the inputs of its last three finished writes (what a compare-and-set expects). */
+  private readonly recentWrites = new Map<string, KvInput[]>();
+  /** The last events, formatted only when a run fails (a ring of `traceLength`). */
+  private readonly trace: { at: number; line: string | (() => string) }[] = [];
+  private traceAt = 0;
   private readonly f: FaultProfile;
-  private readonly o: Required<Omit<SimOptions, 'faults'>>;
+  private readonly o: Required<Omit<SimOptions, 'faults' | 'brokenRule'>>;
   /** Links cut, as "from->to". */
   private readonly cut = new Set<string>();
   private nextOpId = 1;
   private finishedOps = 0;
   private readonly invariantState = new Map<string, unknown>();
-  /** index → fingerprint of the entry any node applied there (state machine safety, engine-neutral). */
-  private readonly appliedAt = new Map<number, string>();
-  private leaderSeen = new Map<number, NodeId>();
+  /** index → the entry any node applied there (state machine safety, engine-neutral). */
+  private readonly appliedAt = new Map<number, CommittedEntry>();
+  private readonly leaderSeen = new Map<number, NodeId>();
+  /** Nodes whose next persist that writes anything is cut short by a crash. */
+  private readonly tearNext = new Set<NodeId>();
+  /** The first failure a host or a state machine reported from inside the hosts' loops. */
+  private failure: string | undefined;
   private readonly stats: SimResult['stats'] = {
     events: 0,
     virtualMs: 0,
@@ -240,6 +307,7 @@ class Simulation<Msg extends Addressed, Rec, Meta> {
     unknownOps: 0,
     elections: 0,
     crashes: 0,
+    tornPersists: 0,
     partitions: 0,
     pauses: 0,
     snapshots: 0,
@@ -247,11 +315,11 @@ class Simulation<Msg extends Addressed, Rec, Meta> {
   };
 
   constructor(
-    private readonly engine: SimEngine<Msg, Rec, Meta>,
-    options: SimOptions,
+    private readonly engine: SimModule<Msg, Rec, Meta, Extra>,
+    private readonly options: SimOptions,
   ) {
     this.rand = seededRandom(options.seed);
-    this.f = options.faults ?? DEFAULT_FAULTS;
+    this.f = options.faults ?? PROFILES.mixed;
     this.o = {
       seed: options.seed,
       nodes: options.nodes ?? 3,
@@ -260,6 +328,7 @@ class Simulation<Msg extends Addressed, Rec, Meta> {
       keys: options.keys ?? 3,
       tickMs: options.tickMs ?? 10,
       clientTimeoutMs: options.clientTimeoutMs ?? 1000,
+      attemptTimeoutMs: options.attemptTimeoutMs ?? 300,
       maxCheckStates: options.maxCheckStates ?? 2_000_000,
       maxVirtualMs: options.maxVirtualMs ?? 600_000,
       traceLength: options.traceLength ?? 60,
@@ -267,14 +336,14 @@ class Simulation<Msg extends Addressed, Rec, Meta> {
     this.ids = Array.from({ length: this.o.nodes }, (_, i) => `n${i + 1}`);
   }
 
-  run(): SimResult {
+  async run(): Promise<SimResult> {
     try {
       for (const id of this.ids) this.startNode(id, { records: [] });
+      await this.settle();
       for (let c = 0; c < this.o.clients; c++) {
-        this.clients.push({ id: c, preferred: this.pick(this.ids) });
+        this.clients.push({ id: c, clientId: `client-${c}`, seq: 0, answered: false, preferred: this.pick(this.ids) });
         this.q.push(this.between(0, 20), { kind: 'client-next', client: c });
       }
-      this.q.push(this.o.tickMs, { kind: 'tick' });
       this.scheduleFault();
       while (this.finishedOps < this.o.ops) {
         const item = this.q.pop();
@@ -283,7 +352,8 @@ class Simulation<Msg extends Addressed, Rec, Meta> {
         if (this.now > this.o.maxVirtualMs) throw new SimFailure(`liveness: only ${this.finishedOps} of ${this.o.ops} operations finished in ${this.o.maxVirtualMs} virtual ms`);
         this.stats.events++;
         this.handle(item.ev);
-        this.processReadies();
+        await this.settle();
+        if (this.failure !== undefined) throw new SimFailure(this.failure);
         this.checkInvariants();
       }
       this.stats.virtualMs = this.now;
@@ -300,9 +370,24 @@ class Simulation<Msg extends Addressed, Rec, Meta> {
       return { seed: this.o.seed, ok: true, trace: [], stats: this.stats };
     } catch (err) {
       this.stats.virtualMs = this.now;
-      const failure = err instanceof SimFailure ? err.message : `engine threw: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`;
-      return { seed: this.o.seed, ok: false, failure, trace: [...this.trace], stats: this.stats };
+      const failure = err instanceof SimFailure ? err.message : `the simulation threw: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`;
+      return { seed: this.o.seed, ok: false, failure, trace: this.traceLines(), stats: this.stats };
     }
+  }
+
+  /**
+   * Lets the hosts' asynchronous steps run until each live one is idle or waits for its disk, then
+   * the callbacks chained on what they resolved (the clients' answers). Microtasks run in a fixed
+   * order, so this is as deterministic as the events.
+   */
+  private async settle(): Promise<void> {
+    for (let i = 0; i < 100_000; i++) {
+      let busy = false;
+      for (const n of this.nodes.values()) if (n.up && n.host.busy && n.disk.inFlight === undefined) busy = true;
+      if (!busy) break;
+      await null;
+    }
+    for (let i = 0; i < 4; i++) await null;
   }
 
   // ------------------------------------------------------------------ randomness helpers
@@ -319,47 +404,128 @@ class Simulation<Msg extends Addressed, Rec, Meta> {
     return xs[Math.floor(this.rand() * xs.length)]!;
   }
 
-  private log(line: string): void {
-    this.trace.push(`${String(this.now).padStart(7)}ms ${line}`);
-    if (this.trace.length > this.o.traceLength) this.trace.shift();
+  private log(line: string | (() => string)): void {
+    const entry = { at: this.now, line };
+    if (this.trace.length < this.o.traceLength) this.trace.push(entry);
+    else this.trace[this.traceAt++ % this.o.traceLength] = entry;
+  }
+
+  private traceLines(): string[] {
+    const n = this.trace.length;
+    const start = n < this.o.traceLength ? 0 : this.traceAt % n;
+    return Array.from({ length: n }, (_, i) => this.trace[(start + i) % n]!).map((e) => `${String(e.at).padStart(7)}ms ${typeof e.line === 'string' ? e.line : e.line()}`);
+  }
+
+  private fail(why: string): void {
+    this.failure ??= why;
   }
 
   // ------------------------------------------------------------------ nodes
 
-  private startNode(id: NodeId, durable: SimNode<Msg, Rec, Meta>['durable']): void {
-    const prev = this.nodes.get(id);
+  /** Starts (or restarts) a node on what its disk holds: an engine, the store's state machine, a host. */
+  private startNode(id: NodeId, durable: Durable<Rec, Meta>): void {
+    const incarnation = (this.nodes.get(id)?.incarnation ?? 0) + 1;
     const copy: DurableState<Rec, Meta> = { records: [...durable.records] };
     if (durable.snapshot) copy.snapshot = durable.snapshot;
     if (durable.meta !== undefined) copy.meta = durable.meta;
     const fresh = !durable.snapshot && durable.records.length === 0 && durable.meta === undefined;
-    const engine = this.engine.create({ id, members: this.ids, random: seededRandom(Math.floor(this.rand() * 2 ** 31)), ...(fresh ? {} : { durable: copy }) });
-    const node: SimNode<Msg, Rec, Meta> = {
-      id,
-      engine,
+    const engine = this.engine.sim.create(
+      { id, initialMembership: { voters: this.ids, learners: [] }, random: seededRandom(Math.floor(this.rand() * 2 ** 31)), electionTicks: 10, heartbeatTicks: 1 },
+      fresh ? undefined : copy,
+    );
+    const kv = new ReplicatedKv((index, problem) => this.fail(`${id} applied a bad entry at ${index}: ${problem}`));
+    const disk = new SimDisk<Msg, Rec, Meta>(
       durable,
-      up: true,
-      pausedUntil: 0,
-      lastTickAt: this.now,
-      tearNextPersist: false,
-      kv: new Map(),
-      applied: 0,
-      pendingWrites: new Map(),
-      pendingReads: new Map(),
-      readyReads: [],
-      appliedSinceSnapshot: 0,
-      incarnation: (prev?.incarnation ?? 0) + 1,
-    };
+      (next, last) => this.engine.wal.metaMustPersist(next, last),
+      (d) => this.diskStarted(id, incarnation, d),
+      () => this.stats.snapshots++,
+    );
+    const node = { id, incarnation, engine, kv, disk, up: true, pausedUntil: 0, applied: 0 } as SimNode<Msg, Rec, Meta>;
     // The state machine restarts from the snapshot; the engine hands out the rest of the log.
     if (durable.snapshot) {
-      node.kv = decodeKv(snapshotBytes(durable.snapshot.data));
+      kv.restore(snapshotBytes(durable.snapshot.data));
       node.applied = durable.snapshot.index;
     }
+    const sm: StateMachine<KvApplyResult> = {
+      apply: (e) => {
+        this.checkApply(node, e);
+        return kv.apply(e);
+      },
+      beginSnapshot: () => kv.beginSnapshot(),
+      restore: (data, index) => {
+        kv.restore(data);
+        node.applied = index;
+        this.log(`${id} installed snapshot @${index}`);
+      },
+    };
+    const broken = this.options.brokenRule;
+    node.host = new EngineHost<Msg, Rec, Meta, KvApplyResult>({
+      engine,
+      storage: disk,
+      sm,
+      send: (msgs) => {
+        for (const m of msgs) this.send(m);
+      },
+      hints: this.engine.hints,
+      log: silent,
+      clock: this.clockOf(id, incarnation),
+      onFatal: (err) => this.fail(err instanceof SimFailure ? err.message : `${id}'s driver failed: ${err.stack ?? err.message}`),
+      engineName: this.engine.name,
+      tickMs: this.o.tickMs,
+      snapshotEvery: this.f.snapshotEvery,
+      initialSnapshotBytes: durable.snapshot?.data.length,
+      onRoleChange: (role, leader, epoch) => {
+        this.log(`${id} is ${role} (epoch ${epoch}, leader ${leader ?? '-'})`);
+        if (role !== 'leader') return;
+        this.stats.elections++;
+        // Election safety, engine-neutral form: one leader per epoch.
+        const other = this.leaderSeen.get(epoch);
+        if (other === undefined) this.leaderSeen.set(epoch, id);
+        else if (other !== id) this.fail(`election safety: ${other} and ${id} both led epoch ${epoch}`);
+      },
+      thrifty: { holdMs: 5, hedgeMinMs: 2 },
+      ...(broken === 'apply-past-commit' ? { brokenRule: { rule: broken, entryOf: (r: Rec) => this.engine.wal.entryOf(r) } } : broken ? { brokenRule: { rule: broken } } : {}),
+    });
     this.nodes.set(id, node);
+    node.host.start();
+  }
+
+  /** The node's clock: virtual time, timers as events of this incarnation (dropped once it crashed). */
+  private clockOf(node: NodeId, incarnation: number): Clock {
+    return {
+      now: () => this.now,
+      setTimer: (fn, ms) => {
+        const timer: Timer = { fn, cancelled: false };
+        // As Node's timers: at least 1 ms (a shorter wait at a fractional time would not move the clock).
+        this.q.push(this.now + Math.max(1, ms), { kind: 'timer', node, incarnation, timer });
+        return timer;
+      },
+      clearTimer: (t) => {
+        (t as Timer).cancelled = true;
+      },
+      soon: (fn) => this.q.push(this.now, { kind: 'timer', node, incarnation, timer: { fn, cancelled: false } }),
+    };
+  }
+
+  private diskStarted(id: NodeId, incarnation: number, disk: SimDisk<Msg, Rec, Meta>): void {
+    const node = this.nodes.get(id);
+    if (this.tearNext.delete(id) && node) {
+      // The process dies while writing, after sending what may go before the persist.
+      const f = disk.inFlight!;
+      const kept = this.between(0, f.rd.records.length);
+      disk.tear(kept, this.chance(0.5));
+      this.stats.tornPersists++;
+      this.crash(node, `torn persist: ${kept}/${f.rd.records.length} records`);
+      return;
+    }
+    this.q.push(this.now + this.between(...this.f.diskMs), { kind: 'disk', node: id, incarnation });
   }
 
   private crash(node: SimNode<Msg, Rec, Meta>, why: string): void {
     node.up = false;
     this.stats.crashes++;
+    // What was being written when the process died: a prefix of it reached the disk.
+    if (node.disk.inFlight) node.disk.tear(this.between(0, node.disk.inFlight.rd.records.length), this.chance(0.5));
     this.log(`CRASH ${node.id} (${why})`);
     this.q.push(this.now + this.between(...this.f.downMs), { kind: 'restart', node: node.id });
   }
@@ -368,117 +534,16 @@ class Simulation<Msg extends Addressed, Rec, Meta> {
     return node.up && node.pausedUntil <= this.now;
   }
 
-  /** A resumed node first catches up the ticks it owes, as a driver ticking by elapsed time would. */
-  private catchUpTicks(node: SimNode<Msg, Rec, Meta>): void {
-    while (node.lastTickAt + this.o.tickMs <= this.now) {
-      node.lastTickAt += this.o.tickMs;
-      node.engine.tick();
-      if (node.engine.hasReady()) this.processReady(node);
-      if (!node.up) return;
-    }
-  }
-
-  private processReadies(): void {
-    for (const node of this.nodes.values()) {
-      if (!this.live(node)) continue;
-      for (let guard = 0; guard < 100 && node.up && node.engine.hasReady(); guard++) this.processReady(node);
-    }
-  }
-
-  /** Carries out one Ready exactly as the interface's ordering contract says. */
-  private processReady(node: SimNode<Msg, Rec, Meta>): void {
-    const rd: Ready<Msg, Rec, Meta> = node.engine.ready();
-    // 0. What may go out before the persist does, and is on the wire even if the persist is cut.
-    const early = rd.sendBeforePersist ?? [];
-    for (const m of early) this.send(m);
-    // 1. Persist: snapshot, records, meta.
-    // A torn persist needs something to write: a Ready with nothing to persist does not tear.
-    if (node.tearNextPersist && (rd.snapshot !== undefined || rd.records.length > 0 || rd.meta !== undefined)) {
-      // The process dies while writing, after sending `early`: a prefix of the records (maybe
-      // none) reaches the disk, meta does not, nothing else is sent or applied.
-      const kept = this.between(0, rd.records.length);
-      if (rd.snapshot && this.chance(0.5)) {
-        node.durable.snapshot = rd.snapshot;
-        node.durable.records = [];
-      }
-      node.durable.records.push(...rd.records.slice(0, kept));
-      this.crash(node, `torn persist: ${kept}/${rd.records.length} records${early.length > 0 ? `, ${early.length} messages sent before it` : ''}`);
-      return;
-    }
-    if (rd.snapshot) {
-      // A snapshot from the leader replaces the whole log: earlier records are superseded.
-      node.durable.snapshot = rd.snapshot;
-      node.durable.records = [];
-    }
-    node.durable.records.push(...rd.records);
-    if (rd.meta !== undefined) node.durable.meta = rd.meta;
-    // 2. Send.
-    for (const m of rd.messages) this.send(m);
-    // 3. Apply.
-    if (rd.snapshot) {
-      node.kv = decodeKv(snapshotBytes(rd.snapshot.data));
-      node.applied = rd.snapshot.index;
-      this.log(`${node.id} installed snapshot @${rd.snapshot.index}`);
-    }
-    for (const e of rd.committed) this.apply(node, e);
-    if (rd.softState) {
-      this.log(`${node.id} is ${rd.softState.role} (epoch ${rd.softState.epoch}, leader ${rd.softState.leader ?? '-'})`);
-      if (rd.softState.role === 'leader') this.stats.elections++;
-      if (rd.softState.role !== 'leader') {
-        // Reads waiting for a barrier of a leadership we lost are refused; the client retries.
-        for (const [ctx, r] of node.pendingReads) {
-          node.pendingReads.delete(ctx);
-          this.replyToClient(node, r.opId, { ok: false, retry: true, hint: rd.softState.leader });
-        }
-        node.readyReads = [];
-      }
-    }
-    // 4. Reads whose barrier is applied.
-    node.readyReads.push(...rd.readStates);
-    this.serveReads(node);
-    node.engine.advance();
-    // The state machine may snapshot now that it applied more.
-    if (this.f.snapshotEvery > 0 && node.appliedSinceSnapshot >= this.f.snapshotEvery) {
-      node.appliedSinceSnapshot = 0;
-      // The driver persists the snapshot; records stay (they hold the entries after it).
-      node.durable.snapshot = node.engine.snapshotTaken(node.applied, encodeKv(node.kv));
-      this.stats.snapshots++;
-    }
-  }
-
-  private apply(node: SimNode<Msg, Rec, Meta>, e: CommittedEntry): void {
+  /** Applied in order on every node, and the same entry at every index on all of them. */
+  private checkApply(node: SimNode<Msg, Rec, Meta>, e: CommittedEntry): void {
     if (e.index !== node.applied + 1) throw new SimFailure(`${node.id} applied index ${e.index} after ${node.applied}: gap or repeat`);
     node.applied = e.index;
-    node.appliedSinceSnapshot++;
-    const fingerprint = `${e.kind}:${dec.decode(e.data)}`;
     const seen = this.appliedAt.get(e.index);
-    if (seen === undefined) this.appliedAt.set(e.index, fingerprint);
-    else if (seen !== fingerprint) {
-      throw new SimFailure(`state machine safety: ${node.id} applied ${JSON.stringify(fingerprint)} at index ${e.index}, another node applied ${JSON.stringify(seen)}`);
+    if (seen === undefined) this.appliedAt.set(e.index, e);
+    else if (seen.kind !== e.kind || !sameBytes(seen.data, e.data)) {
+      const show = (x: CommittedEntry) => JSON.stringify(`${x.kind}:${fromUtf8.decode(x.data)}`);
+      throw new SimFailure(`state machine safety: ${node.id} applied ${show(e)} at index ${e.index}, another node applied ${show(seen)}`);
     }
-    if (e.kind !== 'command') return;
-    const cmd = JSON.parse(dec.decode(e.data)) as KvCommand;
-    const output = applyKv(node.kv, cmd.input);
-    const client = node.pendingWrites.get(cmd.opId);
-    if (client !== undefined) {
-      node.pendingWrites.delete(cmd.opId);
-      this.replyToClient(node, cmd.opId, { ok: true, output }, client);
-    }
-  }
-
-  private serveReads(node: SimNode<Msg, Rec, Meta>): void {
-    const still: { ctx: string; index: number }[] = [];
-    for (const rs of node.readyReads) {
-      if (rs.index > node.applied) {
-        still.push(rs);
-        continue;
-      }
-      const r = node.pendingReads.get(rs.ctx);
-      if (!r) continue;
-      node.pendingReads.delete(rs.ctx);
-      this.replyToClient(node, r.opId, { ok: true, output: { value: node.kv.get(r.key) ?? null } });
-    }
-    node.readyReads = still;
   }
 
   // ------------------------------------------------------------------ network
@@ -498,39 +563,60 @@ class Simulation<Msg extends Addressed, Rec, Meta> {
 
   // ------------------------------------------------------------------ events
 
+  /** A paused process does nothing: what arrives for it (timers, disk, messages, requests) waits. */
+  private deferIfPaused(node: SimNode<Msg, Rec, Meta>, ev: Event): boolean {
+    if (node.pausedUntil <= this.now) return false;
+    this.q.push(node.pausedUntil, ev);
+    return true;
+  }
+
   private handle(ev: Event): void {
     switch (ev.kind) {
-      case 'tick': {
-        for (const node of this.nodes.values()) {
-          if (!this.live(node)) continue;
-          this.catchUpTicks(node);
-        }
-        this.q.push(this.now + this.o.tickMs, { kind: 'tick' });
+      case 'timer': {
+        const node = this.nodes.get(ev.node);
+        if (!node || !node.up || node.incarnation !== ev.incarnation || ev.timer.cancelled || this.deferIfPaused(node, ev)) return;
+        ev.timer.fn();
+        return;
+      }
+      case 'disk': {
+        const node = this.nodes.get(ev.node);
+        if (!node || !node.up || node.incarnation !== ev.incarnation || this.deferIfPaused(node, ev)) return;
+        node.disk.complete();
         return;
       }
       case 'deliver': {
         const node = this.nodes.get(ev.to);
         if (!node || !node.up || !this.reachable(ev.from, ev.to)) return;
-        if (node.pausedUntil > this.now) {
-          // A paused process still has the bytes in its socket: they wait.
-          this.q.push(node.pausedUntil, ev);
-          return;
-        }
-        this.catchUpTicks(node);
-        if (!node.up) return;
-        if (this.engine.describe) this.log(`${ev.from}->${ev.to} ${this.engine.describe(ev.msg as Msg)}`);
-        node.engine.step(ev.msg as Msg);
+        // A paused process still has the bytes in its socket: they wait.
+        if (this.deferIfPaused(node, ev)) return;
+        const describe = this.engine.sim.describe;
+        if (describe) this.log(() => `${ev.from}->${ev.to} ${describe(ev.msg as Msg)}`);
+        node.host.receive(ev.msg as Msg);
         return;
       }
       case 'client-next':
         this.startOp(this.clients[ev.client]!);
         return;
       case 'client-request':
-        this.receiveClientRequest(ev.client, ev.opId, ev.to);
+        this.receiveClientRequest(ev);
         return;
       case 'client-reply':
-        this.receiveClientReply(ev.client, ev.opId, ev.from, ev.reply);
+        this.receiveClientReply(ev);
         return;
+      case 'client-attempt-timeout': {
+        const client = this.clients[ev.client]!;
+        if (client.op?.opId === ev.opId && client.op.attempt === ev.attempt) this.retry(client, undefined);
+        return;
+      }
+      case 'client-deadline': {
+        const client = this.clients[ev.client]!;
+        // Timed out: a write may still take effect; a read constrains nothing.
+        if (client.op?.opId === ev.opId) {
+          this.finish(client, undefined, Infinity);
+          client.preferred = this.pick(this.ids);
+        }
+        return;
+      }
       case 'fault':
         this.injectFault();
         this.scheduleFault();
@@ -538,7 +624,7 @@ class Simulation<Msg extends Addressed, Rec, Meta> {
       case 'restart': {
         const node = this.nodes.get(ev.node)!;
         if (node.up) return;
-        this.startNode(node.id, node.durable);
+        this.startNode(node.id, node.disk.durable);
         this.log(`RESTART ${node.id}`);
         return;
       }
@@ -587,7 +673,7 @@ class Simulation<Msg extends Addressed, Rec, Meta> {
         if (up.length === 0 || (up.length <= Math.floor(this.o.nodes / 2) + 1 && !this.chance(0.1))) return;
         const victim = this.pick(up);
         if (this.chance(this.f.tornPersist)) {
-          victim.tearNextPersist = true;
+          this.tearNext.add(victim.id);
           this.log(`${victim.id} will crash during its next persist`);
         } else this.crash(victim, 'kill -9');
         return;
@@ -595,19 +681,19 @@ class Simulation<Msg extends Addressed, Rec, Meta> {
       case 'pause': {
         const victim = this.pick([...this.nodes.values()].filter((n) => n.up));
         if (!victim) return;
-        victim.pausedUntil = this.now + this.between(...this.f.pauseMs);
+        victim.pausedUntil = Math.max(victim.pausedUntil, this.now + this.between(...this.f.pauseMs));
         this.stats.pauses++;
         this.log(`PAUSE ${victim.id} until ${victim.pausedUntil}`);
         this.q.push(victim.pausedUntil, { kind: 'resume', node: victim.id });
         return;
       }
       case 'transfer': {
-        const leader = [...this.nodes.values()].find((n) => this.live(n) && n.engine.status().role === 'leader');
+        const leader = [...this.nodes.values()].find((n) => this.live(n) && n.host.status().role === 'leader');
         if (!leader) return;
-        const to = this.pick(leader.engine.status().membership.voters.filter((v) => v !== leader.id));
+        const to = this.pick(leader.host.status().membership.voters.filter((v) => v !== leader.id));
         if (to === undefined) return;
         this.log(`TRANSFER ${leader.id} -> ${to}`);
-        leader.engine.transferLeadership(to);
+        leader.host.transferLeadership(to).catch(() => undefined);
         return;
       }
     }
@@ -653,80 +739,105 @@ class Simulation<Msg extends Addressed, Rec, Meta> {
     if (x < 0.4) input = { op: 'put', key, value };
     else if (x < 0.8) input = { op: 'get', key };
     else {
-      // Expect a recently written value so some CAS succeed.
-      const recent = this.history.filter((h) => h.input.key === key && h.input.op !== 'get').slice(-3);
-      const expected = recent.length > 0 && this.chance(0.7) ? ('value' in this.pick(recent).input ? (this.pick(recent).input as { value: string }).value : null) : null;
+      // Expect a recently written value so some compare-and-sets succeed.
+      const recent = this.recentWrites.get(key) ?? [];
+      const expected = recent.length > 0 && this.chance(0.7) ? ('value' in this.pick(recent) ? (this.pick(recent) as { value: string }).value : null) : null;
       input = { op: 'cas', key, expected, value };
     }
-    client.op = { opId, input, call: this.now, deadline: this.now + this.o.clientTimeoutMs, target: client.preferred, proposed: false };
-    this.sendToNode(client, opId, client.preferred);
+    // Most reads take a read barrier; some go through the log, as a write would.
+    const barrier = input.op === 'get' && this.rand() < 0.85 ? (this.rand() < 0.25 ? 'lease' : 'read-index') : undefined;
+    const seq = barrier ? 0 : ++client.seq;
+    client.op = { opId, input, call: this.now, deadline: this.now + this.o.clientTimeoutMs, attempt: 0, seq, ...(barrier ? { barrier } : {}) };
+    this.q.push(client.op.deadline, { kind: 'client-deadline', client: client.id, opId });
+    this.attempt(client, client.preferred);
   }
 
-  private sendToNode(client: ClientState, opId: number, to: NodeId): void {
-    if (client.op) client.op.target = to;
-    this.q.push(this.now + this.between(...this.f.delayMs), { kind: 'client-request', client: client.id, opId, to });
-    // A timer for the client: if nothing comes back by the deadline, the outcome is unknown.
-    this.q.push(client.op!.deadline, { kind: 'client-reply', client: client.id, opId, from: to, reply: { ok: false, retry: false } });
+  /** One attempt of the client's operation at replica `to`, with a timer for an answer that never comes. */
+  private attempt(client: ClientState, to: NodeId): void {
+    const op = client.op!;
+    op.attempt++;
+    client.preferred = to;
+    this.q.push(this.now + this.between(...this.f.delayMs), { kind: 'client-request', client: client.id, opId: op.opId, attempt: op.attempt, to });
+    this.q.push(this.now + this.o.attemptTimeoutMs, { kind: 'client-attempt-timeout', client: client.id, opId: op.opId, attempt: op.attempt });
   }
 
-  private receiveClientRequest(clientId: number, opId: number, to: NodeId): void {
-    const node = this.nodes.get(to)!;
-    const client = this.clients[clientId]!;
-    if (!client.op || client.op.opId !== opId) return;
-    if (!this.live(node)) {
-      if (!node.up) return; // no answer: the client times out
-      this.q.push(node.pausedUntil, { kind: 'client-request', client: clientId, opId, to });
-      return;
-    }
-    this.catchUpTicks(node);
-    if (!node.up) return;
-    const input = client.op.input;
-    const refuse = (hint: NodeId | undefined) => this.replyToClient(node, opId, { ok: false, retry: true, hint }, clientId);
-    if (input.op === 'get' && this.rand() < 0.85) {
-      const ctx = `${opId}@${node.id}#${node.incarnation}`;
-      const r = node.engine.readIndex(ctx, { mode: this.rand() < 0.25 ? 'lease' : 'read-index' });
-      if (!r.ok) return refuse(r.leaderHint);
-      node.pendingReads.set(ctx, { opId, key: input.key });
-      return;
-    }
-    const r = node.engine.propose(enc.encode(JSON.stringify({ opId, input } satisfies KvCommand)));
-    if (!r.ok) return refuse(r.leaderHint);
-    client.op.proposed = true;
-    node.pendingWrites.set(opId, clientId);
-  }
-
-  private replyToClient(node: SimNode<Msg, Rec, Meta>, opId: number, reply: ClientReply, clientId?: number): void {
-    const client = clientId ?? node.pendingWrites.get(opId) ?? this.clients.find((c) => c.op?.opId === opId)?.id;
-    if (client === undefined) return;
-    this.q.push(this.now + this.between(...this.f.delayMs), { kind: 'client-reply', client, opId, from: node.id, reply });
-  }
-
-  private receiveClientReply(clientId: number, opId: number, from: NodeId, reply: ClientReply): void {
-    const client = this.clients[clientId]!;
-    const op = client.op;
-    if (!op || op.opId !== opId) return;
-    if (reply.ok) {
-      this.finish(client, reply.output, this.now);
-      return;
-    }
-    if (this.now >= op.deadline) {
-      // Timed out: a write may still take effect; a read constrains nothing.
-      this.finish(client, undefined, Infinity);
-      client.preferred = this.pick(this.ids);
-      return;
-    }
-    if (from !== op.target) return;
-    // Refused before anything was proposed: safe to send again, to the hinted leader if any.
-    const next = reply.hint && this.nodes.has(reply.hint) ? reply.hint : this.pick(this.ids);
+  /** The attempt failed (refused, or unanswered): again at the hinted leader or another replica, same session seq. */
+  private retry(client: ClientState, hint: NodeId | undefined): void {
+    const next = hint !== undefined && this.nodes.has(hint) ? hint : this.pick(this.ids);
+    const op = client.op!;
+    const at = this.now + this.between(5, 30);
+    if (at >= op.deadline) return;
+    op.attempt++;
     client.preferred = next;
-    this.q.push(this.now + this.between(5, 30), { kind: 'client-request', client: clientId, opId, to: next });
-    op.target = next;
+    this.q.push(at, { kind: 'client-request', client: client.id, opId: op.opId, attempt: op.attempt, to: next });
+    this.q.push(at + this.o.attemptTimeoutMs, { kind: 'client-attempt-timeout', client: client.id, opId: op.opId, attempt: op.attempt });
+  }
+
+  private receiveClientRequest(ev: Extract<Event, { kind: 'client-request' }>): void {
+    const client = this.clients[ev.client]!;
+    const op = client.op;
+    if (!op || op.opId !== ev.opId) return;
+    const node = this.nodes.get(ev.to)!;
+    // A dead replica does not answer: the attempt times out.
+    if (!node.up || this.deferIfPaused(node, ev)) return;
+    const incarnation = node.incarnation;
+    const answer = (reply: ClientReply): void => {
+      if (!node.up || node.incarnation !== incarnation) return;
+      this.q.push(this.now + this.between(...this.f.delayMs), { kind: 'client-reply', client: client.id, opId: op.opId, attempt: ev.attempt, reply });
+    };
+    const refused = (err: unknown): void => {
+      const leader = err instanceof SynodError ? (err.details as { leader?: unknown } | undefined)?.leader : undefined;
+      answer({ ok: false, hint: typeof leader === 'string' ? leader : undefined });
+    };
+    const { input } = op;
+    if (op.barrier) {
+      node.host.readBarrier(op.barrier).then(() => {
+        const r = node.kv.sm.range({ key: input.key });
+        if (!r.ok) return this.fail(`range of ${input.key} failed on ${node.id}: ${r.error.message}`);
+        answer({ ok: true, output: { value: r.result.kvs[0]?.value ?? null } });
+      }, refused);
+      return;
+    }
+    // A write (or a read through the log), in the client's session: a retried seq applies once.
+    // Every answer below this seq was received or given up on; before the session exists, nothing.
+    const session = client.answered ? { clientId: client.clientId, seq: op.seq, ackBelow: op.seq } : { clientId: client.clientId, seq: op.seq };
+    const cmd: KvCommand = { type: 'request', session, op: writeOp(input) };
+    const data = utf8.encode(JSON.stringify(cmd));
+    node.kv.proposing(data, cmd);
+    node.host.propose(data).then(({ result }) => {
+      // A copy applied after the client gave up on it and moved on is refused by the session (its
+      // seq is below what the client acknowledged since): no answer is waited for. Else it is a bug.
+      if (!result.ok) return client.op?.opId === op.opId ? this.fail(`${input.op} ${input.key} failed on ${node.id}: ${result.error.code} ${result.error.message}`) : undefined;
+      try {
+        answer({ ok: true, output: outputOf(input, result.result) });
+      } catch (err) {
+        this.fail((err as Error).message);
+      }
+    }, refused);
+  }
+
+  private receiveClientReply(ev: Extract<Event, { kind: 'client-reply' }>): void {
+    const client = this.clients[ev.client]!;
+    const op = client.op;
+    if (!op || op.opId !== ev.opId) return;
+    // An answer of any attempt counts: the write applied once, whichever attempt carried it.
+    if (ev.reply.ok) {
+      if (op.seq > 0) client.answered = true;
+      return this.finish(client, ev.reply.output, this.now);
+    }
+    if (ev.attempt === op.attempt) this.retry(client, ev.reply.hint);
   }
 
   private finish(client: ClientState, output: KvOutput | undefined, ret: number): void {
     const op = client.op!;
     client.op = undefined;
     this.history.push({ id: op.opId, clientId: client.id, input: op.input, output, call: op.call, return: ret });
+    if (op.input.op !== 'get') {
+      const recent = this.recentWrites.get(op.input.key) ?? [];
+      recent.push(op.input);
+      if (recent.length > 3) recent.shift();
+      this.recentWrites.set(op.input.key, recent);
+    }
     this.finishedOps++;
     this.stats.ops++;
     if (output === undefined) this.stats.unknownOps++;
@@ -740,41 +851,31 @@ class Simulation<Msg extends Addressed, Rec, Meta> {
   private checkInvariants(): void {
     const live = new Map<NodeId, ConsensusEngine<Msg, Rec, Meta>>();
     for (const n of this.nodes.values()) if (n.up) live.set(n.id, n.engine);
-    // Election safety, engine-neutral form: one leader per epoch.
-    for (const e of live.values()) {
-      const s = e.status();
-      if (s.role !== 'leader') continue;
-      const other = this.leaderSeen.get(s.epoch);
-      if (other === undefined) this.leaderSeen.set(s.epoch, s.id);
-      else if (other !== s.id) throw new SimFailure(`election safety: ${other} and ${s.id} both led epoch ${s.epoch}`);
-    }
-    const violation = this.engine.checkInvariants?.(live, this.invariantState);
+    const violation = this.engine.sim.checkInvariants?.(live, this.invariantState);
     if (violation) throw new SimFailure(`invariant: ${violation}`);
   }
 }
 
-// ------------------------------------------------------------------ the KV state machine
-
-export function applyKv(kv: Map<string, string>, input: KvInput): KvOutput {
+/** The store operation a client's input is: a put, a compare-and-set (a txn), or a read through the log (a txn of one range). */
+function writeOp(input: KvInput): KvWriteOp {
   switch (input.op) {
     case 'put':
-      kv.set(input.key, input.value);
-      return { ok: true };
-    case 'get':
-      return { value: kv.get(input.key) ?? null };
+      return { op: 'put', key: input.key, value: input.value };
     case 'cas': {
-      const current = kv.get(input.key) ?? null;
-      if (current !== input.expected) return { ok: false };
-      kv.set(input.key, input.value);
-      return { ok: true };
+      const compare = input.expected === null ? { key: input.key, target: 'version' as const, op: '=' as const, value: 0 } : { key: input.key, target: 'value' as const, op: '=' as const, value: input.expected };
+      return { op: 'txn', compare: [compare], success: [{ op: 'put', key: input.key, value: input.value }], failure: [] };
     }
+    case 'get':
+      return { op: 'txn', compare: [], success: [{ op: 'range', key: input.key }], failure: [] };
   }
 }
 
-function encodeKv(kv: Map<string, string>): Uint8Array {
-  return enc.encode(JSON.stringify([...kv].sort(([a], [b]) => (a < b ? -1 : 1))));
-}
-
-function decodeKv(data: Uint8Array): Map<string, string> {
-  return data.length === 0 ? new Map() : new Map(JSON.parse(dec.decode(data)) as [string, string][]);
+/** The client's view of the store's answer. */
+function outputOf(input: KvInput, r: KvCommandResult): KvOutput {
+  if (input.op === 'put') return { ok: true };
+  if (r.op !== 'txn') throw new SimFailure(`a ${input.op} was answered with a ${r.op} result`);
+  if (input.op === 'cas') return { ok: r.succeeded };
+  const range = r.results[0];
+  if (range?.op !== 'range') throw new SimFailure('a read through the log was answered without a range');
+  return { value: range.kvs[0]?.value ?? null };
 }

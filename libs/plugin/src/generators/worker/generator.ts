@@ -54,8 +54,8 @@ export function normalizeOptions(options: WorkerGeneratorSchema): NormalizedOpti
  * `nx g @synod/plugin:worker <name>`: a new worker app in apps/<name> on @synod/worker-sdk, with
  * one example endpoint, a unit test and a process test that runs it behind the gateway; adds it to
  * `npm start` (tools/start-workers.json) and, where their markers are, to docker-compose.yml (a
- * service, and the NATS password and subjects of its service) and infra/nats/auth.conf (the NATS
- * user of its service).
+ * service with its certificate, and the subjects of its service) and infra/nats/auth.conf (the
+ * NATS user of its service: its certificate's subject).
  */
 export default async function workerGenerator(tree: Tree, options: WorkerGeneratorSchema): Promise<GeneratorCallback | undefined> {
   const o = normalizeOptions(options);
@@ -136,15 +136,26 @@ function composeService(o: NormalizedOptions): string[] {
     '  environment:',
     '    <<: *app-environment',
     `    NATS_USER: ${o.service}`,
-    `    NATS_PASSWORD: \${SYNOD_NATS_PASSWORD_${o.envSuffix}:-${o.service}-dev-secret}`,
+    // The service's identity: the certificate the certs service issues for its auth.conf user.
+    `    NATS_TLS_CERT: /certs/${o.service}/cert.pem`,
+    `    NATS_TLS_KEY: /certs/${o.service}/key.pem`,
     `    WORKER_SERVICE: ${o.service}`,
     '  depends_on: *after-nats',
   ];
 }
 
+/**
+ * A service's NATS user is the subject of its client certificate (`verify_and_map` in
+ * infra/nats/nats.conf): the certs service issues a certificate for each such user, into
+ * <service>/ of the certificates' volume.
+ */
+function certificateSubject(service: string): string {
+  return `CN=${service},O=Synod`;
+}
+
 function serviceHasNatsUser(tree: Tree, o: NormalizedOptions): boolean {
   const auth = tree.exists(NATS_AUTH_FILE) ? (tree.read(NATS_AUTH_FILE, 'utf-8') ?? '') : '';
-  return new RegExp(`^\\s*user:\\s*${o.service}\\s*$`, 'm').test(auth);
+  return auth.split('\n').some((l) => l.trim() === `user: "${certificateSubject(o.service)}"`);
 }
 
 /** docker-compose.yml: the service above `# synod:workers`, its NATS variables above `# synod:nats-environment`. */
@@ -160,27 +171,27 @@ export function addToCompose(tree: Tree, o: NormalizedOptions): string[] {
   text = insertAboveMarker(text, MARKERS.composeServices, composeService(o))!;
   const notes = [`${COMPOSE_FILE}: service ${o.name} added`];
   if (!serviceHasNatsUser(tree, o)) {
-    const vars = [
-      `SYNOD_NATS_PASSWORD_${o.envSuffix}: \${SYNOD_NATS_PASSWORD_${o.envSuffix}:-${o.service}-dev-secret}`,
-      `SYNOD_SUBJECTS_SVC_${o.envSuffix}: \${SYNOD_NAMESPACE:-synod}.svc.${o.service}.>`,
-    ];
+    const vars = [`SYNOD_SUBJECTS_SVC_${o.envSuffix}: \${SYNOD_NAMESPACE:-synod}.svc.${o.service}.>`];
     const withVars = insertAboveMarker(text, MARKERS.composeNatsEnvironment, vars);
-    if (withVars === undefined) notes.push(`${COMPOSE_FILE} has no "${MARKERS.composeNatsEnvironment}" line: set SYNOD_NATS_PASSWORD_${o.envSuffix} and SYNOD_SUBJECTS_SVC_${o.envSuffix} for the NATS servers yourself`);
+    if (withVars === undefined) notes.push(`${COMPOSE_FILE} has no "${MARKERS.composeNatsEnvironment}" line: set SYNOD_SUBJECTS_SVC_${o.envSuffix} for the NATS servers yourself`);
     else text = withVars;
   }
   tree.write(COMPOSE_FILE, text);
   return notes;
 }
 
-/** infra/nats/auth.conf: the NATS user of the service above `# synod:worker-users` (once per service). */
+/**
+ * infra/nats/auth.conf: the NATS user of the service above `# synod:worker-users` (once per
+ * service), named by its certificate's subject, so the certs service issues its certificate on the
+ * next `docker compose up`.
+ */
 export function addNatsUser(tree: Tree, o: NormalizedOptions): string[] {
   if (!tree.exists(NATS_AUTH_FILE)) return [];
   if (serviceHasNatsUser(tree, o)) return [`${NATS_AUTH_FILE} has a user ${o.service} already`];
   const text = tree.read(NATS_AUTH_FILE, 'utf-8') ?? '';
   const block = [
     '{',
-    `  user: ${o.service}`,
-    `  password: $SYNOD_NATS_PASSWORD_${o.envSuffix}`,
+    `  user: "${certificateSubject(o.service)}"`,
     '  permissions: {',
     `    publish: { allow: [$SYNOD_SUBJECTS_SVC_${o.envSuffix}, $SYNOD_SUBJECTS_REGISTRY, "_INBOX.>"] }`,
     `    subscribe: { allow: [$SYNOD_SUBJECTS_SVC_${o.envSuffix}, $SYNOD_SUBJECTS_DISCOVER, "_INBOX.${o.service}.>"] }`,

@@ -1,0 +1,7 @@
+export { EngineHost, engineToSynod } from './engine-host.js';
+export type { EngineStorage, HostLogger, LocalSnapshotWriter, HostOptions, ReplicaHost, StateMachine } from './engine-host.js';
+export { systemClock } from './clock.js';
+export type { Clock } from './clock.js';
+export { NoticeHold } from './notice-hold.js';
+export { ThriftySender } from './thrifty.js';
+export type { ThriftyOptions } from './thrifty.js';

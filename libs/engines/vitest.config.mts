@@ -1,0 +1,3 @@
+import { unitConfig } from '../../vitest.shared.mjs';
+
+export default unitConfig(import.meta.dirname);

@@ -1,0 +1,15 @@
+export { runFuzz, targetSeed } from './run.js';
+export type { FuzzOptions, FuzzReport, EngineReport, TargetReport } from './run.js';
+export type { Check } from './checks.js';
+export { formatReport } from './report.js';
+export { FuzzArgsError, parseFuzzArgs, FUZZ_USAGE } from './args.js';
+export type { FuzzArgs } from './args.js';
+export { ANY_METHODS, deriveRouteTargets, deriveSubjectTargets, builderParams, subjectMatches, servedRoutesOf, SUBJECT_ROLES } from './targets.js';
+export type { ApiName, Derivation, Missing, ParamKind, RouteTarget, ServedRoutes, SubjectRole, SubjectTarget, Target } from './targets.js';
+export { applyMutation, FrameCapture, resolvePeerInput } from './peer.js';
+export type { PeerInput, PeerMutation, PeerOracle } from './peer.js';
+export { payloadArb, renderPayload } from './payloads.js';
+export type { PayloadSpec } from './payloads.js';
+export { judgeBusReply, judgeHttp, judgeReply } from './verdict.js';
+export { encodeSegment } from './http.js';
+export type { Engine } from './stack.js';

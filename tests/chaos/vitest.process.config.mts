@@ -1,0 +1,3 @@
+import { processConfig } from '../../vitest.shared.mjs';
+
+export default processConfig(import.meta.dirname);
