@@ -1,7 +1,7 @@
 import { setFlagsFromString } from 'node:v8';
 import { EngineHost, type ReplicaHost } from '@synod/engine-host';
 import { engineNamed } from '@synod/engines';
-import { ReplicatedKv, type KvApplyResult } from '@synod/kv-state';
+import { kvLeases, ReplicatedKv, type KvApplyResult } from '@synod/kv-state';
 import { snapshotBytes, type PeerMessage } from '@synod/replog';
 import { Counter, DEFAULT_HEAP_TRIM, phases, publishPhase, runService, startHeapTrimmer, type Logger, type Registry } from '@synod/service-kit';
 import { EngineWalStorage } from '@synod/wal';
@@ -95,6 +95,7 @@ if (process.argv[2] === 'restore') {
         initialSnapshotBytes: durable?.snapshot?.data.length,
         onRoleChange: (role) => kv.onRoleChange(role),
         onApplied: () => kv.onApplied(),
+        leases: kvLeases(state),
         thrifty: { holdMs: config.THRIFTY_HOLD_MS, hedgeMinMs: config.THRIFTY_HEDGE_MS },
       });
       registerHostMetrics(metrics, host);

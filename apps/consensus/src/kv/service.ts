@@ -2,7 +2,7 @@ import { StoreRequest, SynodError, kvError, minLeaseTtlMs, type KvError, subject
 import type { KvCommand, KvApplyResult, ReplicatedKv } from '@synod/kv-state';
 import type { ReplicaHost } from '@synod/engine-host';
 import { EndpointServer, type Logger, type NatsConnection, type Registry, Counter } from '@synod/service-kit';
-import { LeaseDeadlines, raiseLeaseTtl } from './leases.js';
+import { raiseLeaseTtl } from './leases.js';
 import { SnapshotServer } from './snapshots.js';
 import { Watches } from './watches.js';
 
@@ -18,7 +18,7 @@ export interface KvServiceOptions {
   state: ReplicatedKv;
   /** Largest request accepted, in bytes. */
   maxRequestBytes: number;
-  /** How often the leader looks for expired leases and idle sessions, in ms. */
+  /** How often the leader looks for idle sessions and history to compact, in ms. */
   sweepMs: number;
   /** Sessions of clients silent for this long are dropped through the log. */
   sessionTtlMs: number;
@@ -39,10 +39,11 @@ export interface KvServiceOptions {
 /**
  * The store's API over the bus, on top of an engine host (any engine) and the replicated
  * KvStateMachine: its endpoints and what each request needs. Writes go through the log with the
- * client's session (exactly-once); reads take the barrier their consistency asks for; leases
- * (`leases.ts`), watches (`watches.ts`) and snapshots for clients (`snapshots.ts`) are each served
- * by their own part; the leader's chores (expiring leases and idle sessions, compacting history)
- * run on a sweep.
+ * client's session (exactly-once), a lease grant raised to the store's minimum TTL (`leases.ts`);
+ * reads take the barrier their consistency asks for; lease deadlines are the host's (keep-alives,
+ * expiry: libs/engine-host, where the simulator runs them); watches (`watches.ts`) and snapshots for
+ * clients (`snapshots.ts`) are each served by their own part; the leader's other chores (expiring
+ * idle sessions, compacting history) run on a sweep.
  */
 export class KvService {
   host!: ReplicaHost<KvApplyResult>;
@@ -52,12 +53,10 @@ export class KvService {
   private readonly log: Logger;
   private readonly endpoints: EndpointServer;
   private leaderEndpoints: EndpointServer | undefined;
-  private readonly leases: LeaseDeadlines;
   private readonly watches: Watches;
   private readonly snapshots: SnapshotServer;
   private readonly sessionSeen = new Map<string, number>();
   private sweeper: NodeJS.Timeout | undefined;
-  private expiring = false;
   private compacting = false;
   private isLeader = false;
   private readonly requests: Counter<'type' | 'outcome'>;
@@ -66,7 +65,6 @@ export class KvService {
     this.now = o.now ?? Date.now;
     this.minLeaseTtlMs = minLeaseTtlMs(o.maxElectionTimeoutMs);
     this.log = o.log.child({ component: 'kv' });
-    this.leases = new LeaseDeadlines(this.now);
     this.watches = new Watches(o.nc, o.id, this.log, this.now, o.watchInboxPrefixes ?? []);
     this.snapshots = new SnapshotServer(this.now);
     this.requests = new Counter({ name: 'synod_kv_requests_total', help: 'Store requests by type and outcome', labelNames: ['type', 'outcome'], registers: [o.metrics] });
@@ -100,7 +98,6 @@ export class KvService {
     if (leading === this.isLeader) return;
     this.isLeader = leading;
     if (leading) {
-      this.leases.lead(this.sm);
       this.sessionSeen.clear();
       this.leaderEndpoints = new EndpointServer({ nc: this.o.nc, log: this.log, onOutcome: (name, outcome) => this.requests.inc({ type: name, outcome }) });
       this.leaderEndpoints.add('leader', { input: StoreRequest, maxRequestBytes: this.o.maxRequestBytes, subject: subjects.kvLeader(this.o.namespace), handler: (req: StoreRequest) => this.handle(req, 'leader') });
@@ -114,7 +111,6 @@ export class KvService {
 
   /** Called by the host after entries are applied. */
   onApplied(): void {
-    if (this.isLeader) this.leases.follow(this.sm);
     this.watches.push(this.sm);
   }
 
@@ -146,18 +142,14 @@ export class KvService {
         // replica applies it as it is rather than decoding and checking its bytes again.
         return this.proposeCommand({ type: 'request', session: req.session, op: raiseLeaseTtl(req.op, this.minLeaseTtlMs) }, true);
       }
-      case 'leaseKeepAlive': {
-        await this.host.readBarrier('lease');
-        const lease = this.sm.lease(req.id);
-        if (!lease) throw new SynodError('LEASE_NOT_FOUND', `lease ${req.id} does not exist`);
-        this.leases.keepAlive(req.id, lease.ttlMs);
-        return { id: req.id, ttlMs: lease.ttlMs };
-      }
+      case 'leaseKeepAlive':
+        // The host keeps the deadlines (libs/engine-host): the code the simulator runs.
+        return this.host.leaseKeepAlive(req.id);
       case 'leaseTimeToLive': {
-        await this.host.readBarrier('lease');
+        const { ttlMs, remainingMs } = await this.host.leaseTimeToLive(req.id);
         const lease = this.sm.lease(req.id);
         if (!lease) throw new SynodError('LEASE_NOT_FOUND', `lease ${req.id} does not exist`);
-        return { id: req.id, ttlMs: lease.ttlMs, remainingMs: this.leases.remainingMs(req.id, lease.ttlMs), keys: lease.keys };
+        return { id: req.id, ttlMs, remainingMs, keys: lease.keys };
       }
       case 'leases':
         await this.host.readBarrier('read-index');
@@ -227,15 +219,6 @@ export class KvService {
     this.snapshots.sweep();
     if (!this.isLeader) return;
     const now = this.now();
-    const expired = this.leases.expired(10_000);
-    if (expired.length > 0 && !this.expiring) {
-      this.expiring = true;
-      this.proposeCommand({ type: 'leaseExpire', ids: expired })
-        .catch((err: unknown) => this.log.warn({ err }, 'lease expiry not committed; will retry'))
-        .finally(() => {
-          this.expiring = false;
-        });
-    }
     const idle = [...this.sessionSeen].filter(([, t]) => now - t > this.o.sessionTtlMs).map(([c]) => c);
     if (idle.length > 0) {
       for (const c of idle) this.sessionSeen.delete(c);
