@@ -903,7 +903,7 @@ class Simulation<Msg extends PeerMessage, Rec extends { index: number }, Meta, E
     if (ev.elsewhere) h.preferred = this.pick(this.ids);
     const node = this.nodes.get(h.preferred)!;
     // A paused replica has the request in its socket: it waits.
-    if (node.up && this.deferIfPaused(node, ev)) return;
+    if (node.up && this.deferIfPaused(node, { ...ev, elsewhere: false })) return;
     const step = ++h.step;
     const next = (afterMs: number, preferred = h.preferred) => {
       h.preferred = preferred;
