@@ -4,6 +4,7 @@
 // a session exists, an acquire is one request — one txn — and a release one compare-and-delete),
 // over a few NATS connections.
 import { readdirSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { subjects } from '@synod/protocol';
 import { LockClient } from '@synod/locks';
@@ -23,14 +24,21 @@ export interface SynodLocksOptions {
   pollMs?: number;
   /** Extra environment for every replica and lock manager (a profiler preload...). */
   extraEnv?: Record<string, string>;
+  /**
+   * Also start the forwarding lock manager (bench/locks-forwarder.ts: the same txns, no lock logic),
+   * as many instances as `managers`, and LockClients through it (see `forwarder()`).
+   */
+  forwarder?: boolean;
 }
 
 export class SynodLocks implements LockTarget {
   readonly name = 'synod';
   private store?: SynodTarget;
   private readonly managers: AppProcess[] = [];
+  private readonly managerLabels: string[] = [];
   private conns: NatsConnection[] = [];
   private clients: LockClient[] = [];
+  private fwdClients: LockClient[] = [];
   private next = 0;
   private requestIds = 0;
   private requester?: BusRequester;
@@ -50,9 +58,22 @@ export class SynodLocks implements LockTarget {
           env: { NATS_URL: store.natsUrl, SYNOD_NAMESPACE: store.namespace, HTTP_PORT: '0', LOG_LEVEL: 'warn', ...o.extraEnv },
         });
         t.managers.push(app);
+        t.managerLabels.push(`lock manager ${i}`);
+      }
+      if (o.forwarder) {
+        for (let i = 1; i <= o.managers; i++) {
+          const { app } = await AppProcess.start({
+            script: fileURLToPath(new URL('./locks-forwarder.ts', import.meta.url)),
+            name: `fwd${i}`,
+            env: { NATS_URL: store.natsUrl, SYNOD_NAMESPACE: `${store.namespace}-fwd`, STORE_NAMESPACE: store.namespace, HTTP_PORT: '0', LOG_LEVEL: 'warn', ...o.extraEnv },
+          });
+          t.managers.push(app);
+          t.managerLabels.push(`forwarder ${i}`);
+        }
       }
       t.conns = await Promise.all(Array.from({ length: o.connections }, () => connect({ servers: store.natsUrl })));
       t.clients = t.conns.map((nc) => new LockClient({ nc, namespace: store.namespace, ...(o.pollMs === undefined ? {} : { pollMs: o.pollMs }) }));
+      if (o.forwarder) t.fwdClients = t.conns.map((nc) => new LockClient({ nc, namespace: `${store.namespace}-fwd` }));
     } catch (err) {
       await t.stop();
       throw err;
@@ -60,8 +81,23 @@ export class SynodLocks implements LockTarget {
     return t;
   }
 
-  async acquire(name: string): Promise<Held> {
-    const l = await this.clients[this.next++ % this.clients.length]!.acquire(name, { ttlMs: TTL_MS, timeoutMs: 30_000 });
+  /** The same store and client connections, locked through the forwarding lock manager instead. */
+  forwarder(): LockTarget {
+    if (this.fwdClients.length === 0) throw new Error('started without the forwarder');
+    return {
+      name: 'forwarder',
+      acquire: (name) => SynodLocks.acquireWith(this.fwdClients[this.next++ % this.fwdClients.length]!, name),
+      pids: () => this.pids(),
+      stop: () => this.stop(),
+    };
+  }
+
+  acquire(name: string): Promise<Held> {
+    return SynodLocks.acquireWith(this.clients[this.next++ % this.clients.length]!, name);
+  }
+
+  private static async acquireWith(client: LockClient, name: string): Promise<Held> {
+    const l = await client.acquire(name, { ttlMs: TTL_MS, timeoutMs: 30_000 });
     return {
       release: async () => {
         if (!(await l.release())) throw new Error(`synod: ${name} was not held any more at release`);
@@ -72,7 +108,7 @@ export class SynodLocks implements LockTarget {
   pids(): Map<string, number> {
     const m = new Map<string, number>();
     for (const id of this.store?.members ?? []) m.set(`replica ${id}`, this.store!.pid(id));
-    for (const [i, a] of this.managers.entries()) m.set(`lock manager ${i + 1}`, a.pid);
+    for (const [i, a] of this.managers.entries()) m.set(this.managerLabels[i]!, a.pid);
     // The nats-server is a child of this process (testkit's startNats).
     for (const d of readdirSync('/proc')) {
       if (!/^\d+$/.test(d)) continue;
@@ -121,7 +157,7 @@ export class SynodLocks implements LockTarget {
   }
 
   async stop(): Promise<void> {
-    await Promise.all(this.clients.map((c) => c.close()));
+    await Promise.all([...this.clients, ...this.fwdClients].map((c) => c.close()));
     this.requester?.close();
     await Promise.all(this.conns.map((c) => c.close()));
     await Promise.all(this.managers.map((a) => a.stop(5000)));

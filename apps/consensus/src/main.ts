@@ -1,7 +1,7 @@
 import { setFlagsFromString } from 'node:v8';
 import { EngineHost, type ReplicaHost } from '@synod/engine-host';
 import { engineNamed } from '@synod/engines';
-import { ReplicatedKv, type KvApplyResult } from '@synod/kv-state';
+import { kvLeases, ReplicatedKv, type KvApplyResult } from '@synod/kv-state';
 import { snapshotBytes, type PeerMessage } from '@synod/replog';
 import { DEFAULT_HEAP_TRIM, phases, publishPhase, runService, startHeapTrimmer, type Logger } from '@synod/service-kit';
 import { EngineWalStorage } from '@synod/wal';
@@ -77,6 +77,8 @@ if (process.argv[2] === 'restore') {
         retainRevisions: config.RETAIN_REVISIONS,
         watchInboxPrefixes: config.WATCH_INBOX_PREFIXES,
         engine: engine.name,
+        // Both engines draw an election timeout from ELECTION_TICKS..2x ticks.
+        maxElectionTimeoutMs: 2 * config.ELECTION_TICKS * config.TICK_MS,
       });
       const transport = new PeerTransport(bus.nc, config.SYNOD_NAMESPACE, config.NODE_ID, log.child({ component: 'transport' }), engine.codec, config.DROP_LOG_INTERVAL_MS);
 
@@ -101,6 +103,7 @@ if (process.argv[2] === 'restore') {
         onRoleChange: (role) => kv.onRoleChange(role),
         onApplied: () => kv.onApplied(),
         onSnapshotTaken: (s) => replicaMetrics.snapshotTaken(s),
+        leases: kvLeases(state),
         thrifty: { holdMs: config.THRIFTY_HOLD_MS, hedgeMinMs: config.THRIFTY_HEDGE_MS },
       });
       replicaMetrics.attach({

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { subjects, WatchMessage, type WatchEvent } from '@synod/protocol';
+import { minLeaseTtlMs, subjects, WatchMessage, type WatchEvent } from '@synod/protocol';
 import { ENGINES, MAX_ELECTION_MS, ReplicaCluster, TICK_MS } from '@synod/cluster-kit';
 
 const dec = new TextDecoder();
@@ -9,8 +9,11 @@ afterEach(async () => {
   c = undefined;
 });
 
-async function grant(cluster: ReplicaCluster, ttlMs: number): Promise<number> {
-  return ((await cluster.write({ op: 'leaseGrant', ttlMs })) as { id: number }).id;
+/** A lease asked for `ttlMs`: the store raises a TTL below its minimum, so tests pace on the TTL granted. */
+async function grant(cluster: ReplicaCluster, ttlMs: number): Promise<{ id: number; ttlMs: number }> {
+  const granted = (await cluster.write({ op: 'leaseGrant', ttlMs })) as { id: number; ttlMs: number };
+  expect(granted.ttlMs).toBe(Math.max(ttlMs, minLeaseTtlMs(MAX_ELECTION_MS)));
+  return granted;
 }
 
 async function keepAlive(cluster: ReplicaCluster, id: number): Promise<void> {
@@ -57,8 +60,7 @@ describe.each(ENGINES)('%s: leases and watches on real replicas', (engine) => {
   it('a key on a lease stays while keep-alives continue and is gone everywhere within TTL + one election timeout after', async () => {
     c = await ReplicaCluster.start(3, {}, { engine });
     await c.leader();
-    const ttlMs = 1000;
-    const id = await grant(c, ttlMs);
+    const { id, ttlMs } = await grant(c, 1000);
     // The watch is registered before the put, so it must deliver the put and then the expiry.
     const watch = await watchOn(c, c.ids[0]!, { key: 'session/', prefix: true });
     await c.put('session/a', 'alive', { lease: id });
@@ -94,8 +96,7 @@ describe.each(ENGINES)('%s: leases and watches on real replicas', (engine) => {
   it('a new leader extends live leases instead of expiring them on failover', async () => {
     c = await ReplicaCluster.start(3, {}, { engine });
     const leader = await c.leader();
-    const ttlMs = 1500;
-    const id = await grant(c, ttlMs);
+    const { id, ttlMs } = await grant(c, 1500);
     await c.put('held', 'yes', { lease: id });
     await keepAlive(c, id);
     await c.app(leader).kill();

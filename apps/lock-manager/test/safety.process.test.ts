@@ -27,7 +27,8 @@ describe('mutex safety through a pause, a lock-manager SIGKILL and a store-leade
     const paused = await pauser.acquire('counter', { ttlMs: 800, timeoutMs: 10_000 });
     expect(resource.begin(paused.token)).toBe(true);
     paused.stopKeepAlive();
-    await sleep(800 + 1500);
+    // Its TTL as granted (the store raises one below its minimum lease TTL).
+    await sleep(paused.ttlMs + 1500);
     const pausedCommit = resource.commit(paused.token);
     const committedSincePause = resource.accepted.filter((a) => a.token > paused.token).length;
 

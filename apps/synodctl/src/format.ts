@@ -181,6 +181,8 @@ export interface ClusterView {
   compactRevision: number;
   keys: number;
   engine: string;
+  /** The smallest lease TTL the store grants (shorter grants are raised to it). */
+  minLeaseTtlMs: number;
   members: MemberView[];
 }
 
@@ -217,6 +219,7 @@ export function clusterView(leader: StatusResult, own: ReadonlyMap<string, Statu
     compactRevision: leader.compactRevision,
     keys: leader.keys,
     engine: leader.engine,
+    minLeaseTtlMs: leader.minLeaseTtlMs,
     members,
   };
 }
@@ -235,6 +238,7 @@ export function formatClusterStatus(v: ClusterView): string {
     `leader: ${v.leader ?? '(none)'}  term: ${v.term}  engine: ${v.engine}`,
     `commit index: ${v.commitIndex}  applied index: ${v.appliedIndex}  last index: ${v.lastIndex}`,
     `revision: ${v.revision}  compact revision: ${v.compactRevision}  keys: ${v.keys}`,
+    `min lease TTL: ${v.minLeaseTtlMs} ms`,
   ];
   return `${head.join('\n')}\n\n${table(memberRows(v))}`;
 }

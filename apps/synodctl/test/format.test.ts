@@ -42,6 +42,8 @@ const leader: StatusResult = {
     n4: { match: 0, next: 1, state: 'snapshot', lag: 21 },
   },
   engine: 'raft',
+  minLeaseTtlMs: 2100,
+  maxElectionTimeoutMs: 400,
 };
 
 describe('human output', () => {
@@ -107,6 +109,7 @@ describe('human output', () => {
         'leader: n1  term: 3  engine: raft',
         'commit index: 20  applied index: 20  last index: 21',
         'revision: 12  compact revision: 2  keys: 5',
+        'min lease TTL: 2100 ms',
         '',
         'NODE  MEMBER   ROLE         APPLIED  MATCH  LAG  STATE',
         'n1    voter    leader       20       21     0    -',
@@ -119,8 +122,8 @@ describe('human output', () => {
     // -w table: the leader's view in one row, then a row per member.
     const [summary, members] = clusterStatusTables(view);
     expect(summary).toEqual([
-      ['LEADER', 'TERM', 'COMMIT_INDEX', 'APPLIED_INDEX', 'LAST_INDEX', 'REVISION', 'COMPACT_REVISION', 'KEYS', 'ENGINE'],
-      ['n1', '3', '20', '20', '21', '12', '2', '5', 'raft'],
+      ['LEADER', 'TERM', 'COMMIT_INDEX', 'APPLIED_INDEX', 'LAST_INDEX', 'REVISION', 'COMPACT_REVISION', 'KEYS', 'ENGINE', 'MIN_LEASE_TTL_MS'],
+      ['n1', '3', '20', '20', '21', '12', '2', '5', 'raft', '2100'],
     ]);
     expect(members?.[3]).toEqual(['n3', 'voter', 'unreachable', '-', '15', '6', 'probe']);
     expect(membersTable(view)[0]).toEqual(['NODE', 'MEMBER', 'MATCH', 'LAG', 'STATE']);

@@ -86,10 +86,11 @@ describe('synodctl lock against two lock managers', () => {
   });
 
   it('holds a lock until Ctrl-C; a second acquire times out, waits in line, and gets it after the release', async () => {
-    const first = start('lock', 'acquire', 'jobs', '--ttl', '2000', '--json');
+    // Above the store's minimum lease TTL (2100 ms with the test replicas' timing): granted as asked.
+    const first = start('lock', 'acquire', 'jobs', '--ttl', '2500', '--json');
     await first.waitFor(() => first.out.includes('\n'), 'first acquire');
     const held = JSON.parse(first.out) as { name: string; mode: string; token: number; lease: number; ttlMs: number };
-    expect(held).toMatchObject({ name: 'jobs', mode: 'mutex', ttlMs: 2000 });
+    expect(held).toMatchObject({ name: 'jobs', mode: 'mutex', ttlMs: 2500 });
     expect(held.token).toBeGreaterThan(0);
 
     // Taken: a short wait fails with TIMEOUT, exit 1, one line.
@@ -99,7 +100,7 @@ describe('synodctl lock against two lock managers', () => {
     expect(busy.stderr).toMatch(/^error: TIMEOUT: .+\n$/);
 
     // Held past its TTL: the keep-alives work.
-    await new Promise((r) => setTimeout(r, 2500));
+    await new Promise((r) => setTimeout(r, 3000));
     const second = start('lock', 'acquire', 'jobs', '--timeout', '20000');
     const watch = start('lock', 'watch', 'jobs', '--interval', '50', '--json');
 

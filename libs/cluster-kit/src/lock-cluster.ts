@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { StatusResult, SynodError, subjects } from '@synod/protocol';
 import { busRequest } from '@synod/service-kit';
+import { DEFAULT_ENGINE } from '@synod/engines';
 import { AppProcess, appScript, replicaEnv, startNats, uniqueNamespace, type NatsFixture } from '@synod/testkit';
 // Same fast timing as the consensus process tests.
 import { ELECTION_TICKS, TICK_MS } from './replica-cluster.js';
@@ -22,10 +23,14 @@ export class LockCluster {
   readonly ids = ['n1', 'n2', 'n3'];
   nc!: NatsConnection;
 
-  private constructor(readonly nats: NatsFixture) {}
+  private constructor(
+    readonly nats: NatsFixture,
+    /** The replicas' consensus engine (a name of the engine table). */
+    readonly engine: string,
+  ) {}
 
-  static async start(managers = 2, managerEnv: Record<string, string> = {}): Promise<LockCluster> {
-    const c = new LockCluster(await startNats());
+  static async start(managers = 2, managerEnv: Record<string, string> = {}, opts: { engine?: string } = {}): Promise<LockCluster> {
+    const c = new LockCluster(await startNats(), opts.engine ?? DEFAULT_ENGINE);
     c.nc = await connect({ servers: c.nats.url });
     c.dataRoot = await mkdtemp(join(tmpdir(), 'synod-lk-'));
     await Promise.all(c.ids.map((id) => c.startReplica(id)));
@@ -38,7 +43,7 @@ export class LockCluster {
     const { app } = await AppProcess.start({
       script: appScript('consensus'),
       name: id,
-      env: replicaEnv({ natsUrl: this.nats.url, namespace: this.namespace, ids: this.ids, dataRoot: this.dataRoot, env: { TICK_MS: String(TICK_MS), ELECTION_TICKS: String(ELECTION_TICKS) } }, id),
+      env: replicaEnv({ natsUrl: this.nats.url, namespace: this.namespace, ids: this.ids, dataRoot: this.dataRoot, env: { TICK_MS: String(TICK_MS), ELECTION_TICKS: String(ELECTION_TICKS), ENGINE: this.engine } }, id),
     });
     this.replicas.set(id, app);
   }

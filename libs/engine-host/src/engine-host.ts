@@ -16,6 +16,7 @@ import {
 } from '@synod/replog';
 import { SynodError } from '@synod/protocol';
 import { systemClock, type Clock } from './clock.js';
+import { LeaseDeadlines, type LeaseTable } from './leases.js';
 import { NoticeHold } from './notice-hold.js';
 import { ThriftySender } from './thrifty.js';
 
@@ -68,6 +69,25 @@ export interface ReplicaHost<R> {
   proposeMembership(change: MembershipChange): Promise<{ index: number }>;
   transferLeadership(to: NodeId): Promise<void>;
   status(): EngineStatus;
+  /** Once this replica is confirmed leader, lease `id` lives one TTL from now (HostOptions.leases). */
+  leaseKeepAlive(id: number): Promise<{ id: number; ttlMs: number }>;
+  /** Lease `id`'s TTL and what is left of it, as the confirmed leader keeps it. */
+  leaseTimeToLive(id: number): Promise<{ id: number; ttlMs: number; remainingMs: number }>;
+}
+
+/**
+ * The state machine's leases, as the host keeps their deadlines: the leader holds one per live lease
+ * on the host's clock (LeaseDeadlines), extends every lease to a full TTL when it starts to lead,
+ * moves one on at each keep-alive it confirmed, and on each tick proposes the expiry of those whose
+ * deadline passed.
+ */
+export interface HostLeases {
+  /** The replicated lease table as applied here (a restored snapshot may replace it). */
+  table(): LeaseTable;
+  /** The log command that expires these leases. */
+  expireCommand(ids: number[]): Uint8Array;
+  /** Most leases one expiry command names. */
+  maxPerExpiry: number;
 }
 
 export interface HostOptions<Msg extends Addressed, Rec, Meta, R> {
@@ -121,15 +141,19 @@ export interface HostOptions<Msg extends Addressed, Rec, Meta, R> {
    * need are held up to `holdMs` (0: off) and sent in batches.
    */
   thrifty?: { holdMs: number; hedgeMinMs: number };
+  /** The state machine's leases, whose deadlines the leader keeps (none: no lease keeping). */
+  leases?: HostLeases;
   /**
    * Test-only: breaks one rule of the Ready contract, so the simulator's broken-rules tests prove it
    * notices. Never set in a replica.
    * - `ack-before-persist`: every message goes out before the persist (a follower acknowledges
    *   entries it may yet lose);
    * - `apply-past-commit`: entries are applied as soon as they are persisted, before they commit
-   *   (`entryOf` reads a record's entry).
+   *   (`entryOf` reads a record's entry);
+   * - `lease-stale-deadlines`: a re-elected leader goes on with the lease deadlines of its previous
+   *   term instead of giving every lease a full TTL (it may expire a lease another leader extended).
    */
-  brokenRule?: { rule: 'ack-before-persist' } | { rule: 'apply-past-commit'; entryOf: (r: Rec) => CommittedEntry };
+  brokenRule?: { rule: 'ack-before-persist' } | { rule: 'apply-past-commit'; entryOf: (r: Rec) => CommittedEntry } | { rule: 'lease-stale-deadlines' };
 }
 
 /** What the driver counts, for a replica's metrics (read at scrape time; never reset). */
@@ -189,6 +213,12 @@ export class EngineHost<Msg extends Addressed, Rec, Meta, R> implements ReplicaH
   private readonly out: NoticeHold<Msg>;
   private readonly thrifty: ThriftySender<Msg> | undefined;
   private leading = false;
+  /** The epoch this replica last started to lead in. */
+  private ledEpoch = -1;
+  /** The leader's lease deadlines (with HostOptions.leases). */
+  private readonly leaseDeadlines: LeaseDeadlines | undefined;
+  /** An expiry proposed and not yet answered: the next waits for it. */
+  private expiring = false;
   /** Index of the last entry applied to the state machine (or of the snapshot it was restored from). */
   private applied: number;
   private lastLeader: NodeId | undefined;
@@ -206,6 +236,7 @@ export class EngineHost<Msg extends Addressed, Rec, Meta, R> implements ReplicaH
     const status = o.engine.status();
     this.applied = status.appliedIndex;
     this.lastLeader = status.leader;
+    if (o.leases) this.leaseDeadlines = new LeaseDeadlines(() => this.clock.now(), o.brokenRule?.rule === 'lease-stale-deadlines');
   }
 
   /** Leader changes and failed proposals so far. */
@@ -251,6 +282,7 @@ export class EngineHost<Msg extends Addressed, Rec, Meta, R> implements ReplicaH
     this.timer = this.clock.setTimer(() => {
       this.armTick();
       this.kick();
+      this.expireLeases();
     }, this.o.tickMs);
   }
 
@@ -332,6 +364,49 @@ export class EngineHost<Msg extends Addressed, Rec, Meta, R> implements ReplicaH
       this.counts.proposalsFailed.set(why, (this.counts.proposalsFailed.get(why) ?? 0) + 1);
       reject(e);
     };
+  }
+
+  async leaseKeepAlive(id: number): Promise<{ id: number; ttlMs: number }> {
+    const { ttlMs, deadlines } = await this.confirmedLease(id);
+    // Past its deadline, the lease is being expired (as etcd's lessor refuses such a renewal).
+    if (deadlines.passed(id)) throw new SynodError('LEASE_NOT_FOUND', `lease ${id} expired`);
+    deadlines.keepAlive(id, ttlMs);
+    return { id, ttlMs };
+  }
+
+  async leaseTimeToLive(id: number): Promise<{ id: number; ttlMs: number; remainingMs: number }> {
+    const { ttlMs, deadlines } = await this.confirmedLease(id);
+    return { id, ttlMs, remainingMs: deadlines.remainingMs(id, ttlMs) };
+  }
+
+  /** Lease `id` as this replica knows it once confirmed leader (a lease read barrier). */
+  private async confirmedLease(id: number): Promise<{ ttlMs: number; deadlines: LeaseDeadlines }> {
+    const deadlines = this.leaseDeadlines;
+    if (!deadlines || !this.o.leases) throw new SynodError('BAD_REQUEST', 'this replica keeps no leases');
+    await this.readBarrier('lease');
+    // Leadership lost between the confirmation and here: an extension now would be nobody's promise.
+    if (!this.leading) throw new SynodError('NOT_LEADER', `${this.o.engine.id} is not the leader`, { details: { leader: this.o.engine.status().leader ?? null } });
+    const lease = this.o.leases.table().lease(id);
+    if (!lease) throw new SynodError('LEASE_NOT_FOUND', `lease ${id} does not exist`);
+    return { ttlMs: lease.ttlMs, deadlines };
+  }
+
+  /**
+   * On each tick, a leader proposes the expiry of the leases whose deadline it saw pass (one command
+   * at a time). A deposed leader that has not heard of it yet (a process resumed from a pause) may
+   * propose too: its entry is in its old epoch and never commits.
+   */
+  private expireLeases(): void {
+    const l = this.o.leases;
+    if (!l || !this.leaseDeadlines || !this.leading || this.expiring || this.stopped || this.failed) return;
+    const ids = this.leaseDeadlines.expired(l.maxPerExpiry);
+    if (ids.length === 0) return;
+    this.expiring = true;
+    this.propose(l.expireCommand(ids))
+      .catch((err: unknown) => this.log.info({ err, leases: ids.length }, 'lease expiry not committed; the next tick tries again'))
+      .finally(() => {
+        this.expiring = false;
+      });
   }
 
   private addProposal(index: number, p: PendingProposal<R>): void {
@@ -456,6 +531,11 @@ export class EngineHost<Msg extends Addressed, Rec, Meta, R> implements ReplicaH
           this.counts.leaderChanges++;
           this.lastLeader = leader;
         }
+        // A new leader (or the same node leading again in a later epoch) gives every lease a full TTL.
+        if (this.leading && epoch !== this.ledEpoch && this.o.leases) {
+          this.ledEpoch = epoch;
+          this.leaseDeadlines?.lead(this.o.leases.table());
+        }
         this.o.onRoleChange?.(role, leader, epoch);
       }
       // Who the followers are matters to thrifty replication (status() is costly: only on changes).
@@ -475,7 +555,10 @@ export class EngineHost<Msg extends Addressed, Rec, Meta, R> implements ReplicaH
           r.resolve();
         }
       }
-      if (applied !== appliedBefore || rd.snapshot) this.o.onApplied?.(applied);
+      if (applied !== appliedBefore || rd.snapshot) {
+        if (this.leading && this.o.leases) this.leaseDeadlines?.follow(this.o.leases.table());
+        this.o.onApplied?.(applied);
+      }
       if (
         this.o.snapshotEvery > 0 &&
         this.appliedSinceSnapshot >= this.o.snapshotEvery &&

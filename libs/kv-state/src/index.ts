@@ -8,4 +8,4 @@ export {
 export * from './commands.js';
 export { KvSnapshotError } from './snapshot.js';
 export type { KvSnapshotCapture } from './snapshot.js';
-export { ReplicatedKv } from './replicated.js';
+export { ReplicatedKv, kvLeases } from './replicated.js';

@@ -1,5 +1,5 @@
-import { fromUtf8, type CommittedEntry } from '@synod/replog';
-import type { KvApplyResult, KvCommand } from './commands.js';
+import { fromUtf8, utf8, type CommittedEntry } from '@synod/replog';
+import { MAX_IDS_PER_COMMAND, type KvApplyResult, type KvCommand } from './commands.js';
 import { KvStateMachine } from './state-machine.js';
 
 /**
@@ -60,4 +60,20 @@ export class ReplicatedKv {
   restore(data: Uint8Array): void {
     this.sm = KvStateMachine.restore(data);
   }
+}
+
+/**
+ * The store's leases as a replica's driver keeps their deadlines (libs/engine-host's HostLeases):
+ * the lease table of the state applied, and the command that expires leases.
+ */
+export function kvLeases(state: ReplicatedKv): {
+  table(): KvStateMachine;
+  expireCommand(ids: number[]): Uint8Array;
+  maxPerExpiry: number;
+} {
+  return {
+    table: () => state.sm,
+    expireCommand: (ids) => utf8.encode(JSON.stringify({ type: 'leaseExpire', ids } satisfies KvCommand)),
+    maxPerExpiry: MAX_IDS_PER_COMMAND,
+  };
 }

@@ -10,6 +10,7 @@ import {
   ObjectReadResult,
   ReleaseResult,
   ReplyEnvelope,
+  LEADER_DISCOVERY_BUDGET_MS,
   SynodError,
   subjects,
   toSynodError,
@@ -51,7 +52,7 @@ export interface LockClientOptions {
 }
 
 export interface AcquireOptions {
-  /** TTL of the session lease the lock rides on (default 10000). */
+  /** TTL of the session lease the lock rides on (default 10000; raised to the store's minimum lease TTL). */
   ttlMs?: number;
   /** How long to wait for the lock (default 10000; 0 = tryAcquire). */
   timeoutMs?: number;
@@ -70,6 +71,11 @@ export interface Lock {
   /** The fencing token: pass it to every resource the lock protects; it only grows. */
   readonly token: number;
   readonly lease: number;
+  /**
+   * The session lease's TTL as granted: the store raises a TTL below its minimum (one that rides
+   * through a failover of the store) to that minimum.
+   */
+  readonly ttlMs: number;
   /** Aborted (reason: LeaseLostError) when the lease is lost; the lock must be taken as gone. */
   readonly signal: AbortSignal;
   /** Releases the lock. True if it was still held. Never throws. */
@@ -109,7 +115,10 @@ interface CallOptions {
  * different sessions and exclude each other like any two clients.
  */
 interface Session {
+  /** The TTL asked for (sessions are shared by the locks asking for the same one). */
   ttlMs: number;
+  /** The TTL the store granted (at least its minimum lease TTL); set once the grant answered. */
+  grantedTtlMs?: number;
   lease: Promise<number>;
   /** Set once the grant answered. */
   leaseId?: number;
@@ -345,6 +354,7 @@ export class LockClient {
       mode,
       token,
       lease,
+      ttlMs: session.grantedTtlMs!,
       signal: ka.signal,
       stopKeepAlive: () => this.retire(session, false),
       release: () => {
@@ -384,9 +394,12 @@ export class LockClient {
     }
     const session: Session = { ttlMs, names: new Set([name]), retired: false, lease: Promise.resolve(0) };
     session.lease = this.session(ttlMs).then(
-      ({ lease }) => {
+      ({ lease, ttlMs: grantedTtlMs }) => {
         session.leaseId = lease;
-        session.ka = this.startKeepAlive(lease, ttlMs);
+        // The store may have raised the TTL to its minimum (one that rides through a failover):
+        // keep-alives and the lost-lease rule follow what it granted.
+        session.grantedTtlMs = grantedTtlMs;
+        session.ka = this.startKeepAlive(lease, grantedTtlMs);
         session.ka.signal.addEventListener('abort', () => this.retire(session, false), { once: true });
         if (session.retired) session.ka.stop();
         return lease;
@@ -450,7 +463,9 @@ export class LockClient {
         if (stopped.signal.aborted) return;
         const sentAt = Date.now();
         try {
-          await this.keepAliveOnce(lease, { signal: stopped.signal, deadline: lastOk + ttlMs });
+          // A lock manager answers a keep-alive within a store round trip; one that died must not
+          // hold the attempt for longer than the leader-discovery budget.
+          await this.call({ type: 'keepAlive', lease }, LockSessionResult, { signal: stopped.signal, deadline: lastOk + ttlMs, attemptMs: LEADER_DISCOVERY_BUDGET_MS });
           lastOk = sentAt;
         } catch (err) {
           if (stopped.signal.aborted) return;

@@ -111,7 +111,7 @@ describe('LockClient (fake transport)', () => {
   });
 
   /** A fake lock manager for sessions: grants leases, keys per name, counts every request by type. */
-  function sessionServer(opts: { failRelease?: boolean } = {}) {
+  function sessionServer(opts: { failRelease?: boolean; minTtlMs?: number } = {}) {
     const counts: Record<string, number> = {};
     const bodies: Body[] = [];
     let nextLease = 100;
@@ -123,7 +123,7 @@ describe('LockClient (fake transport)', () => {
       counts[body.type] = (counts[body.type] ?? 0) + 1;
       switch (body.type) {
         case 'session':
-          return { lease: nextLease++, ttlMs: body.ttlMs };
+          return { lease: nextLease++, ttlMs: Math.max(body.ttlMs as number, opts.minTtlMs ?? 0) };
         case 'keepAlive':
           return { lease: body.lease, ttlMs: 1000 };
         case 'revoke':
@@ -167,6 +167,21 @@ describe('LockClient (fake transport)', () => {
     await client.close();
     expect(srv.counts.revoke).toBe(3);
     expect(srv.held.size).toBe(0);
+  });
+
+  it('a TTL the store raised to its minimum is the one the lock reports and keeps alive by', async () => {
+    const srv = sessionServer({ minTtlMs: 300 });
+    const client = new LockClient({ namespace: 't', request: srv.request, sessionIdleMs: 60_000 });
+    const a = await client.acquire('a', { ttlMs: 30 });
+    expect(a.ttlMs).toBe(300);
+    // Keep-alives every third of the granted TTL (100 ms), not of the 30 ms asked for.
+    await new Promise((r) => setTimeout(r, 250));
+    expect(srv.counts.keepAlive).toBeGreaterThanOrEqual(1);
+    expect(srv.counts.keepAlive).toBeLessThanOrEqual(3);
+    expect(srv.bodies.filter((b) => b.type === 'session')).toEqual([{ type: 'session', ttlMs: 30 }]);
+    // Another lock asking for the same TTL rides on the same session.
+    expect((await client.acquire('b', { ttlMs: 30 })).lease).toBe(a.lease);
+    await client.close();
   });
 
   it('an idle session is revoked after sessionIdleMs; a release nobody took retires the session at once', async () => {

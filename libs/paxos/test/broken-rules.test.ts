@@ -80,4 +80,9 @@ describe('the driver, broken, is caught by the simulator', () => {
   it('a host that applies values past the chosen prefix fails within 5 seeds', async () => {
     expect(await driverFailure('apply-past-commit', 5, 'mixed')).toMatch(VIOLATION);
   }, 300_000);
+
+  it('a re-elected leader that keeps the lease deadlines of its previous term fails within 5 seeds', async () => {
+    // It expires a lease another leader extended meanwhile, before the TTL that leader promised.
+    expect(await driverFailure('lease-stale-deadlines', 5, 'mixed')).toMatch(/lease safety/);
+  }, 300_000);
 });

@@ -11,7 +11,7 @@ import { paxosEngine } from '../src/index.js';
  */
 export function simulationSuite(from: number, to: number): void {
   const seeds = Array.from({ length: to - from + 1 }, (_, i) => i + from);
-  const totals = { crashes: 0, partitions: 0, pauses: 0, snapshots: 0, elections: 0, unknownOps: 0 };
+  const totals = { crashes: 0, partitions: 0, pauses: 0, snapshots: 0, elections: 0, unknownOps: 0, keepAlives: 0, leaseExpiries: 0 };
 
   describe(`Multi-Paxos under the seeded simulator, seeds ${from}-${to}: faults, invariants at every step, linearizable histories`, () => {
     it.each(seeds)('seed %i', async (seed) => {
@@ -33,6 +33,9 @@ export function simulationSuite(from: number, to: number): void {
       expect(totals.snapshots).toBeGreaterThan(n);
       expect(totals.elections).toBeGreaterThan(3 * n);
       expect(totals.unknownOps).toBeGreaterThan(0);
+      // The lease check saw leases kept alive through these faults, and expired.
+      expect(totals.keepAlives).toBeGreaterThan(20 * n);
+      expect(totals.leaseExpiries).toBeGreaterThan(n);
     });
   });
 }

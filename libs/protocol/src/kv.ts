@@ -23,6 +23,22 @@ export const MAX_TXN_OPS = 128;
 export const MAX_LEASE_TTL_MS = 365 * 24 * 60 * 60 * 1000;
 
 /**
+ * The longest a client of the store takes to reach a new leader once it is elected: the clients
+ * cap a keep-alive's attempt at half of it (a request to a leader that just died goes unanswered)
+ * and their retry backoff at half of it. The store knows it too: it is part of the minimum lease TTL.
+ */
+export const LEADER_DISCOVERY_BUDGET_MS = 1000;
+
+/**
+ * The smallest lease TTL that rides through a failover of the store: clients renew every TTL/3 and
+ * report a lease lost once none succeeded for a TTL, so two thirds of the TTL must cover the longest
+ * election plus finding the new leader. A grant below it is raised to it.
+ */
+export function minLeaseTtlMs(maxElectionTimeoutMs: number): number {
+  return Math.ceil((3 * (maxElectionTimeoutMs + LEADER_DISCOVERY_BUDGET_MS)) / 2);
+}
+
+/**
  * Error codes of the store. They travel as `{ code, message }` values (never thrown):
  * - LEASE_NOT_FOUND: a put names, or a revoke targets, a lease that does not exist;
  * - LEASE_EXISTS: a grant asks for an id already in use;

@@ -123,6 +123,10 @@ export const StatusResult = z.object({
   /** Leader only: replication progress and lag (entries behind the leader's last index) per member. */
   progress: z.record(z.string(), MemberProgress).optional(),
   engine: z.string(),
+  /** The smallest lease TTL this store grants (see `minLeaseTtlMs`): shorter grants are raised to it. */
+  minLeaseTtlMs: z.int().positive(),
+  /** The longest election timeout of this replica's configuration, in ms. */
+  maxElectionTimeoutMs: z.int().positive(),
 });
 export type StatusResult = z.infer<typeof StatusResult>;
 

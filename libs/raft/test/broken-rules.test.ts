@@ -62,6 +62,11 @@ describe('the driver, broken, is caught by the simulator', () => {
   it('a host that applies entries past the commit index fails within 5 seeds', async () => {
     expect(await driverFailure('apply-past-commit', 5, 'mixed')).toMatch(/state machine safety|not linearizable/);
   }, 120_000);
+
+  it('a re-elected leader that keeps the lease deadlines of its previous term fails within 5 seeds', async () => {
+    // It expires a lease another leader extended meanwhile, before the TTL that leader promised.
+    expect(await driverFailure('lease-stale-deadlines', 5, 'mixed')).toMatch(/lease safety/);
+  }, 120_000);
 });
 
 describe('the Figure 8 rule, broken, is caught by the paper test', () => {

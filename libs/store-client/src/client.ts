@@ -29,6 +29,7 @@ import {
   type TxnResult,
   subjects,
   toSynodError,
+  LEADER_DISCOVERY_BUDGET_MS,
 } from '@synod/protocol';
 import { busRequest, connectionInboxPrefix, mapRequestError, sharedRequester, type BusRequester } from '@synod/service-kit';
 import { z } from 'zod';
@@ -162,6 +163,8 @@ interface CallSpec<T> {
   body: (attempt: number) => unknown;
   schema: z.ZodType<T>;
   what: string;
+  /** Longest single attempt of this call, below the client's `attemptTimeoutMs`. */
+  attemptMs?: number;
 }
 
 interface InternalCallOptions extends CallOptions {
@@ -170,6 +173,8 @@ interface InternalCallOptions extends CallOptions {
 }
 
 const MAX_SNAPSHOT_RESTARTS = 3;
+/** Longest attempt of a keep-alive (see LEADER_DISCOVERY_BUDGET_MS). */
+export const KEEPALIVE_ATTEMPT_MS = LEADER_DISCOVERY_BUDGET_MS / 2;
 
 /**
  * The typed client of the store. Every call has a deadline (`timeoutMs`, default 5 s) within which
@@ -331,7 +336,9 @@ export class StoreClient {
   async leaseKeepAliveOnce(id: number, opts: CallOptions = {}): Promise<KeepAliveResult> {
     const body = { type: 'leaseKeepAlive', id };
     this.check(body);
-    return this.call({ subject: this.leaderSubject, body: () => body, schema: KeepAliveResult, what: 'leaseKeepAlive' }, opts);
+    // A keep-alive answers at once from a live leader; one sent to a leader that just died goes
+    // unanswered, and waiting a whole attempt for it would eat the lease's failover margin.
+    return this.call({ subject: this.leaderSubject, body: () => body, schema: KeepAliveResult, what: 'leaseKeepAlive', attemptMs: KEEPALIVE_ATTEMPT_MS }, opts);
   }
 
   async leaseTimeToLive(id: number, opts: CallOptions = {}): Promise<TimeToLiveResult> {
@@ -537,7 +544,7 @@ export class StoreClient {
       opts.signal?.throwIfAborted();
       const remaining = deadline - this.clock.now();
       if (remaining < 1) throw last ?? new SynodError('TIMEOUT', `${spec.what}: no time left for a request`);
-      const timeoutMs = Math.max(1, Math.floor(Math.min(remaining, this.attemptTimeoutMs)));
+      const timeoutMs = Math.max(1, Math.floor(Math.min(remaining, this.attemptTimeoutMs, spec.attemptMs ?? Infinity)));
       let raw: unknown;
       try {
         raw = await abortable(this.request(spec.subject, spec.body(attempt), { timeoutMs, requestId }), opts.signal);

@@ -1,13 +1,13 @@
-import type { ErrorCode, SynodError } from '@synod/protocol';
+import { type ErrorCode, LEADER_DISCOVERY_BUDGET_MS, type SynodError } from '@synod/protocol';
 
 export interface RetryPolicy {
   /** First backoff, in ms (default 50). */
   initialMs: number;
-  /** Longest backoff, in ms (default 1000). */
+  /** Longest backoff, in ms (default 500: half the leader-discovery budget, see LEADER_DISCOVERY_BUDGET_MS). */
   maxMs: number;
 }
 
-export const DEFAULT_RETRY: RetryPolicy = { initialMs: 50, maxMs: 1000 };
+export const DEFAULT_RETRY: RetryPolicy = { initialMs: 50, maxMs: LEADER_DISCOVERY_BUDGET_MS / 2 };
 
 /**
  * Codes the client retries by itself, within the call's deadline: the request did not reach a

@@ -120,10 +120,13 @@ describe('StoreClient against a three-replica store', () => {
   });
 
   it('grants leases, keeps them alive past their TTL, and reports a lost one', async () => {
+    // Below the store's minimum lease TTL: raised to it.
+    const minTtlMs = (await client.status()).minLeaseTtlMs;
     const lease = await client.leaseGrant(600);
+    expect(lease.ttlMs).toBe(minTtlMs);
     await client.put('lease/k', 'v', { lease: lease.id });
     const ttl = await client.leaseTimeToLive(lease.id);
-    expect(ttl).toMatchObject({ id: lease.id, ttlMs: 600, keys: ['lease/k'] });
+    expect(ttl).toMatchObject({ id: lease.id, ttlMs: minTtlMs, keys: ['lease/k'] });
     expect((await client.leases()).map((l) => l.id)).toContain(lease.id);
 
     const events: WatchEvent[] = [];
@@ -138,7 +141,7 @@ describe('StoreClient against a three-replica store', () => {
 
     const lostReasons: SynodError[] = [];
     const ka = client.keepAlive(lease.id, { onLost: (e) => lostReasons.push(e) });
-    await new Promise((r) => setTimeout(r, 1500));
+    await new Promise((r) => setTimeout(r, minTtlMs + 500));
     expect(await client.get('lease/k')).toBeDefined();
     expect(ka.signal.aborted).toBe(false);
     ka.stop();

@@ -1,6 +1,6 @@
-import { SynodError, type ErrorCode } from '@synod/protocol';
+import { LEADER_DISCOVERY_BUDGET_MS, SynodError, type ErrorCode } from '@synod/protocol';
 import { describe, expect, it } from 'vitest';
-import { StoreClient, backoffMs, type StoreClientOptions } from '../src/index.js';
+import { DEFAULT_RETRY, StoreClient, backoffMs, type StoreClientOptions } from '../src/index.js';
 import { FakeClock, HANG, fakeTransport, kv, type Sent } from './fakes.js';
 
 const NS = 'unit';
@@ -52,12 +52,13 @@ describe('retries', () => {
     const { client, sent, clock } = setup(() => fail('NO_RESPONDERS'), { timeoutMs: 5000 });
     await expect(client.put('a', '1')).rejects.toMatchObject({ code: 'NO_RESPONDERS' });
     expect(clock.now()).toBeLessThanOrEqual(5000);
-    // 37.5 + 75 + 150 + 300 + 600 + 750 * n: sleeps while they fit in 5000 ms
+    // 37.5 + 75 + 150 + 300 + 375 * n (the backoff capped at 500 ms, half the leader-discovery
+    // budget): sleeps while they fit in 5000 ms
     const total = clock.sleeps.reduce((a, b) => a + b, 0);
     expect(total).toBeLessThanOrEqual(5000);
-    expect(total + 750).toBeGreaterThan(5000 - 1);
+    expect(total + 375).toBeGreaterThan(5000 - 1);
     expect(sent).toHaveLength(clock.sleeps.length + 1);
-    expect(sent.length).toBe(11);
+    expect(sent.length).toBe(16);
   });
 
   it('gives each attempt at most attemptTimeoutMs of the remaining budget and ends with TIMEOUT', async () => {
@@ -69,6 +70,14 @@ describe('retries', () => {
     expect(sent.map((s) => s.timeoutMs)).toEqual([2000, 2000, 887]);
     // one request id for every attempt of a call
     expect(new Set(sent.map((s) => s.requestId)).size).toBe(1);
+  });
+
+  it('a keep-alive gives up on an attempt after half the leader-discovery budget, so a dead leader costs no more of the lease', async () => {
+    const { client, sent } = setup((_s, n) => (n <= 2 ? HANG : { id: 9, ttlMs: 4500 }), { timeoutMs: 5000, attemptTimeoutMs: 2000 });
+    await expect(client.leaseKeepAliveOnce(9)).resolves.toEqual({ id: 9, ttlMs: 4500 });
+    expect(sent.map((s) => s.timeoutMs)).toEqual([LEADER_DISCOVERY_BUDGET_MS / 2, LEADER_DISCOVERY_BUDGET_MS / 2, LEADER_DISCOVERY_BUDGET_MS / 2]);
+    // The retry backoff stays within the other half.
+    expect(DEFAULT_RETRY.maxMs).toBeLessThanOrEqual(LEADER_DISCOVERY_BUDGET_MS / 2);
   });
 
   it('a per-call timeout overrides the client default', async () => {
@@ -161,7 +170,7 @@ describe('exactly-once writes', () => {
 
 describe('requests and replies', () => {
   it('routes each request to its subject', async () => {
-    const status = { id: 'n2', role: 'follower', leader: 'n1', term: 3, commitIndex: 9, appliedIndex: 9, lastIndex: 9, revision: 4, compactRevision: 0, keys: 2, membership: { voters: ['n1', 'n2'], learners: [] }, engine: 'raft' };
+    const status = { id: 'n2', role: 'follower', leader: 'n1', term: 3, commitIndex: 9, appliedIndex: 9, lastIndex: 9, revision: 4, compactRevision: 0, keys: 2, membership: { voters: ['n1', 'n2'], learners: [] }, engine: 'raft', minLeaseTtlMs: 4500, maxElectionTimeoutMs: 2000 };
     const { client, sent } = setup((s) => {
       if (s.body.type === 'range') return { revision: 4, kvs: [kv('a', '1', 2)], count: 1, more: false };
       if (s.body.type === 'status') return status;

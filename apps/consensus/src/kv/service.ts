@@ -1,8 +1,8 @@
-import { StoreRequest, SynodError, kvError, type KvError, subjects, type StatusResult } from '@synod/protocol';
+import { StoreRequest, SynodError, kvError, minLeaseTtlMs, type KvError, subjects, type StatusResult } from '@synod/protocol';
 import type { KvCommand, KvApplyResult, ReplicatedKv } from '@synod/kv-state';
 import type { ReplicaHost } from '@synod/engine-host';
 import { EndpointServer, type Counter, type Logger, type NatsConnection } from '@synod/service-kit';
-import { LeaseDeadlines } from './leases.js';
+import { raiseLeaseTtl } from './leases.js';
 import { SnapshotServer } from './snapshots.js';
 import { Watches } from './watches.js';
 
@@ -19,7 +19,7 @@ export interface KvServiceOptions {
   state: ReplicatedKv;
   /** Largest request accepted, in bytes. */
   maxRequestBytes: number;
-  /** How often the leader looks for expired leases and idle sessions, in ms. */
+  /** How often the leader looks for idle sessions and history to compact, in ms. */
   sweepMs: number;
   /** Sessions of clients silent for this long are dropped through the log. */
   sessionTtlMs: number;
@@ -32,37 +32,40 @@ export interface KvServiceOptions {
   watchInboxPrefixes?: readonly string[];
   /** The consensus engine underneath, reported in status. */
   engine: string;
+  /** The longest election timeout of the configuration: the minimum lease TTL follows from it (see minLeaseTtlMs). */
+  maxElectionTimeoutMs: number;
   now?: () => number;
 }
 
 /**
  * The store's API over the bus, on top of an engine host (any engine) and the replicated
  * KvStateMachine: its endpoints and what each request needs. Writes go through the log with the
- * client's session (exactly-once); reads take the barrier their consistency asks for; leases
- * (`leases.ts`), watches (`watches.ts`) and snapshots for clients (`snapshots.ts`) are each served
- * by their own part; the leader's chores (expiring leases and idle sessions, compacting history)
- * run on a sweep.
+ * client's session (exactly-once), a lease grant raised to the store's minimum TTL (`leases.ts`);
+ * reads take the barrier their consistency asks for; lease deadlines are the host's (keep-alives,
+ * expiry: libs/engine-host, where the simulator runs them); watches (`watches.ts`) and snapshots for
+ * clients (`snapshots.ts`) are each served by their own part; the leader's other chores (expiring
+ * idle sessions, compacting history) run on a sweep.
  */
 export class KvService {
   host!: ReplicaHost<KvApplyResult>;
   private readonly now: () => number;
+  /** Grants below it are raised to it: a lease this short would not ride through a failover. */
+  private readonly minLeaseTtlMs: number;
   private readonly log: Logger;
   private readonly endpoints: EndpointServer;
   private leaderEndpoints: EndpointServer | undefined;
-  private readonly leases: LeaseDeadlines;
   private readonly watches: Watches;
   private readonly snapshots: SnapshotServer;
   private readonly sessionSeen = new Map<string, number>();
   private sweeper: NodeJS.Timeout | undefined;
-  private expiring = false;
   private compacting = false;
   private isLeader = false;
   private readonly requests: Counter<'type' | 'outcome'>;
 
   constructor(private readonly o: KvServiceOptions) {
     this.now = o.now ?? Date.now;
+    this.minLeaseTtlMs = minLeaseTtlMs(o.maxElectionTimeoutMs);
     this.log = o.log.child({ component: 'kv' });
-    this.leases = new LeaseDeadlines(this.now);
     this.watches = new Watches(o.nc, o.id, this.log, this.now, o.watchInboxPrefixes ?? []);
     this.snapshots = new SnapshotServer(this.now);
     this.requests = o.requests;
@@ -96,7 +99,6 @@ export class KvService {
     if (leading === this.isLeader) return;
     this.isLeader = leading;
     if (leading) {
-      this.leases.lead(this.sm);
       this.sessionSeen.clear();
       this.leaderEndpoints = new EndpointServer({ nc: this.o.nc, log: this.log, onOutcome: (name, outcome) => this.requests.inc({ type: name, outcome }) });
       this.leaderEndpoints.add('leader', { input: StoreRequest, maxRequestBytes: this.o.maxRequestBytes, subject: subjects.kvLeader(this.o.namespace), handler: (req: StoreRequest) => this.handle(req, 'leader') });
@@ -110,7 +112,6 @@ export class KvService {
 
   /** Called by the host after entries are applied. */
   onApplied(): void {
-    if (this.isLeader) this.leases.follow(this.sm);
     this.watches.push(this.sm);
   }
 
@@ -140,20 +141,16 @@ export class KvService {
         this.sessionSeen.set(req.session.clientId, this.now());
         // Validated as a StoreRequest already (the same rules as the log's RequestCommand): this
         // replica applies it as it is rather than decoding and checking its bytes again.
-        return this.proposeCommand({ type: 'request', session: req.session, op: req.op }, true);
+        return this.proposeCommand({ type: 'request', session: req.session, op: raiseLeaseTtl(req.op, this.minLeaseTtlMs) }, true);
       }
-      case 'leaseKeepAlive': {
-        await this.host.readBarrier('lease');
-        const lease = this.sm.lease(req.id);
-        if (!lease) throw new SynodError('LEASE_NOT_FOUND', `lease ${req.id} does not exist`);
-        this.leases.keepAlive(req.id, lease.ttlMs);
-        return { id: req.id, ttlMs: lease.ttlMs };
-      }
+      case 'leaseKeepAlive':
+        // The host keeps the deadlines (libs/engine-host): the code the simulator runs.
+        return this.host.leaseKeepAlive(req.id);
       case 'leaseTimeToLive': {
-        await this.host.readBarrier('lease');
+        const { ttlMs, remainingMs } = await this.host.leaseTimeToLive(req.id);
         const lease = this.sm.lease(req.id);
         if (!lease) throw new SynodError('LEASE_NOT_FOUND', `lease ${req.id} does not exist`);
-        return { id: req.id, ttlMs: lease.ttlMs, remainingMs: this.leases.remainingMs(req.id, lease.ttlMs), keys: lease.keys };
+        return { id: req.id, ttlMs, remainingMs, keys: lease.keys };
       }
       case 'leases':
         await this.host.readBarrier('read-index');
@@ -203,6 +200,8 @@ export class KvService {
       keys: this.sm.size,
       membership: s.membership,
       engine: this.o.engine,
+      minLeaseTtlMs: this.minLeaseTtlMs,
+      maxElectionTimeoutMs: this.o.maxElectionTimeoutMs,
     };
     if (s.progress) {
       result.progress = Object.fromEntries(Object.entries(s.progress).map(([id, p]) => [id, { ...p, lag: Math.max(0, s.lastIndex - p.match) }]));
@@ -221,15 +220,6 @@ export class KvService {
     this.snapshots.sweep();
     if (!this.isLeader) return;
     const now = this.now();
-    const expired = this.leases.expired(10_000);
-    if (expired.length > 0 && !this.expiring) {
-      this.expiring = true;
-      this.proposeCommand({ type: 'leaseExpire', ids: expired })
-        .catch((err: unknown) => this.log.warn({ err }, 'lease expiry not committed; will retry'))
-        .finally(() => {
-          this.expiring = false;
-        });
-    }
     const idle = [...this.sessionSeen].filter(([, t]) => now - t > this.o.sessionTtlMs).map(([c]) => c);
     if (idle.length > 0) {
       for (const c of idle) this.sessionSeen.delete(c);

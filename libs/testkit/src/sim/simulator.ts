@@ -6,14 +6,19 @@
  * and partitions (symmetric and one-way), and a disk whose writes take time and are lost or torn
  * by a crash; processes pause and restart. Clients run a key-value workload through the hosts' own
  * API (propose, read barriers) with exactly-once sessions; their history goes through the
- * linearizability checker at the end. Invariants are asserted after every event.
+ * linearizability checker at the end. Invariants are asserted after every event. Lease holders
+ * grant leases and keep them alive through the hosts (whose leaders keep the deadlines), and give
+ * some up: no lease may expire before the TTL a leader promised at a keep-alive it confirmed has run
+ * out (a paused or deposed leader must neither expire a lease another leader extended nor extend
+ * one it no longer leads for). Each process's monotonic clock starts at its own origin, as a
+ * restarted process's does; clocks run at one rate (the engines' lease reads assume bounded drift).
  *
  * The same seed gives the same run, event for event: every random choice comes from the seed, and
  * the hosts' asynchronous steps are run to a standstill after each event before the next one.
  */
 import pino from 'pino';
 import { EngineHost, type Clock, type EngineStorage, type LocalSnapshotWriter, type StateMachine } from '@synod/engine-host';
-import { ReplicatedKv, type KvApplyResult, type KvCommand, type KvCommandResult } from '@synod/kv-state';
+import { kvLeases, ReplicatedKv, type KvApplyResult, type KvCommand, type KvCommandResult } from '@synod/kv-state';
 import { SynodError, type KvWriteOp } from '@synod/protocol';
 import {
   concatBytes,
@@ -57,8 +62,12 @@ export interface SimOptions {
   maxVirtualMs?: number;
   /** Events kept for the failure trace. */
   traceLength?: number;
-  /** Test-only: every host breaks this rule of the Ready contract (HostOptions.brokenRule). */
-  brokenRule?: 'ack-before-persist' | 'apply-past-commit';
+  /** Concurrent lease holders (0: none). */
+  leaseHolders?: number;
+  /** The TTL the holders grant their leases with, in virtual ms; they keep them alive every third of it. */
+  leaseTtlMs?: number;
+  /** Test-only: every host breaks this rule (HostOptions.brokenRule). */
+  brokenRule?: 'ack-before-persist' | 'apply-past-commit' | 'lease-stale-deadlines';
 }
 
 export interface SimResult {
@@ -80,6 +89,9 @@ export interface SimResult {
     pauses: number;
     snapshots: number;
     explored: number;
+    /** Keep-alives a leader confirmed, and leases expired through the log. */
+    keepAlives: number;
+    leaseExpiries: number;
   };
 }
 
@@ -122,6 +134,18 @@ interface ClientOp {
   barrier?: 'lease' | 'read-index';
 }
 
+/** A lease holder: grants a lease, keeps it alive until `keepUntil`, then lets it expire and starts over. */
+interface LeaseHolder {
+  id: number;
+  clientId: string;
+  seq: number;
+  lease?: number;
+  keepUntil: number;
+  preferred: NodeId;
+  /** Bumped by every step: the answer or timeout of an older step is ignored. */
+  step: number;
+}
+
 interface ClientState {
   id: number;
   clientId: string;
@@ -143,6 +167,7 @@ type Event =
   | { kind: 'client-attempt-timeout'; client: number; opId: number; attempt: number }
   | { kind: 'client-deadline'; client: number; opId: number }
   | { kind: 'client-next'; client: number }
+  | { kind: 'lease-step'; holder: number; step: number; elsewhere?: boolean }
   | { kind: 'fault' }
   | { kind: 'restart'; node: NodeId }
   | { kind: 'resume'; node: NodeId }
@@ -287,6 +312,9 @@ class Simulation<Msg extends PeerMessage, Rec extends { index: number }, Meta, E
   private traceAt = 0;
   private readonly f: FaultProfile;
   private readonly o: Required<Omit<SimOptions, 'faults' | 'brokenRule'>>;
+  private readonly holders: LeaseHolder[] = [];
+  /** Lease id → the latest deadline a leader promised a holder (virtual time of the confirmed keep-alive + TTL). */
+  private readonly promised = new Map<number, number>();
   /** Links cut, as "from->to". */
   private readonly cut = new Set<string>();
   private nextOpId = 1;
@@ -312,6 +340,8 @@ class Simulation<Msg extends PeerMessage, Rec extends { index: number }, Meta, E
     pauses: 0,
     snapshots: 0,
     explored: 0,
+    keepAlives: 0,
+    leaseExpiries: 0,
   };
 
   constructor(
@@ -332,6 +362,8 @@ class Simulation<Msg extends PeerMessage, Rec extends { index: number }, Meta, E
       maxCheckStates: options.maxCheckStates ?? 2_000_000,
       maxVirtualMs: options.maxVirtualMs ?? 600_000,
       traceLength: options.traceLength ?? 60,
+      leaseHolders: options.leaseHolders ?? 2,
+      leaseTtlMs: options.leaseTtlMs ?? 300,
     };
     this.ids = Array.from({ length: this.o.nodes }, (_, i) => `n${i + 1}`);
   }
@@ -343,6 +375,10 @@ class Simulation<Msg extends PeerMessage, Rec extends { index: number }, Meta, E
       for (let c = 0; c < this.o.clients; c++) {
         this.clients.push({ id: c, clientId: `client-${c}`, seq: 0, answered: false, preferred: this.pick(this.ids) });
         this.q.push(this.between(0, 20), { kind: 'client-next', client: c });
+      }
+      for (let h = 0; h < this.o.leaseHolders; h++) {
+        this.holders.push({ id: h, clientId: `holder-${h}`, seq: 0, keepUntil: 0, preferred: this.pick(this.ids), step: 0 });
+        this.q.push(this.between(0, 20), { kind: 'lease-step', holder: h, step: 0 });
       }
       this.scheduleFault();
       while (this.finishedOps < this.o.ops) {
@@ -484,6 +520,7 @@ class Simulation<Msg extends PeerMessage, Rec extends { index: number }, Meta, E
         else if (other !== id) this.fail(`election safety: ${other} and ${id} both led epoch ${epoch}`);
       },
       thrifty: { holdMs: 5, hedgeMinMs: 2 },
+      leases: kvLeases(kv),
       ...(broken === 'apply-past-commit' ? { brokenRule: { rule: broken, entryOf: (r: Rec) => this.engine.wal.entryOf(r) } } : broken ? { brokenRule: { rule: broken } } : {}),
     });
     this.nodes.set(id, node);
@@ -492,8 +529,10 @@ class Simulation<Msg extends PeerMessage, Rec extends { index: number }, Meta, E
 
   /** The node's clock: virtual time, timers as events of this incarnation (dropped once it crashed). */
   private clockOf(node: NodeId, incarnation: number): Clock {
+    // A process's monotonic clock starts where it likes: durations are all two processes share.
+    const origin = this.between(0, 1_000_000);
     return {
-      now: () => this.now,
+      now: () => this.now + origin,
       setTimer: (fn, ms) => {
         const timer: Timer = { fn, cancelled: false };
         // As Node's timers: at least 1 ms (a shorter wait at a fractional time would not move the clock).
@@ -539,8 +578,10 @@ class Simulation<Msg extends PeerMessage, Rec extends { index: number }, Meta, E
     if (e.index !== node.applied + 1) throw new SimFailure(`${node.id} applied index ${e.index} after ${node.applied}: gap or repeat`);
     node.applied = e.index;
     const seen = this.appliedAt.get(e.index);
-    if (seen === undefined) this.appliedAt.set(e.index, e);
-    else if (seen.kind !== e.kind || !sameBytes(seen.data, e.data)) {
+    if (seen === undefined) {
+      this.appliedAt.set(e.index, e);
+      this.checkLeaseExpiry(node, e);
+    } else if (seen.kind !== e.kind || !sameBytes(seen.data, e.data)) {
       const show = (x: CommittedEntry) => JSON.stringify(`${x.kind}:${fromUtf8.decode(x.data)}`);
       throw new SimFailure(`state machine safety: ${node.id} applied ${show(e)} at index ${e.index}, another node applied ${show(seen)}`);
     }
@@ -599,6 +640,9 @@ class Simulation<Msg extends PeerMessage, Rec extends { index: number }, Meta, E
         return;
       case 'client-request':
         this.receiveClientRequest(ev);
+        return;
+      case 'lease-step':
+        this.leaseStep(ev);
         return;
       case 'client-reply':
         this.receiveClientReply(ev);
@@ -846,6 +890,75 @@ class Simulation<Msg extends PeerMessage, Rec extends { index: number }, Meta, E
     this.q.push(this.now + 1 + this.between(0, 10), { kind: 'client-next', client: client.id });
   }
 
+  // ------------------------------------------------------------------ lease holders
+
+  /**
+   * A holder's next step at the replica it prefers: grant a lease, keep it alive, or (its time up)
+   * walk away from it and grant another later. A refusal or an unanswered step is tried again at the
+   * hinted leader or another replica.
+   */
+  private leaseStep(ev: Extract<Event, { kind: 'lease-step' }>): void {
+    const h = this.holders[ev.holder]!;
+    if (ev.step !== h.step) return;
+    if (ev.elsewhere) h.preferred = this.pick(this.ids);
+    const node = this.nodes.get(h.preferred)!;
+    // A paused replica has the request in its socket: it waits.
+    if (node.up && this.deferIfPaused(node, { ...ev, elsewhere: false })) return;
+    const step = ++h.step;
+    const next = (afterMs: number, preferred = h.preferred) => {
+      h.preferred = preferred;
+      this.q.push(this.now + Math.max(1, afterMs), { kind: 'lease-step', holder: h.id, step: ++h.step });
+    };
+    const refused = (err: unknown): void => {
+      if (step !== h.step || !node.up) return;
+      if (err instanceof SynodError && err.code === 'LEASE_NOT_FOUND') {
+        // Expired while the holder could not reach a leader in time: start over.
+        h.lease = undefined;
+        return next(this.between(5, 30));
+      }
+      const leader = err instanceof SynodError ? (err.details as { leader?: unknown } | undefined)?.leader : undefined;
+      next(this.between(5, 30), typeof leader === 'string' && this.nodes.has(leader) ? leader : this.pick(this.ids));
+    };
+    // Unanswered (a dead replica, an entry lost with its leader): another replica.
+    this.q.push(this.now + this.o.attemptTimeoutMs, { kind: 'lease-step', holder: h.id, step, elsewhere: true });
+    if (!node.up) return;
+    if (h.lease === undefined) {
+      const cmd: KvCommand = { type: 'request', session: { clientId: h.clientId, seq: ++h.seq }, op: { op: 'leaseGrant', ttlMs: this.o.leaseTtlMs } };
+      node.host.propose(utf8.encode(JSON.stringify(cmd))).then(({ result }) => {
+        if (step !== h.step || !node.up) return;
+        if (!result.ok || result.result.op !== 'leaseGrant') return this.fail(`lease grant failed on ${node.id}: ${JSON.stringify(result)}`);
+        h.lease = result.result.id;
+        h.keepUntil = this.now + this.between(0, 8) * this.o.leaseTtlMs;
+        this.log(`holder-${h.id} granted lease ${h.lease} on ${node.id}`);
+        next(this.o.leaseTtlMs / 3);
+      }, refused);
+      return;
+    }
+    if (this.now >= h.keepUntil) {
+      this.log(`holder-${h.id} walks away from lease ${h.lease}`);
+      h.lease = undefined;
+      return next(this.between(0, 2 * this.o.leaseTtlMs));
+    }
+    const id = h.lease;
+    node.host.leaseKeepAlive(id).then(({ ttlMs }) => {
+      // The leader's promise: lease `id` lives until at least now + TTL, whoever leads meanwhile.
+      this.promised.set(id, Math.max(this.promised.get(id) ?? 0, this.now + ttlMs));
+      this.stats.keepAlives++;
+      if (step === h.step) next(this.o.leaseTtlMs / 3);
+    }, refused);
+  }
+
+  /** The first application of a lease expiry: no lease it names is within a TTL a leader promised. */
+  private checkLeaseExpiry(node: SimNode<Msg, Rec, Meta>, e: CommittedEntry): void {
+    if (e.kind !== 'command' || !startsWith(e.data, LEASE_EXPIRE_PREFIX)) return;
+    const { ids } = JSON.parse(fromUtf8.decode(e.data)) as { ids: number[] };
+    this.stats.leaseExpiries += ids.length;
+    for (const id of ids) {
+      const until = this.promised.get(id) ?? 0;
+      if (this.now < until) throw new SimFailure(`lease safety: lease ${id} expired at ${this.now} (applied first on ${node.id}, index ${e.index}), ${until - this.now} ms before the TTL a leader confirmed at its last keep-alive ran out`);
+    }
+  }
+
   // ------------------------------------------------------------------ invariants
 
   private checkInvariants(): void {
@@ -854,6 +967,15 @@ class Simulation<Msg extends PeerMessage, Rec extends { index: number }, Meta, E
     const violation = this.engine.sim.checkInvariants?.(live, this.invariantState);
     if (violation) throw new SimFailure(`invariant: ${violation}`);
   }
+}
+
+/** How the hosts' lease expiry command (kvLeases) starts. */
+const LEASE_EXPIRE_PREFIX = utf8.encode('{"type":"leaseExpire"');
+
+function startsWith(data: Uint8Array, prefix: Uint8Array): boolean {
+  if (data.length < prefix.length) return false;
+  for (let i = 0; i < prefix.length; i++) if (data[i] !== prefix[i]) return false;
+  return true;
 }
 
 /** The store operation a client's input is: a put, a compare-and-set (a txn), or a read through the log (a txn of one range). */
