@@ -330,7 +330,7 @@ describe.runIf(chromium !== undefined || CI)('the console in a browser, against 
       ['GET', '/api/keys?limit=zero'],
       ['GET', '/api/key?key='],
       ['GET', '/api/locks?after=a%2Fb'],
-      ['GET', '/api/live/watch'],
+      ['GET', '/api/live/watch?from=zero'],
       ['GET', '/api/live/watch?prefix=a&from=-1'],
     ];
     for (const [method, path] of routes) {
