@@ -58,8 +58,8 @@ const LocksQuery = z.object({ after: LockName.optional(), limit: z.coerce.number
 const ForceReleaseBody = z
   .object({ name: LockName, token: z.int().positive(), confirm: z.string().max(200) })
   .refine((b) => b.confirm === b.name, { message: 'confirm must repeat the lock name', path: ['confirm'] });
-/** `from`: the first revision to deliver (the page's listing revision + 1, so nothing falls between the two). */
-const WatchQuery = z.object({ prefix: Prefix, from: z.coerce.number().int().positive().optional() });
+/** `from`: the first revision to deliver (the page's listing revision + 1, so nothing falls between the two). No prefix: every key. */
+const WatchQuery = z.object({ prefix: Prefix.default(''), from: z.coerce.number().int().positive().optional() });
 /** `confirm` repeats the service or worker: the page sends it once the admin has confirmed. */
 const StrategyBody = z
   .object({

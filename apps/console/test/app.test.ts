@@ -41,7 +41,9 @@ function fakeBackend(calls: string[]): ConsoleBackend {
       calls.push(`del ${key}`);
       return { deleted: 1, revision: 11 };
     },
-    watch: async () => undefined,
+    watch: async (prefix, _signal, _onEvent, fromRevision) => {
+      calls.push(`watch ${prefix} from ${String(fromRevision)}`);
+    },
     leases: async () => [],
     revokeLease: async (id) => {
       calls.push(`revoke ${id}`);
@@ -250,6 +252,15 @@ describe('console API input', () => {
     expect(calls.filter((c) => !c.startsWith('keys') && !c.startsWith('key '))).toEqual([]);
     // Still serving.
     expect((await app.inject({ method: 'GET', url: '/api/cluster', headers: { cookie: s.cookie } })).statusCode).toBe(200);
+  });
+
+  it('watches every key when the watch names no prefix, and the prefix given otherwise', async () => {
+    const { app, calls } = consoleApp();
+    const s = await login(app, 'vic', 'viewer-password-1');
+    for (const url of ['/api/live/watch?from=3', '/api/live/watch?prefix=app%2F']) {
+      expect((await app.inject({ method: 'GET', url, headers: { cookie: s.cookie } })).statusCode, url).toBe(200);
+    }
+    expect(calls.filter((c) => c.startsWith('watch'))).toEqual(['watch  from 3', 'watch app/ from undefined']);
   });
 
   it("answers the services view with the strategies the console can set, and a gateway's failure as its envelope", async () => {

@@ -176,6 +176,37 @@ describe.runIf(chromium !== undefined || CI)('the console in a browser, against 
     await page.close();
   });
 
+  it('keeps a prefix typed while the listing loads, and watches every key when the prefix is empty', async () => {
+    const page = await logIn('ada', 'admin-password-1');
+    // The first listing (no prefix) answers only once a prefix is typed: the render it causes must keep the typing.
+    let typed!: () => void;
+    const typedYet = new Promise<void>((resolve) => (typed = resolve));
+    await page.route(
+      (u) => u.pathname === '/api/keys' && !u.searchParams.has('prefix'),
+      async (route) => {
+        await typedYet;
+        await route.continue();
+      },
+    );
+    await page.getByTestId('nav-keys').click();
+    await page.getByTestId('keys-prefix').fill('wide/');
+    typed();
+    await page.getByText(/^at revision \d+$/).waitFor();
+    expect(await page.getByTestId('keys-prefix').inputValue()).toBe('wide/');
+    const listing = page.waitForRequest((r) => new URL(r.url()).searchParams.get('prefix') === 'wide/');
+    await page.getByTestId('keys-prefix').press('Enter');
+    await listing;
+    // An empty prefix browses and watches every key.
+    await page.getByTestId('keys-prefix').fill('');
+    await page.getByTestId('keys-prefix').press('Enter');
+    await page.getByTestId('keys-watch').check();
+    await page.getByTestId('put-key').fill('elsewhere/wide');
+    await page.getByTestId('put-value').fill('seen by a watch of every key');
+    await page.getByTestId('put-submit').click();
+    await page.getByTestId('watch-events').getByText('put elsewhere/wide = seen by a watch of every key').waitFor();
+    await page.close();
+  });
+
   it('shows a lock held by a client with its holder and token, and drops it once released', async () => {
     const locks = new LockClient({ nc, namespace: ns });
     const lock = await locks.acquire('orders', { ttlMs: 10_000 });
@@ -330,7 +361,7 @@ describe.runIf(chromium !== undefined || CI)('the console in a browser, against 
       ['GET', '/api/keys?limit=zero'],
       ['GET', '/api/key?key='],
       ['GET', '/api/locks?after=a%2Fb'],
-      ['GET', '/api/live/watch'],
+      ['GET', '/api/live/watch?from=zero'],
       ['GET', '/api/live/watch?prefix=a&from=-1'],
     ];
     for (const [method, path] of routes) {

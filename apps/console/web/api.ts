@@ -40,7 +40,8 @@ export async function api<T>(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: st
 /** A Server-Sent Events stream: `on(event, data)` per message; returns a close function. */
 export function live(path: string, on: (event: string, data: unknown) => void, onError?: () => void): () => void {
   const source = new EventSource(path, { withCredentials: true });
-  const handler = (e: MessageEvent<string>) => on(e.type, JSON.parse(e.data) as unknown);
+  // The EventSource's own 'error' (the connection failed or was refused) carries no data: onError's business.
+  const handler = (e: MessageEvent<string>) => typeof e.data === 'string' && on(e.type, JSON.parse(e.data) as unknown);
   for (const event of ['cluster', 'leader', 'event', 'error', 'services']) source.addEventListener(event, handler as EventListener);
   if (onError) source.onerror = onError;
   return () => source.close();

@@ -32,31 +32,45 @@ const short = (v: string) => (v.length > 80 ? `${v.slice(0, 80)}…` : v);
 export function KeysPage(props: { session: SessionInfo }) {
   const admin = props.session.role === 'admin';
   const [prefix, setPrefix] = useState('');
+  // What is typed in the prefix box: its own state, so a render (a listing arriving) keeps it.
+  const [draft, setDraft] = useState('');
   const [pages, setPages] = useState<(string | undefined)[]>([undefined]);
-  const [page, setPage] = useState<KeyPage | null>(null);
+  const [page, setPage] = useState<(KeyPage & { prefix: string }) | null>(null);
+  const [reloads, setReloads] = useState(0);
   const [selected, setSelected] = useState<string | null>(null);
   const [detail, setDetail] = useState<KeyDetail | null>(null);
   const [watching, setWatching] = useState(false);
   const [events, setEvents] = useState<WatchEvent[]>([]);
   const [message, setMessage] = useState('');
   const after = pages.at(-1);
+  /** The listing on screen is of the prefix browsed (not one from before the prefix changed). */
+  const listed = page !== null && page.prefix === prefix;
 
-  const load = () =>
-    api<KeyPage>('GET', `/api/keys?${qs({ prefix, after, limit: PAGE })}`).then(setPage, (e: Error) => setMessage(e.message));
-  useEffect(() => void load(), [prefix, after]);
+  useEffect(() => {
+    // An answer to an earlier prefix or page that arrives late is dropped.
+    let current = true;
+    void api<KeyPage>('GET', `/api/keys?${qs({ prefix, after, limit: PAGE })}`).then(
+      (p) => current && setPage({ ...p, prefix }),
+      (e: Error) => current && setMessage(e.message),
+    );
+    return () => {
+      current = false;
+    };
+  }, [prefix, after, reloads]);
+  const load = () => setReloads((n) => n + 1);
   useEffect(() => {
     if (selected === null) return setDetail(null);
     void api<KeyDetail>('GET', `/api/key?${qs({ key: selected })}`).then(setDetail, (e: Error) => setMessage(e.message));
   }, [selected, page]);
   useEffect(() => {
-    if (!watching) return;
+    if (!watching || !listed || page === null) return;
     setEvents([]);
-    // From the revision after the listing on screen: a change made between the two is not missed.
-    return live(`/api/live/watch?${qs({ prefix, from: page ? page.revision + 1 : undefined })}`, (event, data) => {
+    // From the revision after this prefix's listing: a change made between the two is not missed.
+    return live(`/api/live/watch?${qs({ prefix, from: page.revision + 1 })}`, (event, data) => {
       if (event === 'event') setEvents((e) => [data as WatchEvent, ...e].slice(0, 200));
       else if (event === 'error') setMessage((data as { message: string }).message);
     });
-  }, [watching, prefix]);
+  }, [watching, prefix, listed]);
 
   const put = async (e: Event) => {
     e.preventDefault();
@@ -64,7 +78,7 @@ export function KeysPage(props: { session: SessionInfo }) {
     try {
       const r = await api<{ revision: number }>('PUT', '/api/keys', { key: form.get('key'), value: form.get('value') });
       setMessage(`put at revision ${r.revision}`);
-      void load();
+      load();
     } catch (err) {
       setMessage(err instanceof ApiError ? `${err.code}: ${err.message}` : String(err));
     }
@@ -75,7 +89,7 @@ export function KeysPage(props: { session: SessionInfo }) {
       const r = await api<{ deleted: number; revision: number }>('DELETE', '/api/keys', { key });
       setMessage(`deleted ${r.deleted} at revision ${r.revision}`);
       setSelected(null);
-      void load();
+      load();
     } catch (err) {
       setMessage(err instanceof ApiError ? `${err.code}: ${err.message}` : String(err));
     }
@@ -85,10 +99,10 @@ export function KeysPage(props: { session: SessionInfo }) {
     <h2>Keys</h2>
     <form class="row" onSubmit=${(e: Event) => {
       e.preventDefault();
-      setPrefix(String(new FormData(e.currentTarget as HTMLFormElement).get('prefix') ?? ''));
+      setPrefix(draft);
       setPages([undefined]);
     }}>
-      <label>Prefix <input name="prefix" value=${prefix} data-testid="keys-prefix" /></label>
+      <label>Prefix <input name="prefix" value=${draft} onInput=${(e: Event) => setDraft((e.currentTarget as HTMLInputElement).value)} data-testid="keys-prefix" /></label>
       <button type="submit">Browse</button>
       <label class="check"><input type="checkbox" checked=${watching} onChange=${(e: Event) => setWatching((e.currentTarget as HTMLInputElement).checked)} data-testid="keys-watch" /> Watch live</label>
     </form>
