@@ -3,38 +3,10 @@ import { ApiError, api, live } from '../api.js';
 import { TimeChart, type Series } from '../chart.js';
 import { fmtTime, html } from '../html.js';
 import type { SessionInfo } from '../main.js';
+import type { ServiceSummary as Service, ServicesView as ServicesSummaryView } from '../../src/gateways.js';
 
-interface Worker {
-  id: string;
-  weight: number;
-  reportedWeight?: number;
-  weightOverride?: number;
-  inFlight: number;
-  served: number;
-  errors: number;
-  ewmaMs?: number;
-  ejected: boolean;
-  ejectedUntil?: string;
-  ejections: number;
-}
-interface Service {
-  service: string;
-  strategies: string[];
-  endpoints: string[];
-  workers: Worker[];
-  served: number;
-  errors: number;
-  p50Ms?: number;
-  p99Ms?: number;
-  ratePerS?: number;
-}
-interface ServicesView {
-  at: number;
-  gateways: { gateway: string; process: number; pending: number; pendingPeak: number }[];
-  services: Service[];
-  problems: { code: string; message: string }[];
-  strategiesAvailable: string[];
-}
+/** What `/api/live/services` sends: the server's view and the strategies a service may switch to. */
+type ServicesView = ServicesSummaryView & { strategiesAvailable: string[] };
 interface History {
   x: number[];
   /** Per service: one value per x. */
