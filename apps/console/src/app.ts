@@ -261,41 +261,40 @@ export function buildConsoleApp(o: ConsoleAppOptions): FastifyInstance {
     };
   };
 
-  app.get('/api/live/cluster', async (req, reply) => {
-    const stream = openStream(req, reply);
-    let leader: string | null | undefined;
-    const push = async () => {
+  /** Runs `push` now and every `CONSOLE_REFRESH_MS` until the client goes; a failure is an `error` event. */
+  const refreshing = async (stream: ReturnType<typeof openStream>, push: () => Promise<void>): Promise<void> => {
+    const guarded = async () => {
       try {
-        const view = await o.backend.cluster();
-        if (leader !== undefined && view.leader !== leader) stream.send('leader', { at: view.at, from: leader, to: view.leader, term: view.term });
-        leader = view.leader;
-        stream.send('cluster', view);
+        await push();
       } catch (err) {
         stream.send('error', toSynodError(err).toEnvelope().error);
       }
     };
-    await push();
-    const timer = setInterval(() => void push(), o.refreshMs);
+    await guarded();
+    const timer = setInterval(() => void guarded(), o.refreshMs);
     await stream.done;
     clearInterval(timer);
+  };
+
+  app.get('/api/live/cluster', async (req, reply) => {
+    const stream = openStream(req, reply);
+    let leader: string | null | undefined;
+    await refreshing(stream, async () => {
+      const view = await o.backend.cluster();
+      if (leader !== undefined && view.leader !== leader) stream.send('leader', { at: view.at, from: leader, to: view.leader, term: view.term });
+      leader = view.leader;
+      stream.send('cluster', view);
+    });
   });
 
   app.get('/api/live/services', async (req, reply) => {
     const stream = openStream(req, reply);
     let previous: ServicesView | undefined;
-    const push = async () => {
-      try {
-        const view = withRates(previous, await o.backend.services());
-        previous = view;
-        stream.send('services', { ...view, strategiesAvailable: STRATEGY_NAMES });
-      } catch (err) {
-        stream.send('error', toSynodError(err).toEnvelope().error);
-      }
-    };
-    await push();
-    const timer = setInterval(() => void push(), o.refreshMs);
-    await stream.done;
-    clearInterval(timer);
+    await refreshing(stream, async () => {
+      const view = withRates(previous, await o.backend.services());
+      previous = view;
+      stream.send('services', { ...view, strategiesAvailable: STRATEGY_NAMES });
+    });
   });
 
   app.get('/api/live/watch', async (req, reply) => {
